@@ -1,0 +1,557 @@
+"""The fold-alignment loss: a periodic signal cancels against itself one period later.
+
+Two forms, both differentiable with respect to the period envelope (log2 of the period
+in samples at control points, see :mod:`foldpitch.envelope`) and the audio:
+
+* :func:`fold_alignment_loss`, the **cycle-boundary form**, with the original
+  semantics: walk the signal cycle by cycle (boundaries where the phase crosses an
+  integer), compare the cycle before each boundary with the cycle after it over the
+  shorter of the two lengths, and accumulate the norm of the difference. Vectorised
+  over cycles and batch; sub-sample boundaries; the original's bugs (comparing with a
+  single sample, reading past the end of the envelope) fixed.
+* :func:`dense_fold_loss`, the **dense form**: compare ``x(t - P/2)`` with
+  ``x(t + P/2)`` (or ``x(t)`` with ``x(t + P)``) at every sample ``t`` of a fixed valid
+  region, pooled per envelope frame. This is the form to train with.
+
+Normalisations (``normalization=``):
+
+* ``"none"``: the raw squared difference (dense: mean per sample) or, in the cycle
+  form, the original's norm of the difference per cycle. Not scale invariant; its
+  minima include period -> 0 and every multiple of the period.
+* ``"energy"``: ``sum (a - b)^2 / sum (a^2 + b^2)`` per cycle or frame: scale invariant,
+  in ``[0, 2]`` (1 for uncorrelated stretches). Still ties at every multiple of the
+  period.
+* ``"submultiple"`` (dense form): the energy-normalised loss plus a penalty when a
+  fraction ``P / k`` (``k = 2, 3, ...`` while ``P / k >= min_period``) cancels nearly as
+  well as ``P`` itself -- a differentiable form of YIN's "first dip" rule. On a periodic
+  signal its global minimum over ``[min_period, max_period]`` is the true period, not a
+  multiple of it; with bounded periods it cannot collapse to 0. This is the loss a
+  network can be trained with.
+
+:func:`reference_fold_loss` is the original Python loop with its bugs fixed, kept for
+tests and benchmarks only (it rounds periods to integers: no gradient).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .envelope import (
+    _check_envelope,
+    envelope_cycle_boundaries,
+    period_curve,
+    resolve_hop_length,
+)
+from .interp import KERNELS, Kernel, sample, sample_windows
+
+__all__ = [
+    "FoldAlignmentLoss",
+    "DenseFoldLoss",
+    "dense_fold_loss",
+    "fold_alignment_loss",
+    "reference_fold_loss",
+]
+
+REDUCTIONS = ("mean", "sum", "none")
+CYCLE_NORMALIZATIONS = ("none", "energy")
+DENSE_NORMALIZATIONS = ("none", "energy", "submultiple")
+ALIGNMENTS = ("centered", "forward", "backward")
+
+
+# --- the cycle-boundary form -------------------------------------------------------
+
+
+def fold_alignment_loss(
+    period_envelope: Tensor,
+    audio: Tensor,
+    hop_length: float | None = None,
+    *,
+    kernel: str = "linear",
+    half_width: int = 8,
+    normalization: str = "none",
+    reduction: str = "mean",
+    weights: Tensor | None = None,
+    envelope_interp: str = "linear",
+    reads_per_cycle: int | None = None,
+) -> Tensor:
+    """Cycle-boundary fold-alignment loss (the original loop, vectorised and exact).
+
+    The phase ``phi(t) = integral of 1 / period`` crosses an integer at each cycle
+    boundary ``b_k``. For every cycle ``k`` with a successor, the stretch
+    ``x(b_{k-1} + s)`` is compared with ``x(b_k + s)`` for ``0 <= s < L_k``, where
+    ``L_k`` is the shorter of the two cycle lengths: per sample offset ``s = 0, 1, ...``
+    by default (the last one weighted by its fractional coverage, so the loss is
+    continuous in the boundaries), or at ``reads_per_cycle`` evenly spaced points
+    scaled to the same units.
+
+    Args:
+        period_envelope: log2 of the period in samples at the control points,
+            ``(..., n_frames)``.
+        audio: signal, ``(..., N)``; leading dimensions broadcast with the envelope's.
+        hop_length: samples between control points (``None``: spread over the audio).
+        kernel: how the audio is read between samples: ``"linear"``, ``"cubic"``,
+            ``"sinc"`` (see :func:`foldpitch.interp.sample`).
+        half_width: sinc half-width in samples.
+        normalization: ``"none"`` (norm of the difference per cycle, the original) or
+            ``"energy"`` (``|a - b|^2 / (|a|^2 + |b|^2)`` per cycle, in [0, 2]).
+        reduction: ``"sum"`` (the original's accumulated total, summed over the batch),
+            ``"mean"`` (weighted mean over all cycles) or ``"none"`` (per frame: the
+            weighted mean of the cycles whose boundary is near each control point, 0
+            where there is none), ``(..., n_frames)``.
+        weights: optional per-frame weights ``(..., n_frames)`` (for example voicing);
+            each cycle is weighted by their linear interpolation at its boundary.
+        envelope_interp: ``"linear"`` or ``"cubic"`` interpolation of the envelope.
+        reads_per_cycle: ``None`` for one read per sample offset; an integer ``M`` to
+            read ``M`` evenly spaced points per cycle (cheaper for long periods).
+
+    Returns:
+        The loss, a scalar for ``"mean"``/``"sum"``.
+
+    Example:
+        >>> audio = torch.sin(2 * math.pi * torch.arange(400) / 20)
+        >>> loss = fold_alignment_loss(torch.tensor([math.log2(20.0)]), audio)
+        >>> bool(loss < 1e-4)
+        True
+    """
+    _check_loss_args(period_envelope, audio, kernel, reduction, weights)
+    _check_choice("normalization", normalization, CYCLE_NORMALIZATIONS)
+    if reads_per_cycle is not None and (
+        isinstance(reads_per_cycle, bool)
+        or not isinstance(reads_per_cycle, int)
+        or reads_per_cycle < 1
+    ):
+        raise ValueError(
+            f"reads_per_cycle must be None or a positive integer, got {reads_per_cycle!r}"
+        )
+    n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
+    hop = resolve_hop_length(hop_length, n_frames, n_samples)
+    boundaries, exists = envelope_cycle_boundaries(
+        period_envelope, n_samples, hop, interp=envelope_interp
+    )
+    batch = torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
+    boundaries = boundaries.expand(batch + boundaries.shape[-1:])
+    exists = exists.expand(batch + exists.shape[-1:])
+    # b_0 = 0 starts the first cycle; cycle k runs from b_{k-1} to b_k.
+    starts = torch.nn.functional.pad(boundaries, (1, 0))
+    before = starts[..., 1:-1] - starts[..., :-2]  # length of cycle k
+    after = starts[..., 2:] - starts[..., 1:-1]  # length of cycle k + 1
+    valid = exists[..., 1:]  # cycle k + 1 must end inside the signal
+    length = torch.minimum(before, after)
+    difference, energy = _cycle_sums(
+        audio,
+        starts[..., :-2],
+        starts[..., 1:-1],
+        length,
+        valid,
+        Kernel(kernel, half_width),
+        reads_per_cycle,
+        with_energy=normalization == "energy",
+    )
+    if normalization == "none":
+        per_cycle = _safe_sqrt(difference)
+    else:
+        per_cycle = _safe_ratio(difference, energy)
+
+    cycle_weight = valid.to(per_cycle.dtype)
+    boundary_frame = starts[..., 1:-1] / hop
+    if weights is not None:
+        cycle_weight = cycle_weight * sample(weights, boundary_frame, "linear", padding="clamp")
+    if reduction == "none":
+        return _pool_to_frames(per_cycle, cycle_weight, boundary_frame, n_frames)
+    return _reduce(per_cycle, cycle_weight, reduction)
+
+
+def _cycle_sums(
+    audio, first_start, second_start, length, valid, kernel, reads_per_cycle, *, with_energy
+):
+    """Per cycle: covered sums of ``(a - b)^2`` and of ``a^2 + b^2`` (0 for invalid cycles).
+
+    ``a`` is read from ``first_start`` and ``b`` from ``second_start`` over ``length``
+    samples. Valid cycles of the whole batch are read as one flat list (so a batch mixing
+    high and low voices pads nothing across items), grouped by length within a factor
+    of 2 so that each group pads its reads to its own longest cycle.
+    """
+    n = audio.shape[-1]
+    # Lay the audio rows end to end with `radius` zeros between them: a flat position
+    # `row * stride + t` then reads exactly like position t of that row.
+    stride = n + kernel.radius
+    flat_audio = torch.nn.functional.pad(audio.reshape(-1, n), (0, kernel.radius)).reshape(-1)
+    audio_row = torch.arange(flat_audio.numel() // stride, device=audio.device)
+    audio_row = audio_row.reshape(audio.shape[:-1] + (1,)).expand(length.shape)
+    cycle = valid.reshape(-1).nonzero().squeeze(-1)  # host sync: sets the shapes below
+    offset = audio_row.reshape(-1)[cycle] * stride
+    first = first_start.reshape(-1)[cycle] + offset
+    second = second_start.reshape(-1)[cycle] + offset
+    cycle_length = length.reshape(-1)[cycle]
+
+    group = torch.log2(cycle_length.detach().clamp_min(1)).floor()
+    if reads_per_cycle is not None:
+        group = torch.zeros_like(group)  # a fixed number of reads: nothing to pad
+    difference = audio.new_zeros(cycle.shape)
+    energy = audio.new_zeros(cycle.shape) if with_energy else None
+    for value in group.unique().tolist():
+        members = (group == value).nonzero().squeeze(-1)
+        sums = _covered_sums(
+            flat_audio,
+            first[members],
+            second[members],
+            cycle_length[members],
+            kernel,
+            reads_per_cycle,
+            with_energy,
+        )
+        difference = difference.index_put((members,), sums[0])
+        if with_energy:
+            energy = energy.index_put((members,), sums[1])
+
+    def unflatten(values):
+        if values is None:
+            return None
+        return audio.new_zeros(length.numel()).index_put((cycle,), values).reshape(length.shape)
+
+    return unflatten(difference), unflatten(energy)
+
+
+def _covered_sums(flat_audio, first, second, length, kernel, reads_per_cycle, with_energy):
+    read = dict(kernel=kernel.name, half_width=kernel.half_width)
+    if reads_per_cycle is None:
+        # One read per sample offset. All reads of a cycle share the fractional part of
+        # its start, so whole cycles are read as windows (the fast path). Reads
+        # s < floor(L) count fully, the read at floor(L) by the fraction of L.
+        n_reads = math.ceil(float(length.detach().max()))
+        a = sample_windows(flat_audio, first, n_reads, **read)
+        b = sample_windows(flat_audio, second, n_reads, **read)
+        whole = length.detach().floor()
+        coverage = (torch.arange(n_reads, device=a.device) < whole[:, None]).to(a.dtype)
+        last = whole.long().clamp(max=n_reads - 1)[:, None]
+        partial = (length - whole).to(a.dtype)
+
+        def covered_sum(values):
+            full = torch.linalg.vecdot(values, coverage)
+            return full + partial * values.gather(-1, last).squeeze(-1)
+    else:
+        step = length / reads_per_cycle
+        offsets = torch.arange(reads_per_cycle, device=flat_audio.device) * step[:, None]
+        a = sample(flat_audio, first[:, None] + offsets, **read)
+        b = sample(flat_audio, second[:, None] + offsets, **read)
+
+        def covered_sum(values):  # each read stands for L / M samples
+            return values.sum(-1) * step.to(values.dtype)
+
+    difference = covered_sum((a - b).square())
+    energy = covered_sum(a.square() + b.square()) if with_energy else None
+    return difference, energy
+
+
+# --- the dense form ----------------------------------------------------------------
+
+
+def dense_fold_loss(
+    period_envelope: Tensor,
+    audio: Tensor,
+    hop_length: float | None = None,
+    *,
+    kernel: str = "sinc",
+    half_width: int = 8,
+    normalization: str = "energy",
+    align: str = "centered",
+    reduction: str = "mean",
+    weights: Tensor | None = None,
+    envelope_interp: str = "linear",
+    min_period: float | None = None,
+    max_period: float | None = None,
+    submultiple_margin: float = 0.3,
+    max_submultiple: int | None = None,
+) -> Tensor:
+    """Dense fold-alignment loss: every sample against the sample one period away.
+
+    With ``P(t)`` the period curve, each sample ``t`` of the valid region compares
+    ``a = x(t - P/2)`` with ``b = x(t + P/2)`` (``align="centered"``, unbiased on
+    glides), ``x(t)`` with ``x(t + P)`` (``"forward"``) or ``x(t - P)`` with ``x(t)``
+    (``"backward"``). Squared differences and energies are pooled per control point
+    with triangular weights (each sample shares itself between its two nearest control
+    points), then normalised per frame.
+
+    The valid region is fixed: ``margin = ceil(max shift) + kernel radius`` samples are
+    left out at each end, where the largest shift comes from ``max_period``. Pass
+    ``max_period`` whenever the envelope is being optimised: without it the margin
+    follows the envelope's current maximum and may jump.
+
+    Args:
+        period_envelope: log2 of the period in samples at the control points,
+            ``(..., n_frames)``.
+        audio: signal ``(..., N)``; leading dimensions broadcast with the envelope's.
+        hop_length: samples between control points (``None``: spread over the audio).
+        kernel: ``"linear"``, ``"cubic"`` or ``"sinc"`` (default; unbiased on noise).
+        half_width: sinc half-width in samples.
+        normalization: ``"none"`` (mean squared difference per sample), ``"energy"``
+            (``sum (a-b)^2 / sum (a^2 + b^2)`` per frame, in [0, 2]) or
+            ``"submultiple"`` (energy plus the sub-multiple penalty, see the module
+            docstring; needs ``min_period`` and ``max_period``).
+        align: ``"centered"``, ``"forward"`` or ``"backward"``.
+        reduction: ``"mean"`` (weighted mean over frames), ``"sum"`` or ``"none"``
+            (per frame, ``(..., n_frames)``; frames with no valid sample are 0).
+        weights: per-frame weights ``(..., n_frames)``, e.g. voicing.
+        envelope_interp: ``"linear"`` or ``"cubic"`` interpolation of the envelope.
+        min_period: shortest allowed period in samples (the sub-multiple penalty only
+            considers fractions ``P / k`` down to it).
+        max_period: longest allowed period in samples (sets the fixed margin).
+        submultiple_margin: how much worse (in energy-normalised units) every fraction
+            ``P / k`` must be than ``P`` to escape the penalty.
+        max_submultiple: largest ``k`` considered (default: ``max_period // min_period``).
+
+    Returns:
+        The loss: a scalar for ``"mean"``/``"sum"``, ``(..., n_frames)`` for ``"none"``.
+
+    Example:
+        >>> t = torch.arange(4000)
+        >>> audio = torch.sin(2 * math.pi * t / 40) + 0.5 * torch.sin(2 * math.pi * t / 20)
+        >>> losses = [dense_fold_loss(torch.tensor([math.log2(p)]), audio, max_period=100)
+        ...           for p in (30.0, 40.0)]
+        >>> bool(losses[1] < 1e-4 < losses[0])
+        True
+    """
+    _check_loss_args(period_envelope, audio, kernel, reduction, weights)
+    _check_choice("normalization", normalization, DENSE_NORMALIZATIONS)
+    _check_choice("align", align, ALIGNMENTS)
+    n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
+    hop = resolve_hop_length(hop_length, n_frames, n_samples)
+    period = period_curve(period_envelope, n_samples, hop, interp=envelope_interp)
+    if max_period is None:
+        max_period = float(period.detach().max())  # not fixed: see the docstring
+    _check_period_bounds(min_period, max_period, normalization)
+
+    radius = Kernel(kernel, half_width).radius
+    largest_shift = max_period / 2 if align == "centered" else max_period
+    margin = math.ceil(largest_shift) + radius
+    if n_samples - 2 * margin < 1:
+        raise ValueError(
+            f"audio is too short: {n_samples} samples leave no valid region after a margin "
+            f"of {margin} samples at each end (max_period={max_period:g}, kernel radius "
+            f"{radius}); need more than {2 * margin} samples"
+        )
+    region = torch.arange(margin, n_samples - margin, device=audio.device)
+    period = period[..., margin : n_samples - margin]
+    pooling = _FramePooling(region, hop, n_frames)
+    read = dict(kernel=kernel, half_width=half_width, align=align)
+
+    difference, energy = _dense_terms(audio, region, period, **read)
+    counts = pooling.counts.to(audio.dtype)
+    has_samples = counts > 0
+    if normalization == "none":
+        per_frame = pooling(difference) / counts.clamp_min(1)
+    else:
+        per_frame = _safe_ratio(pooling(difference), pooling(energy))
+    if normalization == "submultiple":
+        frame_period = torch.exp2(period_envelope)
+        # Fractions below 0.95 min_period carry no penalty: do not compute them.
+        largest_k = int(float(frame_period.detach().max()) / (0.95 * min_period))
+        if max_submultiple is not None:
+            largest_k = min(largest_k, max_submultiple)
+        penalty = torch.zeros_like(per_frame)
+        for k in range(2, largest_k + 1):
+            difference_k, energy_k = _dense_terms(audio, region, period / k, **read)
+            per_frame_k = _safe_ratio(pooling(difference_k), pooling(energy_k))
+            # Fractions shorter than min_period are out of range: fade their penalty
+            # out over the last 5 % so the loss does not jump when P / k crosses it.
+            in_range = ((frame_period / k / min_period - 0.95) / 0.05).clamp(0, 1)
+            shortfall = (submultiple_margin - (per_frame_k - per_frame)).clamp_min(0)
+            penalty = torch.maximum(penalty, in_range * shortfall)
+        per_frame = per_frame + penalty
+
+    frame_weight = has_samples.to(per_frame.dtype).expand_as(per_frame)
+    if weights is not None:
+        frame_weight = frame_weight * weights
+    if reduction == "none":
+        return per_frame * has_samples
+    return _reduce(per_frame, frame_weight, reduction)
+
+
+def _dense_terms(audio, region, period, *, kernel, half_width, align):
+    """Per-sample squared difference and energy of the two reads one period apart."""
+    read = dict(kernel=kernel, half_width=half_width)
+    t = region.to(torch.float64)
+    shift = period.to(torch.float64)
+    if align == "centered":
+        a = sample(audio, t - shift / 2, **read)
+        b = sample(audio, t + shift / 2, **read)
+    elif align == "forward":
+        a = audio[..., region]
+        b = sample(audio, t + shift, **read)
+    else:
+        a = sample(audio, t - shift, **read)
+        b = audio[..., region]
+    return (a - b).square(), a.square() + b.square()
+
+
+class _FramePooling:
+    """Sums per-sample values onto control points with triangular (linear) weights."""
+
+    def __init__(self, region: Tensor, hop: float, n_frames: int):
+        frame = (region.to(torch.float64) / hop).clamp(0, n_frames - 1)
+        self.lower = frame.floor().long()
+        upper_share = frame - self.lower
+        self.n_frames = n_frames
+        self.shares = (1 - upper_share, upper_share)
+        self.counts = self._pool(torch.ones_like(frame))
+
+    def _pool(self, values: Tensor) -> Tensor:
+        out = values.new_zeros(values.shape[:-1] + (self.n_frames + 1,))
+        low_share, high_share = (s.to(values.dtype) for s in self.shares)
+        out = out.index_add(-1, self.lower, values * low_share)
+        out = out.index_add(-1, self.lower + 1, values * high_share)
+        return out[..., : self.n_frames]
+
+    def __call__(self, values: Tensor) -> Tensor:
+        return self._pool(values)
+
+
+# --- shared helpers ----------------------------------------------------------------
+
+
+def _safe_sqrt(x: Tensor) -> Tensor:
+    # sqrt has an infinite slope at 0; a perfect match then has gradient 0, not NaN.
+    return x.clamp_min(torch.finfo(x.dtype).tiny).sqrt() * (x > 0)
+
+
+def _safe_ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
+    # Silence gives 0 / 0: call it a perfect match (0) with a zero gradient.
+    return numerator / denominator.clamp_min(torch.finfo(denominator.dtype).tiny)
+
+
+def _reduce(values: Tensor, weight: Tensor, reduction: str) -> Tensor:
+    weight = weight.expand_as(values)
+    total = (values * weight).sum()
+    if reduction == "sum":
+        return total
+    return total / weight.sum().clamp_min(torch.finfo(values.dtype).tiny)
+
+
+def _pool_to_frames(values, weight, frame_position, n_frames):
+    """Weighted mean of per-cycle values at each control point (triangular weights)."""
+    position = frame_position.clamp(0, n_frames - 1)
+    lower = position.detach().floor().long()
+    upper_share = (position - lower).to(values.dtype)
+    numerator = values.new_zeros(values.shape[:-1] + (n_frames + 1,))
+    denominator = torch.zeros_like(numerator)
+    for index, share in ((lower, 1 - upper_share), (lower + 1, upper_share)):
+        numerator = numerator.scatter_add(-1, index, values * weight * share)
+        denominator = denominator.scatter_add(-1, index, weight.expand_as(values) * share)
+    return _safe_ratio(numerator, denominator)[..., :n_frames]
+
+
+def _check_choice(name: str, value, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def _check_loss_args(period_envelope, audio, kernel, reduction, weights) -> None:
+    _check_envelope(period_envelope)
+    if not isinstance(audio, Tensor) or not audio.is_floating_point():
+        raise TypeError(
+            "audio must be a floating-point torch.Tensor of shape (..., time), got "
+            + (f"dtype {audio.dtype}" if isinstance(audio, Tensor) else type(audio).__name__)
+        )
+    if audio.ndim == 0 or audio.shape[-1] < 2:
+        raise ValueError(
+            f"audio must have shape (..., time) with time >= 2, got {tuple(audio.shape)}"
+        )
+    _check_choice("kernel", kernel, KERNELS)
+    _check_choice("reduction", reduction, REDUCTIONS)
+    try:
+        torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
+    except RuntimeError:
+        raise ValueError(
+            f"leading dimensions of period_envelope {tuple(period_envelope.shape)} and "
+            f"audio {tuple(audio.shape)} do not broadcast"
+        ) from None
+    if weights is not None:
+        if not isinstance(weights, Tensor) or weights.shape[-1:] != period_envelope.shape[-1:]:
+            got = tuple(weights.shape) if isinstance(weights, Tensor) else type(weights).__name__
+            raise ValueError(
+                f"weights must be a tensor of shape (..., n_frames={period_envelope.shape[-1]}), "
+                f"got {got}"
+            )
+
+
+def _check_period_bounds(min_period, max_period, normalization) -> None:
+    if normalization == "submultiple" and min_period is None:
+        raise ValueError(
+            "normalization='submultiple' needs min_period (the shortest allowed period in "
+            "samples, e.g. sample_rate / fmax)"
+        )
+    if not (max_period > 0 and math.isfinite(max_period)):
+        raise ValueError(f"max_period must be a positive number of samples, got {max_period}")
+    if min_period is not None and not (0 < min_period < max_period):
+        raise ValueError(
+            f"min_period must be in (0, max_period={max_period:g}) samples, got {min_period}"
+        )
+
+
+# --- torch.nn wrappers ---------------------------------------------------------------
+
+
+class FoldAlignmentLoss(torch.nn.Module):
+    """Module form of :func:`fold_alignment_loss` (same arguments, stored)."""
+
+    def __init__(self, hop_length: float | None = None, **options):
+        super().__init__()
+        self.hop_length, self.options = hop_length, options
+
+    def forward(self, period_envelope: Tensor, audio: Tensor, weights: Tensor | None = None):
+        return fold_alignment_loss(
+            period_envelope, audio, self.hop_length, weights=weights, **self.options
+        )
+
+
+class DenseFoldLoss(torch.nn.Module):
+    """Module form of :func:`dense_fold_loss` (same arguments, stored)."""
+
+    def __init__(self, hop_length: float | None = None, **options):
+        super().__init__()
+        self.hop_length, self.options = hop_length, options
+
+    def forward(self, period_envelope: Tensor, audio: Tensor, weights: Tensor | None = None):
+        return dense_fold_loss(
+            period_envelope, audio, self.hop_length, weights=weights, **self.options
+        )
+
+
+# --- the original loop, corrected (tests and benchmarks only) ----------------------
+
+
+def reference_fold_loss(period_envelope: Tensor, audio: Tensor, hop_length: float) -> Tensor:
+    """The original per-cycle Python loop with its two bugs fixed. Not differentiable.
+
+    Starting one period into the signal, at each boundary ``pos`` read the period
+    ``m = round(2 ** envelope(pos / hop_length))`` (linear interpolation of the control
+    values, **holding the last one** instead of reading past the end), add
+    ``|audio[pos - m:pos] - audio[pos:pos + m]|`` (the original compared with the
+    single sample ``audio[pos + m]``), and advance by ``m`` while ``pos + m`` is
+    inside the signal. Shapes: ``period_envelope (n_frames,)``, ``audio (N,)``; returns
+    the accumulated sum (a 0-d tensor).
+    """
+    if period_envelope.ndim != 1 or audio.ndim != 1:
+        raise ValueError("reference_fold_loss takes a 1-d envelope and 1-d audio")
+    last = period_envelope.shape[0] - 1
+
+    def period_at(pos: int) -> int:
+        index = pos / hop_length
+        lower = min(int(index), last)
+        upper = min(lower + 1, last)  # the original read period_envelope[lower + 1] here
+        frac = index - lower if lower < last else 0.0
+        log2_period = period_envelope[lower] * (1 - frac) + period_envelope[upper] * frac
+        return int(round(2 ** float(log2_period)))
+
+    total = audio.new_zeros(())
+    pos = period_at(0)
+    while True:
+        m = period_at(pos)
+        if m < 1 or pos + m > audio.shape[0] - 1:
+            break
+        total = total + torch.linalg.vector_norm(audio[pos - m : pos] - audio[pos : pos + m])
+        pos += m
+    return total
