@@ -3,6 +3,10 @@
 ``foldpitch demo`` fits a period envelope to a built-in example (a harmonic tone with a
 known vibrato) by gradient descent on the dense fold-alignment loss, starting 10 % off,
 and prints how close it gets. It needs nothing but the core install.
+
+``foldpitch fit AUDIO...`` fits the envelope of each file (search, then refinement; see
+:func:`foldpitch.fit.fit_envelope`) and writes one CSV per file
+(``time,frequency,periodicity,voiced``) and, with ``--plot``, a figure.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import math
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -26,6 +31,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--steps", type=int, default=150, help="Adam steps (default: 150)")
     demo.add_argument("--kernel", default="cubic", choices=("linear", "cubic", "sinc"))
     demo.add_argument("--plot", metavar="PNG", help="also write a figure (needs matplotlib)")
+
+    fit = commands.add_parser("fit", help="fit the f0 envelope of audio files directly")
+    fit.add_argument("audio", nargs="+", help="audio files (multi-channel files are averaged)")
+    fit.add_argument("--out-dir", default=".", help="where the CSVs go (default: .)")
+    fit.add_argument("--fmin", type=float, default=50.0, help="lowest f0 in Hz (default: 50)")
+    fit.add_argument("--fmax", type=float, default=1100.0, help="highest f0 in Hz (default: 1100)")
+    fit.add_argument("--hop-ms", type=float, default=10.0, help="frame spacing in ms (default: 10)")
+    fit.add_argument("--steps", type=int, default=100, help="fine Adam steps (default: 100)")
+    fit.add_argument("--plot", action="store_true", help="also write NAME.f0.png beside the CSV")
     return parser
 
 
@@ -33,7 +47,40 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return run_demo(args.steps, args.kernel, args.plot)
-    return 2
+    return run_fit(args)
+
+
+def run_fit(args) -> int:
+    """Fit every file; a file that fails is reported and the others still run."""
+    from .fit import fit_envelope
+    from .io import read_audio, write_track_csv
+
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for number, name in enumerate(args.audio, 1):
+        print(f"[{number}/{len(args.audio)}] {name}", file=sys.stderr)
+        try:
+            audio, sample_rate = read_audio(name)
+            track = fit_envelope(
+                audio, sample_rate, args.fmin, args.fmax, args.hop_ms / 1000, fine_steps=args.steps
+            )
+            target = out_dir / f"{Path(name).stem}.f0.csv"
+            write_track_csv(target, track.times, track.f0, track.periodicity, track.voiced)
+            if args.plot:
+                from .plot import plot_track
+
+                plot_track(target.with_suffix(".png"), audio, sample_rate, track, Path(name).name)
+            voiced = float(track.voiced.float().mean())
+            print(
+                f"    -> {target} ({len(track.times)} frames, {voiced:.0%} voiced)", file=sys.stderr
+            )
+        except (OSError, ValueError, TypeError) as error:
+            failures += 1
+            print(f"    failed: {error}", file=sys.stderr)
+    if failures:
+        print(f"{failures} of {len(args.audio)} inputs failed", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def run_demo(steps: int, kernel: str, plot_path: str | None) -> int:

@@ -1,0 +1,50 @@
+"""Figures (matplotlib is imported only when a figure is asked for)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def plot_track(path, audio: Tensor, sample_rate: int, track, title: str = "") -> None:
+    """Spectrogram with the f0 track over it (voiced frames), and the fit's loss curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_fft = 2048 if sample_rate > 24000 else 1024
+    window = torch.hann_window(n_fft)
+    spectrum = torch.stft(audio, n_fft, hop_length=n_fft // 8, window=window, return_complex=True)
+    level = 20 * torch.log10(spectrum.abs() + 1e-6)
+    duration = audio.shape[-1] / sample_rate
+    panels = 2 if track.loss_history else 1
+    figure, axes = plt.subplots(
+        1,
+        panels,
+        figsize=(11 if panels == 2 else 8, 4),
+        gridspec_kw={"width_ratios": [3, 1][:panels]},
+        squeeze=False,
+    )
+    axis = axes[0, 0]
+    top = min(
+        sample_rate / 2, 4 * float(track.f0[track.voiced].max()) if track.voiced.any() else 2000
+    )
+    axis.imshow(
+        level.numpy(),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, duration, 0, sample_rate / 2),
+        vmin=float(level.max()) - 80,
+    )
+    f0 = torch.where(track.voiced, track.f0, torch.full_like(track.f0, float("nan")))
+    axis.plot(track.times.numpy(), f0.numpy(), color="cyan", linewidth=1.5, label="f0")
+    axis.set(ylim=(0, top), xlabel="time (s)", ylabel="frequency (Hz)", title=title or "f0")
+    axis.legend(loc="upper right")
+    if panels == 2:
+        axes[0, 1].semilogy(track.loss_history)
+        axes[0, 1].set(xlabel="Adam step", ylabel="objective", title="refinement")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -1,0 +1,254 @@
+"""Tests of the accuracy benchmark harness (benchmarks/accuracy).
+
+The metric and method tests need mir_eval / librosa / parselmouth (the ``bench`` extra)
+and are skipped where those are not installed; wrappers of the other trackers
+(torchcrepe, PESTO, pysptk, pyworld) are skipped where their package is missing.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.accuracy import data, methods  # noqa: E402
+
+SR = 16000
+HOP = 0.01
+
+
+def _grid(seconds: float = 1.0) -> np.ndarray:
+    return np.arange(int(round(seconds / HOP))) * HOP
+
+
+# ------------------------------------------------------------------------------ metrics
+
+
+@pytest.fixture
+def evaluate():
+    pytest.importorskip("mir_eval")
+    from benchmarks.accuracy.metrics import evaluate
+
+    return evaluate
+
+
+def test_metrics_octave_errors_on_half_the_frames(evaluate):
+    times = _grid()
+    reference = np.full(len(times), 100.0)
+    estimate = np.where(np.arange(len(times)) < len(times) // 2, 100.0, 200.0)
+    result = evaluate(times, reference, times, estimate)
+    assert result["raw_pitch_accuracy"] == pytest.approx(0.5)
+    assert result["raw_chroma_accuracy"] == pytest.approx(1.0)
+    assert result["overall_accuracy"] == pytest.approx(0.5)
+    assert result["voicing_recall"] == pytest.approx(1.0)
+    assert math.isnan(result["voicing_false_alarm"])  # no unvoiced reference frame
+    assert result["gross_pitch_error"] == pytest.approx(0.5)
+    assert result["fine_pitch_error_cents"] == pytest.approx(0.0, abs=1e-9)
+    assert result["rms_cents"] == pytest.approx(math.sqrt(0.5) * 1200)
+    assert (result["n_frames"], result["n_voiced"]) == (100, 100)
+
+
+def test_metrics_ten_cent_offset(evaluate):
+    times = _grid()
+    reference = np.full(len(times), 100.0)
+    result = evaluate(times, reference, times, reference * 2 ** (10 / 1200))
+    assert result["raw_pitch_accuracy"] == pytest.approx(1.0)
+    assert result["gross_pitch_error"] == pytest.approx(0.0)
+    assert result["fine_pitch_error_cents"] == pytest.approx(10.0)
+    assert result["rms_cents"] == pytest.approx(10.0)
+
+
+def test_metrics_voicing(evaluate):
+    times = _grid()
+    voiced = np.arange(len(times)) < 60
+    reference = np.where(voiced, 200.0, 0.0)
+    # voiced everywhere, right on the first 30 voiced frames, 25 % sharp on the next 30,
+    # and a NaN (unvoiced) frame among them
+    estimate = np.where(np.arange(len(times)) < 30, 200.0, 250.0)
+    estimate[45] = np.nan
+    result = evaluate(times, reference, times, estimate)
+    assert result["voicing_recall"] == pytest.approx(59 / 60)
+    assert result["voicing_false_alarm"] == pytest.approx(1.0)
+    assert result["raw_pitch_accuracy"] == pytest.approx(30 / 60)
+    assert result["overall_accuracy"] == pytest.approx(30 / 100)
+    assert result["gross_pitch_error"] == pytest.approx(29 / 60)
+    # all unvoiced estimate: nothing voiced, pitch metrics over both-voiced frames undefined
+    silent = evaluate(times, reference, times, np.zeros(len(times)))
+    assert silent["raw_pitch_accuracy"] == 0.0
+    assert silent["voicing_recall"] == 0.0
+    assert silent["overall_accuracy"] == pytest.approx(0.4)
+    assert math.isnan(silent["fine_pitch_error_cents"]) and math.isnan(silent["rms_cents"])
+
+
+def test_metrics_resample_the_estimate_to_the_reference_grid(evaluate):
+    times = _grid()
+    reference = np.where((times >= 0.2) & (times < 0.8), 300.0 * 2 ** times, 0.0)
+    fine_times = np.arange(0.0025, 1.0, 0.005)  # 5 ms grid, offset from the reference
+    estimate = np.where((fine_times >= 0.2) & (fine_times < 0.8), 300.0 * 2**fine_times, 0.0)
+    result = evaluate(times, reference, fine_times, estimate)
+    assert result["raw_pitch_accuracy"] > 0.95
+    assert result["fine_pitch_error_cents"] < 5
+    assert result["voicing_false_alarm"] < 0.05
+
+
+# --------------------------------------------------------------------------------- data
+
+
+def test_data_is_deterministic():
+    kwargs = dict(kinds=("vibrato", "jumps"), snrs=(None, 10.0), spectra=("odd",), n_f0=2)
+    first = data.build_clips(**kwargs, seed=3)
+    second = data.build_clips(**kwargs, seed=3)
+    other = data.build_clips(**kwargs, seed=4)
+    assert [c.name for c in first] == [c.name for c in second]
+    for a, b in zip(first, second, strict=True):
+        assert a.audio.dtype == np.float32 and a.sample_rate == SR
+        np.testing.assert_array_equal(a.audio, b.audio)
+        np.testing.assert_array_equal(a.f0_hz, b.f0_hz)
+    assert not np.array_equal(first[0].audio, other[0].audio)
+    # a clip does not depend on the rest of the set
+    alone = data.make_clip("jumps", 1, 2, "odd", 10.0, seed=3)
+    match = next(c for c in first if c.name == alone.name)
+    np.testing.assert_array_equal(alone.audio, match.audio)
+
+
+def test_data_set_layout():
+    clips = data.build_clips(n_f0=2, snrs=(None, 0.0))
+    assert len(clips) == len(data.KINDS) * 2 * len(data.SPECTRA) * 2
+    assert len({c.name for c in clips}) == len(clips)
+    low, high = data.F0_RANGE
+    for clip in clips:
+        assert np.allclose(np.diff(clip.times), HOP) and clip.times[0] == 0
+        assert len(clip.audio) == int(round(data.CLIP_SECONDS * SR))
+        voiced = clip.f0_hz[clip.voiced]
+        assert 0.4 < clip.voiced.mean() < 0.9  # silences and notes
+        assert voiced.min() >= low - 1e-6 and voiced.max() <= high + 1e-6
+        assert not clip.voiced[0] and not clip.voiced[-1]
+        if clip.snr_db is None:  # clean: silent exactly where unvoiced
+            samples = np.round(clip.times * SR).astype(int)
+            assert np.all(clip.audio[samples[~clip.voiced]] == 0)
+    for snr in (0.0, 10.0):  # the SNR is measured over the voiced part
+        clean = data.make_clip("steady", spectrum="odd")
+        noisy = data.make_clip("steady", spectrum="odd", snr_db=snr)
+        active = clean.audio != 0
+        noise = (noisy.audio - clean.audio).astype(np.float64)
+        measured = 10 * np.log10(np.mean(clean.audio[active] ** 2.0) / np.mean(noise**2))
+        assert measured == pytest.approx(snr, abs=0.05)
+
+
+@pytest.mark.parametrize("kind", data.KINDS)
+def test_ground_truth_matches_zero_crossings_of_a_pure_tone(kind):
+    """The f0 between consecutive upward zero crossings of a pure tone is the truth."""
+    clip = data.make_clip(kind, 0, 1, n_harmonics=1)
+    x = clip.audio.astype(np.float64)
+    up = np.flatnonzero((x[:-1] < 0) & (x[1:] >= 0))
+    crossings = (up + x[up] / (x[up] - x[up + 1])) / SR  # linear interpolation, seconds
+    period = np.diff(crossings)
+    middle = 0.5 * (crossings[1:] + crossings[:-1])
+    frame = np.round(middle / HOP).astype(int)
+    inside = (frame >= 1) & (frame < len(clip.times) - 1)
+    frame, period, middle = frame[inside], period[inside], middle[inside]
+    neighbours = clip.f0_hz[np.stack([frame - 1, frame, frame + 1])]
+    # frames well inside a note: all three neighbours voiced, no jump among them
+    steady = (neighbours.min(0) > 0) & (neighbours.max(0) < 1.05 * neighbours.min(0))
+    truth = np.interp(middle, clip.times, clip.f0_hz)[steady]
+    measured = 1 / period[steady]
+    assert steady.sum() > 0.8 * clip.duration * 0.5 * truth.min()  # most periods checked
+    np.testing.assert_allclose(measured, truth, rtol=2e-3)
+
+
+# ------------------------------------------------------------------------------ methods
+
+
+def _pure_tone(f0: float = 220.0, seconds: float = 1.0):
+    """A sine with silence before and after, and its 10 ms ground truth."""
+    t = np.arange(int(seconds * SR)) / SR
+    on = (t >= 0.2) & (t < 0.8)
+    audio = (0.5 * np.sin(2 * np.pi * f0 * t) * on).astype(np.float32)
+    times = _grid(seconds)
+    reference = np.where((times >= 0.2) & (times < 0.8), f0, 0.0)
+    return audio, times, reference
+
+
+def _harmonic_tone(f0: float = 220.0, seconds: float = 1.0):
+    audio, times, reference = _pure_tone(f0, seconds)
+    t = np.arange(len(audio)) / SR
+    tone = sum(np.sin(2 * np.pi * h * f0 * t) / h for h in range(1, int(SR / 2 / f0) + 1))
+    audio = (0.3 * tone * (audio != 0)).astype(np.float32)
+    return audio, times, reference
+
+
+@pytest.mark.parametrize(("name", "module"), [("pyin", "librosa"), ("praat", "parselmouth")])
+def test_core_wrappers_on_a_pure_tone(evaluate, name, module):
+    pytest.importorskip(module)
+    audio, times, reference = _pure_tone()
+    track = methods.METHODS[name](audio, SR, 50.0, 1100.0)
+    assert isinstance(track, methods.Track)
+    assert np.all(track.f0_hz[~track.voiced] == 0) and np.all(track.f0_hz[track.voiced] > 0)
+    result = evaluate(times, reference, track.times, track.f0_hz)
+    assert result["raw_pitch_accuracy"] > 0.95
+    assert result["fine_pitch_error_cents"] < 10
+
+
+@pytest.mark.parametrize("name", sorted(set(methods.METHODS) - {"pyin", "praat"}))
+def test_optional_wrappers_on_a_harmonic_tone(evaluate, name):
+    """Every other registered method, where its package is installed.
+
+    A harmonic (1/h) tone rather than a sine: Harvest does not track pure sines.
+    """
+    audio, times, reference = _harmonic_tone()
+    try:
+        track = methods.METHODS[name](audio, SR, 50.0, 1100.0)
+    except methods.MethodUnavailable as error:
+        pytest.skip(str(error))
+    result = evaluate(times, reference, track.times, track.f0_hz)
+    assert result["raw_pitch_accuracy"] > 0.9
+
+
+def test_make_track_convention():
+    track = methods.make_track([0.0, 0.01, 0.02, 0.03], [100.0, np.nan, -5.0, 120.0], None)
+    np.testing.assert_array_equal(track.f0_hz, [100.0, 0.0, 0.0, 120.0])
+    np.testing.assert_array_equal(track.voiced, [True, False, False, True])
+    masked = methods.make_track([0.0, 0.01], [100.0, 120.0], [True, False])
+    np.testing.assert_array_equal(masked.f0_hz, [100.0, 0.0])
+
+
+def test_missing_package_is_reported():
+    with pytest.raises(methods.MethodUnavailable, match="no_such_module"):
+        methods._import("fake", "no_such_module")
+
+
+# ---------------------------------------------------------------------------------- run
+
+
+def test_run_reports_results_and_unavailable_methods(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("mir_eval")
+    from benchmarks.accuracy import run
+
+    def perfect(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        # reads the ground truth of the clip with the same audio length: test double
+        clip = clips_by_length[len(audio)]
+        return methods.make_track(clip.times, clip.f0_hz)
+
+    def missing(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        raise methods.MethodUnavailable("missing", "not installed (test)")
+
+    clip = data.make_clip("jumps")
+    clips_by_length = {len(clip.audio): clip}
+    monkeypatch.setattr(data, "build_clips", lambda **kwargs: [clip])
+    monkeypatch.setitem(methods.METHODS, "perfect", perfect)
+    monkeypatch.setitem(methods.METHODS, "missing", missing)
+    out = tmp_path / "results.md"
+    assert run.main(["--methods", "perfect,missing", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.strip() == capsys.readouterr().out.strip()
+    assert "**unavailable**: not installed (test)" in text
+    row = next(line for line in text.splitlines() if line.startswith("| perfect | 1.000"))
+    assert "| 1.000 | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.0 | 0.0 |" in row
+    assert "## jumps, clean" in text
