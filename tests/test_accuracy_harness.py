@@ -89,7 +89,7 @@ def test_metrics_voicing(evaluate):
 
 def test_metrics_resample_the_estimate_to_the_reference_grid(evaluate):
     times = _grid()
-    reference = np.where((times >= 0.2) & (times < 0.8), 300.0 * 2 ** times, 0.0)
+    reference = np.where((times >= 0.2) & (times < 0.8), 300.0 * 2**times, 0.0)
     fine_times = np.arange(0.0025, 1.0, 0.005)  # 5 ms grid, offset from the reference
     estimate = np.where((fine_times >= 0.2) & (fine_times < 0.8), 300.0 * 2**fine_times, 0.0)
     result = evaluate(times, reference, fine_times, estimate)

@@ -1,0 +1,406 @@
+"""Pitch trackers under test, behind one signature.
+
+Every method is a callable ::
+
+    method(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track
+
+``audio`` is a mono float numpy array, ``fmin``/``fmax`` the f0 search range in Hz (the
+same for every method in a run), ``hop_seconds`` the requested frame hop. A method
+returns a :class:`Track` on its own time grid (frame centres in seconds); the metrics
+resample it to the reference grid.
+
+Convention: ``Track.f0_hz`` is in Hz and exactly **0 where the method says unvoiced**
+(never NaN, never negative); ``Track.voiced == (Track.f0_hz > 0)``. Methods that report a
+pitch guess on unvoiced frames (pyin, torchcrepe, PESTO) have it discarded, so in the
+metrics a voicing miss is also a pitch miss for every method alike.
+
+Each wrapper imports its package inside the function and raises
+:class:`MethodUnavailable` (with the reason) when the package is missing or cannot be
+loaded, so that a run reports the method instead of silently dropping it. Apart from
+the shared f0 range and hop, every method runs with its documented defaults; the few
+choices a method leaves to its user (a voicing threshold, the input scale) are stated
+in its wrapper.
+
+Extension point: add a method with :func:`register` (see the end of this module, where
+foldpitch's own estimators go); :mod:`benchmarks.accuracy.run` runs every entry of
+:data:`METHODS`. Put the PyPI distribution(s) a method needs in ``packages=`` so that
+the results list their versions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.metadata
+import sys
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = [
+    "METHODS",
+    "METHOD_PACKAGES",
+    "Method",
+    "MethodUnavailable",
+    "Track",
+    "make_track",
+    "package_versions",
+    "register",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """An f0 track on the method's own time grid.
+
+    Attributes:
+        times: float64 ``(T,)``, frame centres in seconds.
+        f0_hz: float64 ``(T,)``, f0 in Hz, 0 where unvoiced.
+        voiced: bool ``(T,)``, ``f0_hz > 0``.
+    """
+
+    times: np.ndarray
+    f0_hz: np.ndarray
+    voiced: np.ndarray
+
+
+def make_track(times, f0_hz, voiced=None) -> Track:
+    """A :class:`Track` in the convention above.
+
+    ``f0_hz`` may hold NaN, zeros or negative values for unvoiced frames; ``voiced``
+    (optional) further masks frames as unvoiced. Everything not voiced becomes 0.
+    """
+    times = np.asarray(times, dtype=np.float64).reshape(-1)
+    f0 = np.asarray(f0_hz, dtype=np.float64).reshape(-1)
+    if times.shape != f0.shape:
+        raise ValueError(f"times {times.shape} and f0 {f0.shape} differ in length")
+    keep = np.isfinite(f0) & (f0 > 0)
+    if voiced is not None:
+        keep &= np.asarray(voiced, dtype=bool).reshape(-1)
+    f0 = np.where(keep, f0, 0.0)
+    return Track(times, f0, keep)
+
+
+class MethodUnavailable(RuntimeError):
+    """A method's package is missing or cannot be loaded."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+class Method(Protocol):
+    def __call__(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        fmin: float,
+        fmax: float,
+        hop_seconds: float = 0.01,
+    ) -> Track: ...
+
+
+METHODS: dict[str, Method] = {}
+METHOD_PACKAGES: dict[str, tuple[str, ...]] = {}
+
+
+def register(name: str, packages: tuple[str, ...] = ()) -> Callable[[Method], Method]:
+    """Decorator: add a method to :data:`METHODS` under ``name``.
+
+    ``packages``: the PyPI distributions it needs (their versions go into the results).
+    """
+
+    def decorate(function: Method) -> Method:
+        if name in METHODS:
+            raise ValueError(f"method {name!r} is already registered")
+        METHODS[name] = function
+        METHOD_PACKAGES[name] = tuple(packages)
+        return function
+
+    return decorate
+
+
+def package_versions(name: str) -> str:
+    """``"dist version, ..."`` for a registered method's packages (``"-"`` if none)."""
+    parts = []
+    for dist in METHOD_PACKAGES.get(name, ()):
+        try:
+            parts.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(f"{dist} (not installed)")
+    return ", ".join(parts) or "-"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _import(method: str, module: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(module)
+    except Exception as error:  # ImportError, or a broken binary extension
+        raise MethodUnavailable(
+            method, f"cannot import {module}: {type(error).__name__}: {error}"
+        ) from error
+
+
+class _StubModule(types.ModuleType):
+    """Placeholder for a module that a package imports at top level but we never use."""
+
+    def __init__(self, name: str, why: str):
+        super().__init__(name)
+        self.__spec__ = importlib.machinery.ModuleSpec(name, None)
+        self._why = why
+
+    def __getattr__(self, attribute: str):
+        raise AttributeError(f"{self.__name__}.{attribute}: {self._why}")
+
+
+def _guard_torchaudio() -> None:
+    """Let torchcrepe / PESTO import without torchaudio.
+
+    Both import torchaudio at top level only to read audio files, which this harness
+    never does (it passes tensors). If torchaudio is missing or does not load (it does
+    not load against every torch version), a stub stands in for it; using it raises.
+    """
+    if "torchaudio" in sys.modules:
+        return
+    try:
+        import torchaudio  # noqa: F401
+    except Exception:
+        for key in [k for k in sys.modules if k == "torchaudio" or k.startswith("torchaudio.")]:
+            del sys.modules[key]
+        sys.modules["torchaudio"] = _StubModule(
+            "torchaudio", "torchaudio is unavailable; the benchmark passes arrays instead"
+        )
+
+
+def _guard_pkg_resources() -> None:
+    """Let pysptk and pyworld import where setuptools no longer ships ``pkg_resources``.
+
+    pysptk (1.0.1) uses it only for ``resource_filename`` (to find its example audio file)
+    and pyworld (0.3.5) only for ``get_distribution(...).version``; a minimal stand-in
+    based on ``importlib.resources`` / ``importlib.metadata`` provides both.
+    """
+    if "pkg_resources" in sys.modules:
+        return
+    try:
+        import pkg_resources  # noqa: F401
+    except Exception:
+        import importlib.resources
+
+        shim = types.ModuleType("pkg_resources")
+        shim.__spec__ = importlib.machinery.ModuleSpec("pkg_resources", None)
+
+        def resource_filename(package: str, resource: str) -> str:
+            return str(importlib.resources.files(package).joinpath(resource))
+
+        def get_distribution(name: str) -> types.SimpleNamespace:
+            return types.SimpleNamespace(
+                project_name=name, version=importlib.metadata.version(name)
+            )
+
+        shim.resource_filename = resource_filename
+        shim.get_distribution = get_distribution
+        sys.modules["pkg_resources"] = shim
+
+
+def _resample(audio: np.ndarray, sample_rate: int, target_rate: int) -> np.ndarray:
+    """Resample with soxr (high quality), else librosa; unchanged when the rates match."""
+    if sample_rate == target_rate:
+        return audio
+    try:
+        import soxr
+    except ImportError:
+        import librosa
+
+        return librosa.resample(audio, orig_sr=sample_rate, target_sr=target_rate)
+    return soxr.resample(audio, sample_rate, target_rate)
+
+
+def _frames(n: int, hop_samples: int, sample_rate: int) -> np.ndarray:
+    return np.arange(n) * hop_samples / sample_rate
+
+
+# ----------------------------------------------------------------------------- methods
+
+
+@register("pyin", packages=("librosa",))
+def pyin(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """``librosa.pyin`` with its defaults (frame 2048 samples, centred frames).
+
+    Voicing: pyin's own Viterbi voicing decision.
+    """
+    librosa = _import("pyin", "librosa")
+    hop = int(round(hop_seconds * sample_rate))
+    f0, voiced, _ = librosa.pyin(
+        np.asarray(audio, dtype=np.float32),
+        fmin=fmin,
+        fmax=fmax,
+        sr=sample_rate,
+        hop_length=hop,
+    )
+    return make_track(librosa.times_like(f0, sr=sample_rate, hop_length=hop), f0, voiced)
+
+
+@register("praat", packages=("praat-parselmouth",))
+def praat(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """Praat's autocorrelation method (``To Pitch (ac)``) via parselmouth, defaults
+    except ``time_step``, ``pitch_floor`` and ``pitch_ceiling``."""
+    parselmouth = _import("praat", "parselmouth")
+    sound = parselmouth.Sound(np.asarray(audio, dtype=np.float64), sampling_frequency=sample_rate)
+    pitch = sound.to_pitch_ac(time_step=hop_seconds, pitch_floor=fmin, pitch_ceiling=fmax)
+    return make_track(pitch.xs(), pitch.selected_array["frequency"])
+
+
+CREPE_SAMPLE_RATE = 16000
+CREPE_PERIODICITY_THRESHOLD = 0.21  # the value torchcrepe's README suggests
+
+
+def _torchcrepe(name: str, capacity: str, audio, sample_rate, fmin, fmax, hop_seconds):
+    _import(name, "torch")
+    _guard_torchaudio()
+    torchcrepe = _import(name, "torchcrepe")
+    import torch
+
+    x = _resample(np.asarray(audio, dtype=np.float32), sample_rate, CREPE_SAMPLE_RATE)
+    hop = int(round(hop_seconds * CREPE_SAMPLE_RATE))
+    pitch, periodicity = torchcrepe.predict(
+        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None],
+        CREPE_SAMPLE_RATE,
+        hop_length=hop,
+        fmin=fmin,
+        fmax=fmax,
+        model=capacity,
+        return_periodicity=True,
+        device="cpu",
+    )
+    pitch = pitch[0].numpy()
+    periodicity = periodicity[0].numpy()
+    return make_track(
+        _frames(len(pitch), hop, CREPE_SAMPLE_RATE),
+        pitch,
+        periodicity >= CREPE_PERIODICITY_THRESHOLD,
+    )
+
+
+@register("torchcrepe-full", packages=("torchcrepe",))
+def torchcrepe_full(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """torchcrepe, ``full`` model, default Viterbi decoder, input resampled to 16 kHz.
+
+    Voicing: periodicity >= 0.21 (the threshold torchcrepe's README suggests; no
+    filtering). Note that the default decoder returns 20-cent bins plus a random
+    triangular dither of +-20 cents (drawn from numpy's global generator), so its fine
+    pitch error cannot go much below ~10 cents, and results vary unless numpy is seeded.
+    """
+    return _torchcrepe("torchcrepe-full", "full", audio, sample_rate, fmin, fmax, hop_seconds)
+
+
+@register("torchcrepe-tiny", packages=("torchcrepe",))
+def torchcrepe_tiny(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """torchcrepe, ``tiny`` model; otherwise as ``torchcrepe-full``."""
+    return _torchcrepe("torchcrepe-tiny", "tiny", audio, sample_rate, fmin, fmax, hop_seconds)
+
+
+PESTO_MODEL = "mir-1k_g7"  # PESTO's default checkpoint (ships inside the package)
+PESTO_CONFIDENCE_THRESHOLD = 0.5
+_PESTO_MODELS: dict[tuple[int, float], object] = {}
+
+
+@register("pesto", packages=("pesto-pitch",))
+def pesto(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """PESTO (``pesto.load_model``, default checkpoint and reduction) at the input rate.
+
+    The model is loaded once per (sample rate, hop) and reused, as PESTO's README
+    recommends, so the timing excludes loading. PESTO has no f0 range and no voicing
+    decision of its own: a frame is voiced when its confidence is >= 0.5 and its f0 is
+    within ``[fmin, fmax]``.
+    """
+    _import("pesto", "torch")
+    _guard_torchaudio()
+    pesto_module = _import("pesto", "pesto")
+    import torch
+
+    step_ms = 1000.0 * hop_seconds
+    key = (int(sample_rate), step_ms)
+    if key not in _PESTO_MODELS:
+        _PESTO_MODELS[key] = pesto_module.load_model(
+            PESTO_MODEL, step_size=step_ms, sampling_rate=sample_rate
+        )
+    model = _PESTO_MODELS[key]
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    with torch.inference_mode():
+        f0, confidence, _ = model(x, sr=sample_rate, convert_to_freq=True, return_activations=False)
+    f0 = f0.reshape(-1).double().numpy()
+    confidence = confidence.reshape(-1).double().numpy()
+    voiced = (confidence >= PESTO_CONFIDENCE_THRESHOLD) & (f0 >= fmin) & (f0 <= fmax)
+    return make_track(np.arange(len(f0)) * hop_seconds, f0, voiced)
+
+
+INT16_SCALE = 32768.0  # SPTK's examples feed 16-bit sample values
+
+
+@register("swipe", packages=("pysptk",))
+def swipe(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """SWIPE' via ``pysptk.swipe``, default voicing threshold 0.3; input scaled to the
+    16-bit range as in pysptk's examples."""
+    _guard_pkg_resources()
+    pysptk = _import("swipe", "pysptk")
+    hop = int(round(hop_seconds * sample_rate))
+    f0 = pysptk.swipe(
+        np.asarray(audio, dtype=np.float64) * INT16_SCALE,
+        fs=sample_rate,
+        hopsize=hop,
+        min=fmin,
+        max=fmax,
+        otype="f0",
+    )
+    return make_track(_frames(len(f0), hop, sample_rate), f0)
+
+
+@register("rapt", packages=("pysptk",))
+def rapt(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """RAPT via ``pysptk.rapt``, default voice bias 0; input scaled to the 16-bit range
+    as in pysptk's examples."""
+    _guard_pkg_resources()
+    pysptk = _import("rapt", "pysptk")
+    hop = int(round(hop_seconds * sample_rate))
+    f0 = pysptk.rapt(
+        np.asarray(audio, dtype=np.float32) * np.float32(INT16_SCALE),
+        fs=sample_rate,
+        hopsize=hop,
+        min=fmin,
+        max=fmax,
+        otype="f0",
+    )
+    return make_track(_frames(len(f0), hop, sample_rate), f0)
+
+
+@register("harvest", packages=("pyworld",))
+def harvest(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """WORLD Harvest via ``pyworld.harvest`` (frame period = the hop; default 5 ms)."""
+    _guard_pkg_resources()
+    pyworld = _import("harvest", "pyworld")
+    f0, times = pyworld.harvest(
+        np.ascontiguousarray(audio, dtype=np.float64),
+        sample_rate,
+        f0_floor=fmin,
+        f0_ceil=fmax,
+        frame_period=1000.0 * hop_seconds,
+    )
+    return make_track(times, f0)
+
+
+# ------------------------------------------------------------- foldpitch's own methods
+#
+# Extension point: foldpitch's estimators are added here, with the same signature, e.g.
+#
+#     @register("foldpitch-dense", packages=("foldpitch",))
+#     def foldpitch_dense(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+#         ...
+#         return make_track(times, f0_hz, voiced)
+#
+# benchmarks/accuracy/run.py runs every entry of METHODS; nothing else needs to change.
