@@ -61,7 +61,9 @@ def make_clips(f0s, kinds, snrs, seconds=1.0):
 
 def foldpitch_method(**options):
     def run(audio, sample_rate, fmin, fmax, hop_seconds=HOP):
-        track = fit_envelope(torch.as_tensor(audio), sample_rate, fmin, fmax, hop_seconds, **options)
+        track = fit_envelope(
+            torch.as_tensor(audio), sample_rate, fmin, fmax, hop_seconds, **options
+        )
         f0 = np.where(track.voiced.numpy(), track.f0.numpy(), 0.0)
         return track.times.numpy().astype(np.float64), f0
 
@@ -99,8 +101,17 @@ def run(f0s, kinds, snrs, methods):
                 continue
             elapsed = time.perf_counter() - began
             cents, voiced = errors_in_cents(times, f0, clip["contour"], seconds)
-            rows.append(dict(clip, method=name, cents=cents, voiced=voiced, seconds=elapsed,
-                             times=times, track=f0))
+            rows.append(
+                dict(
+                    clip,
+                    method=name,
+                    cents=cents,
+                    voiced=voiced,
+                    seconds=elapsed,
+                    times=times,
+                    track=f0,
+                )
+            )
     return rows
 
 
@@ -117,8 +128,15 @@ def summary_table(rows, kind, snr):
         rms = math.sqrt(float(np.mean(cents**2))) if cents.size else float("nan")
         worst = max(mine, key=lambda r: _rms(r["cents"]))
         voiced = float(np.mean([r["voiced"] for r in mine]))
-        results.append((rms, method, float(np.abs(cents).max()) if cents.size else float("nan"),
-                        voiced, f"{worst['f0']} Hz ({_rms(worst['cents']):.2f})"))
+        results.append(
+            (
+                rms,
+                method,
+                float(np.abs(cents).max()) if cents.size else float("nan"),
+                voiced,
+                f"{worst['f0']} Hz ({_rms(worst['cents']):.2f})",
+            )
+        )
     for rms, method, worst_abs, voiced, worst in sorted(results):
         lines.append(f"| {method} | {rms:.3f} | {worst_abs:.2f} | {voiced:.1%} | {worst} |")
     return "\n".join(lines)
@@ -142,15 +160,20 @@ def plot_vibrato(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    chosen = [r for r in rows if r["kind"] == "vibrato" and r["f0"] == 220 and r["snr"] is None
-              and "track" in r]
+    chosen = [
+        r
+        for r in rows
+        if r["kind"] == "vibrato" and r["f0"] == 220 and r["snr"] is None and "track" in r
+    ]
     figure, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     contour = chosen[0]["contour"].numpy()
     t = np.arange(len(contour)) / SAMPLE_RATE
     top.plot(t, contour, color="black", linewidth=3, alpha=0.3, label="true f0")
     for row in chosen:
         voiced = row["track"] > 0
-        truth = contour[np.clip(np.round(row["times"] * SAMPLE_RATE).astype(int), 0, len(contour) - 1)]
+        truth = contour[
+            np.clip(np.round(row["times"] * SAMPLE_RATE).astype(int), 0, len(contour) - 1)
+        ]
         top.plot(row["times"][voiced], row["track"][voiced], ".", markersize=3, label=row["method"])
         cents = 1200 * np.log2(row["track"][voiced] / truth[voiced])
         bottom.plot(row["times"][voiced], cents, linewidth=1, label=row["method"])
