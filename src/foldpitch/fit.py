@@ -68,7 +68,7 @@ def fit_envelope(
     coarse_steps: int = 60,
     fine_steps: int = 100,
     learning_rate: float = 0.003,
-    smoothness: float = 1.0,
+    smoothness: float = 1000.0,
     voicing_threshold: float = 0.5,
     kernel: str = "sinc",
     half_width: int = 4,
@@ -86,7 +86,9 @@ def fit_envelope(
         coarse_steps: Adam steps on the low-passed audio (0 to skip).
         fine_steps: Adam steps on the full-band audio.
         learning_rate: Adam step size, in octaves.
-        smoothness: weight of the second-difference prior on the log2 period.
+        smoothness: weight of the second-difference prior on the log2 period; each
+            frame's share grows with its residual (noisier frames lean more on their
+            neighbours).
         voicing_threshold: periodicity above which a frame is voiced.
         kernel, half_width: how the audio is read in the final stage (``"sinc"`` is
             unbiased on noisy audio).
@@ -218,12 +220,18 @@ def _refine(
     )
     for step in range(steps):
         frame_loss = dense_fold_loss(envelope, audio, hop_samples, **options)
-        if step % 10 == 0:  # periodicity weights, refreshed as the envelope improves
-            weight = (1 - frame_loss.detach()).clamp(0, 1) ** 2
+        if step % 10 == 0:  # weights refreshed as the envelope improves
+            residual = frame_loss.detach().clamp(0, 1)
+            weight = (1 - residual) ** 2  # periodicity
+            # The prior grows with the residual (the noise share of the frame): a noisy
+            # frame's estimate scatters unless its neighbours hold it. The floor keeps
+            # it when periods are longer than the hop and frames share their samples.
+            local = residual.unfold(0, 3, 1).amax(-1) if residual.numel() >= 3 else residual
+            voiced_triple = weight[2:] * weight[1:-1] * weight[:-2]
+            prior_weight = voiced_triple * (0.003 + local[: voiced_triple.numel()])
         objective = (weight * frame_loss).sum() / weight.sum().clamp_min(1e-6)
         curvature = envelope[2:] - 2 * envelope[1:-1] + envelope[:-2]
-        pair_weight = weight[2:] * weight[1:-1] * weight[:-2]
-        objective = objective + smoothness * (pair_weight * curvature.square()).mean()
+        objective = objective + smoothness * (prior_weight * curvature.square()).mean()
         optimiser.zero_grad()
         objective.backward()
         optimiser.step()

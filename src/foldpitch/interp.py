@@ -140,8 +140,11 @@ def _hann_sinc_weights(u: Tensor, order: int, half_width: int) -> Iterator[tuple
         z = u - k
         parity = -1.0 if k % 2 else 1.0
         cos_az = cos_au * math.cos(a * k) + sin_au * math.sin(a * k)
-        sin_az = sin_au * math.cos(a * k) - cos_au * math.sin(a * k)
-        hann = (0.5 + 0.5 * cos_az, -0.5 * a * sin_az, -0.5 * a * a * cos_az)
+        hann = [0.5 + 0.5 * cos_az]
+        if order >= 1:
+            hann.append(-0.5 * a * (sin_au * math.cos(a * k) - cos_au * math.sin(a * k)))
+        if order >= 2:
+            hann.append(-0.5 * a * a * cos_az)
         near_zero = k in (0, 1)
         if near_zero:
             small = z.abs() < _SINC_TAYLOR_BELOW
@@ -161,7 +164,9 @@ def _hann_sinc_weights(u: Tensor, order: int, half_width: int) -> Iterator[tuple
             )
             sinc = [torch.where(small, series[n], value) for n, value in enumerate(sinc)]
         binomial = ((1,), (1, 1), (1, 2, 1))[order]  # Leibniz rule for (sinc * hann)^(order)
-        yield k, sum(c * sinc[n] * hann[order - n] for n, c in enumerate(binomial))
+        weight = sum(c * sinc[n] * hann[order - n] for n, c in enumerate(binomial))
+        del z, cos_az, hann, sinc  # free this tap's temporaries before the caller runs
+        yield k, weight
 
 
 class _KernelRead(torch.autograd.Function):
@@ -174,8 +179,10 @@ class _KernelRead(torch.autograd.Function):
     @staticmethod
     def forward(signal, frac, index, kernel, order):
         out = torch.zeros_like(frac)
-        for k, weight in kernel.weights(frac, order):
-            out += signal.take(index + k) * weight
+        tap_index = index + kernel.taps[0]  # one index tensor, shifted in place per tap
+        for _, weight in kernel.weights(frac, order):
+            out.addcmul_(signal.take(tap_index), weight)
+            tap_index += 1
         return out
 
     @staticmethod
@@ -215,9 +222,10 @@ class _KernelScatter(torch.autograd.Function):
     @staticmethod
     def forward(values, frac, index, size, kernel, order):
         out = values.new_zeros(size)
-        flat_index = index.reshape(-1)
-        for k, weight in kernel.weights(frac, order):
-            out.index_add_(0, flat_index + k, (values * weight).reshape(-1))
+        tap_index = index.reshape(-1) + kernel.taps[0]
+        for _, weight in kernel.weights(frac, order):
+            out.index_add_(0, tap_index, weight.mul_(values).reshape(-1))
+            tap_index += 1
         return out
 
     @staticmethod
