@@ -1,0 +1,758 @@
+"""Unlabelled audio datasets for self-supervised training (plain ``torch.utils.data``).
+
+foldpitch trains without pitch labels, so every *training* dataset here returns items
+``{"audio": Tensor (n_samples,)}`` and nothing else:
+
+- :class:`SyntheticCorpus`: a built-in generated corpus (harmonic sounds with steady,
+  vibrato, gliding and jumping f0, random spectral envelopes, noise, silences), so that
+  training runs out of the box;
+- :class:`AudioFolder`: random excerpts of the user's own audio files;
+- :class:`EspeakSpeech`: short synthetic utterances from ``espeak-ng`` when it is
+  installed (see :func:`espeak_available`).
+
+:class:`LabelledSyntheticSet` is the only labelled set: the same generator as
+:class:`SyntheticCorpus` (one code path, :func:`synthesize_excerpt`) with the exact
+synthesis f0 on a frame grid, for *monitoring* training only.
+
+Every item is deterministic given ``(seed, index)``: the random stream of item ``i`` is
+``numpy.random.default_rng([seed, i])``, so a dataset is reproducible and DataLoader
+workers agree whatever the worker count or order.
+
+Frame convention of the labels: the envelope's, frame ``f`` at sample ``f * hop_length``
+and ``n_frames = foldpitch.frontend.n_frames_for(n_samples, hop_length)`` (one frame per
+control point inside the signal); unvoiced frames have ``f0 == 0`` and
+``voiced == False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .frontend import n_frames_for
+from .synth import SPECTRA, harmonic_amplitudes
+
+__all__ = [
+    "CONTOURS",
+    "AudioFolder",
+    "EspeakSpeech",
+    "LabelledSyntheticSet",
+    "SyntheticCorpus",
+    "espeak_available",
+    "synthesize_excerpt",
+]
+
+CONTOURS = ("steady", "vibrato", "glide", "jump")
+"""f0 contour kinds of :func:`synthesize_excerpt`."""
+
+_CONTROL_HOP = 64  # samples between control points of the harmonic amplitudes
+VOICING_THRESHOLD = 0.1
+"""A sample is voiced where its note's amplitude envelope is at least this (-20 dB)."""
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _check_probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index])
+
+
+def _check_index(index, length: int) -> int:
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an int, got {index!r}")
+    index = int(index)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"index must be in [-{length}, {length}), got {index}")
+    return index
+
+
+def _coloured_noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Unit-power Gaussian noise with a ``1/f**beta`` power spectrum, beta in [0, 2]."""
+    white = rng.standard_normal(n)
+    beta = rng.uniform(0.0, 2.0) if rng.random() < 0.5 else 0.0
+    if beta > 0:
+        spectrum = np.fft.rfft(white)
+        frequency = np.fft.rfftfreq(n)
+        frequency[0] = frequency[1] if n > 1 else 1.0
+        white = np.fft.irfft(spectrum * frequency ** (-beta / 2), n=n)
+    return white / max(np.sqrt(np.mean(white**2)), 1e-12)
+
+
+def _note_contour(
+    rng: np.random.Generator,
+    t: np.ndarray,
+    duration: float,
+    contours: Sequence[str],
+    lo: float,
+    hi: float,
+    first: bool,
+    last: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """log2 f0 and amplitude envelope of one note at local times ``t`` (seconds)."""
+    kind = contours[rng.integers(len(contours))]
+    span = hi - lo
+    vibrato = kind == "vibrato" or (kind in ("glide", "jump") and rng.random() < 0.3)
+    depth = rng.uniform(20, 150) / 1200 if vibrato else 0.0  # octaves
+    depth = min(depth, 0.25 * span)
+    rate = rng.uniform(4, 8)
+    if kind == "glide":
+        speed = rng.uniform(-2, 2)  # octaves per second
+        # Keep the whole glide (plus vibrato) inside [lo, hi]: shrink it if needed.
+        room = max(span - 2 * depth - 1e-6, 0.0)
+        speed = float(np.clip(speed, -room / duration, room / duration))
+        travel = speed * duration
+        start = rng.uniform(lo + depth + max(0.0, -travel), hi - depth - max(0.0, travel))
+        log2_f0 = start + speed * t
+    elif kind == "jump":
+        n_steps = int(rng.integers(2, 5))
+        times = np.sort(rng.uniform(0.1, 0.9, n_steps - 1)) * duration
+        pitch = rng.uniform(lo + depth, hi - depth)
+        pitches = [pitch]
+        for _ in range(n_steps - 1):
+            interval = rng.choice([-1, 1]) * rng.integers(1, 13) / 12  # 1 to 12 semitones
+            pitch = pitch + interval
+            if not lo + depth <= pitch <= hi - depth:
+                pitch = pitch - 2 * interval
+            pitches.append(float(np.clip(pitch, lo + depth, hi - depth)))
+        log2_f0 = np.asarray(pitches)[np.searchsorted(times, t, side="right")]
+    elif kind in ("steady", "vibrato"):
+        log2_f0 = np.full_like(t, rng.uniform(lo + depth, hi - depth))
+    else:  # pragma: no cover - contours are validated by the caller
+        raise ValueError(f"unknown contour {kind!r}")
+    if depth > 0:
+        log2_f0 = log2_f0 + depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+    log2_f0 = np.clip(log2_f0, lo, hi)
+
+    # Envelope: attack, release, optional exponential decay; an excerpt's first and last
+    # notes may be cut (no attack / no release) as if the excerpt started mid-note.
+    attack = min(rng.uniform(0.002, 0.08), duration / 3)
+    release = min(rng.uniform(0.005, 0.15), duration / 3)
+    envelope = np.ones_like(t)
+    if not (first and rng.random() < 0.3):
+        envelope *= np.clip(t / attack, 0, 1)
+    if not (last and rng.random() < 0.4):
+        envelope *= np.clip((duration - t) / release, 0, 1)
+    else:
+        envelope *= t < duration + 0.5  # a cut note just goes on
+    if rng.random() < 0.4:
+        decay_db_per_s = rng.uniform(0, 20)
+        envelope *= 10 ** (-decay_db_per_s * np.clip(t, 0, None) / 20)
+    envelope *= (t >= 0) & (t <= duration + 0.5)
+    return log2_f0, envelope
+
+
+def _harmonic_gains(
+    rng: np.random.Generator, spectra: Sequence[str], max_harmonics: int
+) -> tuple[np.ndarray, callable]:
+    """Per-item harmonic shape: base amplitudes ``(H,)`` and a gain(frequency Hz) in dB."""
+    spectrum = spectra[rng.integers(len(spectra))]
+    if spectrum == "random":
+        base = np.exp(rng.normal(0, 0.7, max_harmonics)) / np.arange(1, max_harmonics + 1)
+    else:
+        base = harmonic_amplitudes(spectrum, max_harmonics).numpy()
+    tilt = rng.uniform(-9, 3)  # dB per octave above 500 Hz, on top of the base spectrum
+    n_formants = int(rng.integers(0, 5))
+    centres = np.exp(rng.uniform(np.log(250), np.log(5000), n_formants))
+    widths = centres * rng.uniform(0.08, 0.4, n_formants)
+    heights = rng.uniform(6, 30, n_formants)
+
+    def gain_db(frequency: np.ndarray) -> np.ndarray:
+        out = tilt * np.log2(np.maximum(frequency, 1.0) / 500)
+        for c, w, h in zip(centres, widths, heights, strict=True):
+            out = out + h * np.exp(-0.5 * ((frequency - c) / w) ** 2)
+        return out
+
+    return base, gain_db
+
+
+def synthesize_excerpt(
+    seed: int,
+    index: int,
+    *,
+    n_samples: int,
+    sample_rate: int,
+    fmin: float = 50.0,
+    fmax: float = 1100.0,
+    contours: Sequence[str] = CONTOURS,
+    spectra: Sequence[str] = (*SPECTRA, "random"),
+    max_harmonics: int = 80,
+    snr_db: float | tuple[float, float] | None = (0.0, 40.0),
+    p_clean: float = 0.2,
+    p_noise_only: float = 0.05,
+    p_silent: float = 0.03,
+    n_contour: int | None = None,
+) -> dict[str, np.ndarray]:
+    """One generated excerpt and its exact f0 contour (the generator of both datasets).
+
+    The excerpt holds 1 to 4 segments; each is a rest (silence) or a note of one
+    harmonic source whose f0 contour is ``steady``, ``vibrato`` (4-8 Hz, 20-150 cents),
+    ``glide`` (up to +-2 octaves/s, optionally with vibrato) or ``jump`` (2-4 pitches,
+    steps of 1-12 semitones), always inside ``[fmin, fmax]``. The harmonic amplitudes
+    follow a base spectrum from ``spectra``, a random tilt and 0-4 formant-like
+    resonances applied as a smooth gain over harmonic frequency; harmonics above
+    0.45 ``sample_rate`` are removed. Notes have attacks, releases and sometimes a
+    decay. Noise (white to brown) is added at an SNR measured over voiced samples.
+    With probability ``p_noise_only`` the excerpt is noise only, with ``p_silent`` it is
+    digital silence. The mixture is scaled to a random peak between -30 and -1 dBFS.
+
+    Args:
+        seed, index: the item's random stream is ``numpy.random.default_rng([seed,
+            index])``.
+        n_samples: excerpt length in samples.
+        sample_rate: in Hz.
+        fmin, fmax: f0 range in Hz (``0 < fmin < fmax < sample_rate / 2``).
+        contours: subset of :data:`CONTOURS` to draw from.
+        spectra: names from :data:`foldpitch.synth.SPECTRA` or ``"random"``.
+        max_harmonics: at most this many harmonics (``1`` gives pure tones).
+        snr_db: ``(low, high)``: uniform SNR in dB; a number: that SNR; ``None``:
+            always clean.
+        p_clean: probability of no noise at all (only when ``snr_db`` is a range).
+        p_noise_only, p_silent: probabilities of a noise-only / silent excerpt.
+        n_contour: length of the returned contours in samples (default
+            ``n_samples``); longer contours continue the last segment, so labels can
+            be read at frames past the last sample. The audio does not depend on it.
+
+    Returns:
+        dict with ``"audio"``: float32 ``(n_samples,)`` in [-1, 1]; ``"f0"``: float64
+        ``(n_contour,)``, instantaneous f0 in Hz (0 where unvoiced); ``"voiced"``: bool
+        ``(n_contour,)``, where the note envelope is at least
+        :data:`VOICING_THRESHOLD`.
+
+    Example:
+        >>> out = synthesize_excerpt(0, 3, n_samples=1600, sample_rate=16000)
+        >>> out["audio"].shape, out["audio"].dtype, out["f0"].shape
+        ((1600,), dtype('float32'), (1600,))
+    """
+    n_contour = n_samples if n_contour is None else max(n_contour, n_samples)
+    rng = _rng(seed, index)
+    nyquist = sample_rate / 2
+    lo, hi = math.log2(fmin), math.log2(fmax)
+
+    f0 = np.zeros(n_contour)
+    voiced = np.zeros(n_contour, dtype=bool)
+    kind = rng.random()
+    if kind < p_silent:
+        return {"audio": np.zeros(n_samples, np.float32), "f0": f0, "voiced": voiced}
+    level = 10 ** (rng.uniform(-30, -1) / 20)
+    if kind < p_silent + p_noise_only:
+        noise = _coloured_noise(rng, n_samples)
+        t = np.arange(n_samples) / sample_rate
+        _, envelope = _note_contour(
+            rng, t, n_samples / sample_rate, ("steady",), lo, hi, True, True
+        )
+        audio = noise * np.maximum(envelope, 0.05)
+        audio *= level / max(np.abs(audio).max(), 1e-12)
+        return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
+
+    # Segments: boundaries in samples, each a rest or a note.
+    n_segments = int(rng.integers(1, 5))
+    fractions = rng.dirichlet(np.full(n_segments, 2.0))
+    bounds = np.concatenate([[0], np.round(np.cumsum(fractions) * n_samples)]).astype(int)
+    bounds[-1] = n_contour  # the last segment runs to the end of the contour
+    sample = np.arange(n_contour)
+    log2_f0 = np.full(n_contour, np.nan)
+    envelope = np.zeros(n_contour)
+    rests = rng.random(n_segments) < 0.2
+    if rests.all():
+        rests[rng.integers(n_segments)] = False
+    for k in range(n_segments):
+        start, stop = bounds[k], bounds[k + 1]
+        if rests[k] or stop <= start:
+            continue
+        end = min(stop, n_samples) if k == n_segments - 1 else stop
+        t = (sample[start:stop] - start) / sample_rate
+        log2_f0[start:stop], envelope[start:stop] = _note_contour(
+            rng,
+            t,
+            max(end - start, 1) / sample_rate,
+            contours,
+            lo,
+            hi,
+            first=k == 0,
+            last=k == n_segments - 1,
+        )
+    # Rests keep the pitch of a neighbouring note (it is silent there anyway).
+    known = ~np.isnan(log2_f0)
+    log2_f0 = np.interp(sample, sample[known], log2_f0[known])
+    f0_all = np.exp2(log2_f0)
+    voiced = envelope >= VOICING_THRESHOLD
+    f0 = np.where(voiced, f0_all, 0.0)
+
+    # Harmonic synthesis by phase accumulation (as synth.harmonic_tone): phase in cycles,
+    # trapezoidal integration of f0, fractional part taken in float64.
+    f0_audio = f0_all[:n_samples]
+    audible = envelope[:n_samples] > 0
+    lowest = f0_audio[audible].min() if audible.any() else fmax
+    n_harmonics = int(max(1, min(max_harmonics, nyquist * 0.9 // lowest)))
+    base, gain_db = _harmonic_gains(rng, spectra, max_harmonics)
+    base = base[:n_harmonics]
+    harmonics = np.arange(1, n_harmonics + 1)
+    step = 0.5 * (f0_audio[1:] + f0_audio[:-1]) / sample_rate
+    cycles = rng.uniform() + np.concatenate([[0.0], np.cumsum(step)])
+    # Harmonic amplitudes at control points, linearly interpolated to every sample.
+    n_control = n_samples // _CONTROL_HOP + 2
+    control_f0 = f0_audio[np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)]
+    frequency = harmonics[:, None] * control_f0[None, :]
+    amplitude = base[:, None] * 10 ** (gain_db(frequency) / 20) * (frequency < 0.45 * sample_rate)
+    position = np.arange(n_samples) / _CONTROL_HOP
+    left = position.astype(int)
+    weight = (position - left).astype(np.float32)
+    amplitude = amplitude.astype(np.float32)
+    amplitude = amplitude[:, left] * (1 - weight) + amplitude[:, left + 1] * weight
+    angle = np.outer(harmonics, cycles)
+    angle -= np.floor(angle)
+    tone = np.einsum(
+        "ht,ht->t", amplitude, np.sin((2 * np.pi) * angle.astype(np.float32)), optimize=False
+    ).astype(np.float64)
+    tone *= envelope[:n_samples]
+    loud = voiced[:n_samples]
+    power = np.mean(tone[loud] ** 2) if loud.any() else np.mean(tone**2)
+    tone /= max(np.sqrt(power), 1e-12)
+
+    if snr_db is None:
+        snr = None
+    elif isinstance(snr_db, (int, float)):
+        snr = float(snr_db)
+    else:
+        snr = rng.uniform(*snr_db)
+        if rng.random() < p_clean:
+            snr = None
+    audio = tone
+    if snr is not None:
+        audio = tone + _coloured_noise(rng, n_samples) * 10 ** (-snr / 20)
+    audio *= level / max(np.abs(audio).max(), 1e-12)
+    return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
+
+
+class SyntheticCorpus(Dataset):
+    """Built-in generated corpus of *unlabelled* training excerpts.
+
+    See :func:`synthesize_excerpt` for what an excerpt holds. Item ``i`` depends only on
+    ``(seed, i)`` and the options.
+
+    Args:
+        length: number of items.
+        seconds: excerpt duration in seconds.
+        sample_rate: in Hz.
+        seed: non-negative int.
+        fmin, fmax: f0 range in Hz.
+        **options: passed on to :func:`synthesize_excerpt` (``contours``, ``spectra``,
+            ``max_harmonics``, ``snr_db``, ``p_clean``, ``p_noise_only``, ``p_silent``).
+
+    Items:
+        ``{"audio": float32 tensor (n_samples,)}`` with ``n_samples = round(seconds *
+        sample_rate)``, values in [-1, 1]; no label of any kind.
+
+    Example:
+        >>> corpus = SyntheticCorpus(length=4, seconds=0.1)
+        >>> item = corpus[0]
+        >>> sorted(item), item["audio"].shape
+        (['audio'], torch.Size([1600]))
+    """
+
+    def __init__(
+        self,
+        length: int = 10000,
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        seed: int = 0,
+        fmin: float = 50.0,
+        fmax: float = 1100.0,
+        **options,
+    ) -> None:
+        self.length = _check_int("length", length, 1)
+        self.seconds = _check_positive("seconds", seconds)
+        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        fmin, fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)
+        if not fmin < fmax < 0.45 * self.sample_rate:
+            raise ValueError(
+                f"fmin and fmax must satisfy 0 < fmin < fmax < 0.45 * sample_rate "
+                f"({0.45 * self.sample_rate:g} Hz), got fmin={fmin}, fmax={fmax}"
+            )
+        self.fmin, self.fmax = fmin, fmax
+        allowed = {
+            "contours",
+            "spectra",
+            "max_harmonics",
+            "snr_db",
+            "p_clean",
+            "p_noise_only",
+            "p_silent",
+        }
+        unknown = set(options) - allowed
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        contours = tuple(options.get("contours", CONTOURS))
+        if not contours or set(contours) - set(CONTOURS):
+            raise ValueError(f"contours must be a non-empty subset of {CONTOURS}, got {contours}")
+        spectra = tuple(options.get("spectra", (*SPECTRA, "random")))
+        if not spectra or set(spectra) - {*SPECTRA, "random"}:
+            raise ValueError(
+                f"spectra must be a non-empty subset of {(*SPECTRA, 'random')}, got {spectra}"
+            )
+        snr_db = options.get("snr_db", (0.0, 40.0))
+        if snr_db is not None and not isinstance(snr_db, (int, float)):
+            snr_db = tuple(snr_db)
+            if len(snr_db) != 2 or not snr_db[0] <= snr_db[1]:
+                raise ValueError(
+                    f"snr_db must be None, a number or a (low, high) pair in dB, got {snr_db}"
+                )
+        self.options = {
+            "contours": contours,
+            "spectra": spectra,
+            "max_harmonics": _check_int("max_harmonics", options.get("max_harmonics", 80), 1),
+            "snr_db": snr_db,
+            "p_clean": _check_probability("p_clean", options.get("p_clean", 0.2)),
+            "p_noise_only": _check_probability("p_noise_only", options.get("p_noise_only", 0.05)),
+            "p_silent": _check_probability("p_silent", options.get("p_silent", 0.03)),
+        }
+        if self.options["p_noise_only"] + self.options["p_silent"] > 1:
+            raise ValueError("p_noise_only + p_silent must be at most 1")
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _generate(self, index, n_contour: int | None = None) -> dict[str, np.ndarray]:
+        index = _check_index(index, self.length)
+        return synthesize_excerpt(
+            self.seed,
+            index,
+            n_samples=self.n_samples,
+            sample_rate=self.sample_rate,
+            fmin=self.fmin,
+            fmax=self.fmax,
+            n_contour=n_contour,
+            **self.options,
+        )
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        return {"audio": torch.from_numpy(self._generate(index)["audio"])}
+
+
+class LabelledSyntheticSet(SyntheticCorpus):
+    """The generated corpus with its exact f0: a validation set to *monitor* training.
+
+    Same generator and options as :class:`SyntheticCorpus` (with the same ``seed`` and
+    options, item ``i`` has the same audio); it only keeps the contour. Default
+    ``seed=1`` so that it differs from the training corpus.
+
+    Args:
+        hop_length: frame hop in samples; frame ``f`` is centred on sample
+            ``f * hop_length`` and ``n_frames = frontend.n_frames_for(n_samples, hop_length)``.
+        snr_db: ``None`` (clean), a number (fixed SNR in dB) or ``(low, high)``.
+        others: as :class:`SyntheticCorpus`.
+
+    Items:
+        ``"audio"``: float32 ``(n_samples,)``; ``"f0"``: float32 ``(n_frames,)``, the
+        synthesis f0 in Hz at each frame centre, 0 where unvoiced; ``"voiced"``: bool
+        ``(n_frames,)``.
+
+    Example:
+        >>> item = LabelledSyntheticSet(length=2, seconds=0.1)[0]
+        >>> item["f0"].shape, item["voiced"].dtype
+        (torch.Size([10]), torch.bool)
+    """
+
+    def __init__(
+        self,
+        length: int = 256,
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        seed: int = 1,
+        fmin: float = 50.0,
+        fmax: float = 1100.0,
+        hop_length: int = 160,
+        snr_db: float | tuple[float, float] | None = (0.0, 40.0),
+        **options,
+    ) -> None:
+        super().__init__(length, seconds, sample_rate, seed, fmin, fmax, snr_db=snr_db, **options)
+        self.hop_length = _check_int("hop_length", hop_length, 1)
+        self.n_frames = n_frames_for(self.n_samples, self.hop_length)
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        frames = np.arange(self.n_frames) * self.hop_length
+        out = self._generate(index, n_contour=int(frames[-1]) + 1)
+        return {
+            "audio": torch.from_numpy(out["audio"]),
+            "f0": torch.from_numpy(out["f0"][frames].astype(np.float32)),
+            "voiced": torch.from_numpy(out["voiced"][frames]),
+        }
+
+
+def _read_excerpt(
+    path: str, frames: int, source_rate: int, start: int, n_samples: int, sample_rate: int
+) -> np.ndarray:
+    """Mono float32 ``(n_samples,)`` at ``sample_rate`` from ``start`` (source frames)."""
+    need = math.ceil(n_samples * source_rate / sample_rate)
+    data, _ = sf.read(
+        path, start=start, stop=min(start + need, frames), dtype="float32", always_2d=True
+    )
+    mono = data.mean(axis=1)
+    if source_rate != sample_rate and mono.size:
+        import soxr  # optional dependency, imported where it is needed
+
+        mono = soxr.resample(mono, source_rate, sample_rate).astype(np.float32)
+    out = np.zeros(n_samples, np.float32)
+    out[: min(n_samples, mono.size)] = mono[:n_samples]
+    return np.clip(out, -1.0, 1.0)
+
+
+class AudioFolder(Dataset):
+    """Random excerpts of the user's own audio (unlabelled).
+
+    Files are scanned once at construction with ``soundfile.info``; each file that
+    cannot be read (or is empty) is skipped with one ``warnings.warn`` naming it and
+    counted in :attr:`skipped`. Item ``i`` picks a file (with probability proportional
+    to its duration) and an excerpt start from ``numpy.random.default_rng([seed, i])``,
+    reads it, averages the channels, resamples to ``sample_rate`` with ``soxr`` and
+    zero-pads files shorter than ``seconds``.
+
+    Args:
+        source: a folder (searched recursively for files whose extension soundfile
+            knows, or those in ``extensions``), a text file listing one audio path per
+            line (blank lines and ``#`` comments ignored; relative paths are relative to
+            the list file), or a sequence of paths.
+        seconds: excerpt duration in seconds.
+        sample_rate: target rate in Hz.
+        length: number of items; default: total duration / ``seconds``, rounded up.
+        seed: non-negative int.
+        extensions: file extensions (without dot, case-insensitive) to look for in a
+            folder; default: all formats of ``soundfile.available_formats()``.
+
+    Items:
+        ``{"audio": float32 tensor (n_samples,)}``, ``n_samples = round(seconds *
+        sample_rate)``.
+
+    Raises:
+        ValueError: ``source`` does not exist, or holds no readable audio (the message
+            names the path).
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike | Sequence[str | os.PathLike],
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        length: int | None = None,
+        seed: int = 0,
+        extensions: Sequence[str] | None = None,
+    ) -> None:
+        self.seconds = _check_positive("seconds", seconds)
+        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        if extensions is None:
+            extensions = [*sf.available_formats(), "aif", "aiff", "oga", "opus"]
+        extensions = {e.lower().lstrip(".") for e in extensions}
+
+        if isinstance(source, (str, os.PathLike)):
+            self.source = str(source)
+            root = Path(source)
+            if root.is_dir():
+                candidates = sorted(
+                    p
+                    for p in root.rglob("*")
+                    if p.is_file() and p.suffix.lower().lstrip(".") in extensions
+                )
+            elif root.is_file():
+                lines = root.read_text().splitlines()
+                candidates = []
+                for line in lines:
+                    line = line.strip()
+                    if line and not line.startswith("#"):
+                        path = Path(line).expanduser()
+                        candidates.append(path if path.is_absolute() else root.parent / path)
+            else:
+                raise ValueError(
+                    f"source must be an existing folder or list file, got {self.source!r}"
+                )
+        else:
+            candidates = [Path(p) for p in source]
+            self.source = f"<list of {len(candidates)} paths>"
+
+        self.skipped = 0
+        self.files: list[tuple[str, int, int]] = []  # (path, frames, sample rate)
+        for path in candidates:
+            try:
+                info = sf.info(str(path))
+                if info.frames <= 0:
+                    raise ValueError("no audio frames")
+            except Exception as error:  # soundfile raises several types
+                warnings.warn(
+                    f"skipping unreadable audio file {str(path)!r}: {error}", stacklevel=2
+                )
+                self.skipped += 1
+                continue
+            self.files.append((str(path), int(info.frames), int(info.samplerate)))
+        if not self.files:
+            raise ValueError(
+                f"no readable audio found in {self.source!r} ({len(candidates)} candidate "
+                f"file(s), {self.skipped} unreadable)"
+            )
+        durations = np.array([frames / rate for _, frames, rate in self.files])
+        self.total_seconds = float(durations.sum())
+        self._weights = durations / durations.sum()
+        if length is None:
+            length = max(1, math.ceil(self.total_seconds / self.seconds))
+        self.length = _check_int("length", length, 1)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        index = _check_index(index, self.length)
+        rng = _rng(self.seed, index)
+        path, frames, rate = self.files[rng.choice(len(self.files), p=self._weights)]
+        excerpt = math.ceil(self.seconds * rate)
+        start = int(rng.integers(0, max(frames - excerpt, 0) + 1))
+        audio = _read_excerpt(path, frames, rate, start, self.n_samples, self.sample_rate)
+        return {"audio": torch.from_numpy(audio)}
+
+
+_WORDS = (
+    "the quick brown fox jumps over a lazy dog while seven bright singers hum along "
+    "morning rain falls softly on old green hills and rivers carry music to the sea "
+    "people often whisper numbers one two three four five six yesterday tomorrow "
+    "beautiful orange yellow window garden pitch voice sound listen really hello"
+).split()
+_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pt", "nl", "pl", "sv")
+_VARIANTS = ("", "+m1", "+m3", "+f1", "+f2", "+f4", "+croak", "+klatt")
+
+
+def espeak_available() -> bool:
+    """Whether the ``espeak-ng`` program is on ``PATH``."""
+    return shutil.which("espeak-ng") is not None
+
+
+class EspeakSpeech(Dataset):
+    """Short synthetic utterances from ``espeak-ng`` (unlabelled speech).
+
+    Item ``i`` draws 2-8 words from a built-in list, a voice from ``voices`` (with a
+    random variant), a speaking rate (120-220 words/min) and a pitch (0-99) from
+    ``numpy.random.default_rng([seed, i])``, synthesises it once to a WAV in
+    ``cache_dir`` (``espeak-ng -w``), then loads, averages channels, resamples to
+    ``sample_rate`` and takes a random excerpt of ``seconds`` (zero-padded if shorter).
+
+    Args:
+        length: number of items.
+        seconds: excerpt duration in seconds.
+        sample_rate: in Hz.
+        seed: non-negative int.
+        cache_dir: where WAVs are kept; default ``<tmp>/foldpitch-espeak``.
+        voices: espeak-ng voice names.
+
+    Items:
+        ``{"audio": float32 tensor (n_samples,)}``.
+
+    Raises:
+        RuntimeError: ``espeak-ng`` is not installed (install it with
+            ``apt-get install espeak-ng``).
+    """
+
+    def __init__(
+        self,
+        length: int = 1000,
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        voices: Sequence[str] = _VOICES,
+    ) -> None:
+        if not espeak_available():
+            raise RuntimeError(
+                "EspeakSpeech needs the espeak-ng program, which was not found on PATH; "
+                "install it with `apt-get install espeak-ng` (Debian/Ubuntu), "
+                "`brew install espeak-ng` (macOS) or from https://github.com/espeak-ng"
+            )
+        self.length = _check_int("length", length, 1)
+        self.seconds = _check_positive("seconds", seconds)
+        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        self.voices = tuple(voices)
+        if not self.voices:
+            raise ValueError("voices must name at least one espeak-ng voice")
+        if cache_dir is None:
+            cache_dir = Path(tempfile.gettempdir()) / "foldpitch-espeak"
+        self.cache_dir = Path(cache_dir)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def _utterance(self, rng: np.random.Generator) -> tuple[str, list[str]]:
+        words = rng.choice(_WORDS, size=int(rng.integers(2, 9)))
+        text = " ".join(words)
+        voice = self.voices[rng.integers(len(self.voices))]
+        voice += _VARIANTS[rng.integers(len(_VARIANTS))]
+        args = [
+            "-v",
+            voice,
+            "-s",
+            str(int(rng.integers(120, 221))),
+            "-p",
+            str(int(rng.integers(0, 100))),
+        ]
+        return text, args
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        index = _check_index(index, self.length)
+        rng = _rng(self.seed, index)
+        text, args = self._utterance(rng)
+        key = hashlib.sha1(" ".join([*args, text]).encode()).hexdigest()[:16]
+        path = self.cache_dir / f"{key}.wav"
+        if not path.exists():
+            partial = self.cache_dir / f"{key}.{os.getpid()}.tmp.wav"
+            result = subprocess.run(
+                ["espeak-ng", *args, "-w", str(partial), text],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0 or not partial.exists():
+                raise RuntimeError(
+                    f"espeak-ng failed (exit {result.returncode}) for {args} {text!r}: "
+                    f"{result.stderr.strip()}"
+                )
+            os.replace(partial, path)  # atomic: concurrent workers never see half a file
+        info = sf.info(str(path))
+        excerpt = math.ceil(self.seconds * info.samplerate)
+        start = int(rng.integers(0, max(info.frames - excerpt, 0) + 1))
+        audio = _read_excerpt(
+            str(path), info.frames, info.samplerate, start, self.n_samples, self.sample_rate
+        )
+        return {"audio": torch.from_numpy(audio)}

@@ -1,0 +1,272 @@
+"""Spectrogram features whose frames sit exactly on the envelope's control points.
+
+A network that predicts the period envelope (log2 of the period in samples at control
+points, control point ``f`` at sample ``f * hop_length``, see :mod:`foldpitch.envelope`)
+reads one feature frame per control point. :func:`log_spectrogram` makes those frames:
+
+* **Alignment.** Frame ``f`` is the STFT of the audio around sample ``f * hop_length``:
+  ``torch.stft`` with ``center=True`` and zero (constant) padding of ``n_fft // 2``
+  samples on each side, and a Hann window whose peak is at index ``n_fft // 2`` (the
+  periodic window for even ``n_fft``, the symmetric one for odd ``n_fft``), so the
+  window's peak lands exactly on sample ``f * hop_length``.
+* **Frame count.** There is one frame per control point that lies on a sample of the
+  signal, ``f * hop_length <= time - 1``::
+
+      n_frames = n_frames_for(time, hop_length) = (time - 1) // hop_length + 1
+               = ceil(time / hop_length)
+
+  the count :func:`foldpitch.fit.fit_envelope` also uses. ``torch.stft`` itself returns
+  ``time // hop_length + 1`` frames, one more when ``time`` is a multiple of
+  ``hop_length``: that extra frame is centred on sample ``time``, one past the end of the
+  signal, and is dropped. Use :func:`n_frames_for` wherever an envelope is sized for
+  audio so features and envelopes cannot disagree.
+* **Any length.** Zero padding (not reflection) means any ``time >= 1`` works, even
+  shorter than ``n_fft // 2``.
+* **Gain.** ``normalize=True`` makes the features invariant to the audio's gain: the
+  magnitudes are divided by their mean over bins and frames (so ``eps`` is relative to
+  the example's level), compressed, then standardised to zero mean and unit standard
+  deviation over bins and frames, per example.
+
+Everything is differentiable with respect to the audio, follows the audio's dtype and
+device, and never modifies its input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "COMPRESSIONS",
+    "Spectrogram",
+    "log_spectrogram",
+    "n_frames_for",
+]
+
+COMPRESSIONS = ("log", "log1p", "none")
+
+# Per-example standard deviations below this are not divided by (silence stays ~0).
+_STD_FLOOR = 1e-3
+
+
+def n_frames_for(n_samples: int, hop_length: int) -> int:
+    """Number of frames / envelope control points for a signal of ``n_samples``.
+
+    Control point (and feature frame) ``f`` sits at sample ``f * hop_length``; there is
+    one for every such sample inside the signal, ``0 <= f * hop_length <= n_samples - 1``.
+
+    Args:
+        n_samples: length of the audio in samples, ``>= 1``.
+        hop_length: samples between frames, a positive integer.
+
+    Returns:
+        ``(n_samples - 1) // hop_length + 1``, i.e. ``ceil(n_samples / hop_length)``.
+
+    Example:
+        >>> n_frames_for(16000, 160), n_frames_for(16001, 160), n_frames_for(100, 160)
+        (100, 101, 1)
+    """
+    _check_int(n_samples, "n_samples", 1, "a positive integer number of samples")
+    _check_int(hop_length, "hop_length", 1, "a positive integer number of samples")
+    return (n_samples - 1) // hop_length + 1
+
+
+def log_spectrogram(
+    audio: Tensor,
+    n_fft: int = 1024,
+    hop_length: int = 160,
+    n_bins: int | None = None,
+    compression: str = "log",
+    eps: float = 1e-5,
+    *,
+    normalize: bool = False,
+) -> Tensor:
+    """Compressed STFT magnitudes, one frame per envelope control point.
+
+    Args:
+        audio: waveform ``(..., time)``, floating point, any ``time >= 1``.
+        n_fft: FFT and (Hann) window length in samples, ``>= 2``. Bin ``k`` is at
+            ``k / n_fft`` cycles per sample (``k * sample_rate / n_fft`` Hz).
+        hop_length: samples between frames, a positive integer; frame ``f`` is centred
+            on sample ``f * hop_length``.
+        n_bins: keep the lowest ``n_bins`` frequency bins (pitch lives in the low bins),
+            ``1 <= n_bins <= n_fft // 2 + 1``; ``None`` keeps all ``n_fft // 2 + 1``.
+        compression: applied to the magnitude ``m``: ``"log"`` gives ``log(m + eps)``,
+            ``"log1p"`` gives ``log1p(m / eps) = log(m + eps) - log(eps)`` (the same curve,
+            but 0 for silence and never negative), ``"none"`` gives ``m``.
+        eps: positive floor inside the logarithm, in magnitude units (relative to the
+            example's mean magnitude when ``normalize=True``).
+        normalize: per example, divide the magnitudes by their mean over bins and frames
+            before compression and standardise the result (zero mean, unit standard
+            deviation over bins and frames). The features are then invariant to the
+            audio's gain; silence maps to (nearly) 0.
+
+    Returns:
+        Features ``(..., n_bins, n_frames)`` with ``n_frames = n_frames_for(time,
+        hop_length)``, same dtype and device as ``audio``.
+
+    Shape:
+        - audio: ``(..., time)``
+        - output: ``(..., n_bins, n_frames)``, ``n_frames = (time - 1) // hop_length + 1``
+
+    Example:
+        >>> t = torch.arange(16000.0)
+        >>> tone = torch.sin(2 * torch.pi * 32 * t / 1024)  # exactly bin 32 of 1024
+        >>> features = log_spectrogram(tone, n_fft=1024, hop_length=160, n_bins=64)
+        >>> features.shape
+        torch.Size([64, 100])
+        >>> int(features[:, 50].argmax())
+        32
+    """
+    n_bins = _check_options(n_fft, hop_length, n_bins, compression, eps, normalize)
+    _check_audio(audio)
+    shape, n_samples = audio.shape[:-1], audio.shape[-1]
+    n_frames = n_frames_for(n_samples, hop_length)
+    # torch.stft has no half-precision CPU kernel: compute those in float32.
+    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
+    flat = audio.reshape(-1, n_samples).to(work_dtype)
+    # Peak of the window at index n_fft // 2, i.e. on sample f * hop_length once
+    # center=True has padded n_fft // 2 samples in front.
+    window = torch.hann_window(
+        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
+    )
+    spectrum = torch.stft(
+        flat,
+        n_fft,
+        hop_length=hop_length,
+        win_length=n_fft,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
+    magnitude = spectrum[:, :n_bins, :n_frames].abs()
+    if normalize:
+        level = magnitude.mean(dim=(-2, -1), keepdim=True)
+        magnitude = magnitude / level.clamp_min(torch.finfo(work_dtype).tiny)
+    if compression == "log":
+        features = torch.log(magnitude + eps)
+    elif compression == "log1p":
+        features = torch.log1p(magnitude / eps)
+    else:
+        features = magnitude
+    if normalize:
+        mean = features.mean(dim=(-2, -1), keepdim=True)
+        centred = features - mean
+        std = centred.square().mean(dim=(-2, -1), keepdim=True).sqrt()
+        features = centred / std.clamp_min(_STD_FLOOR)
+    return features.reshape(shape + features.shape[-2:]).to(audio.dtype)
+
+
+class Spectrogram(torch.nn.Module):
+    """:func:`log_spectrogram` as a module, with its options stored.
+
+    Args:
+        n_fft, hop_length, n_bins, compression, eps, normalize: as in
+            :func:`log_spectrogram` (checked here, at construction).
+
+    Shape:
+        - input: ``(..., time)``
+        - output: ``(..., n_bins, n_frames)``, ``n_frames = n_frames_for(time, hop_length)``
+
+    Example:
+        >>> frontend = Spectrogram(n_fft=512, hop_length=128, n_bins=40, normalize=True)
+        >>> frontend(torch.randn(2, 1000)).shape
+        torch.Size([2, 40, 8])
+        >>> frontend.n_frames(1000)
+        8
+    """
+
+    def __init__(
+        self,
+        n_fft: int = 1024,
+        hop_length: int = 160,
+        n_bins: int | None = None,
+        compression: str = "log",
+        eps: float = 1e-5,
+        *,
+        normalize: bool = False,
+    ) -> None:
+        super().__init__()
+        self.n_bins = _check_options(n_fft, hop_length, n_bins, compression, eps, normalize)
+        self.n_fft = n_fft
+        self.hop_length = hop_length
+        self.compression = compression
+        self.eps = eps
+        self.normalize = normalize
+
+    def forward(self, audio: Tensor) -> Tensor:
+        return log_spectrogram(
+            audio,
+            self.n_fft,
+            self.hop_length,
+            self.n_bins,
+            self.compression,
+            self.eps,
+            normalize=self.normalize,
+        )
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames produced for ``n_samples`` of audio (see :func:`n_frames_for`)."""
+        return n_frames_for(n_samples, self.hop_length)
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_fft={self.n_fft}, hop_length={self.hop_length}, n_bins={self.n_bins}, "
+            f"compression={self.compression!r}, eps={self.eps}, normalize={self.normalize}"
+        )
+
+
+# --- checks ------------------------------------------------------------------------
+
+
+def _check_int(value, name: str, minimum: int, allowed: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {allowed} (>= {minimum}), got {value}")
+
+
+def _check_options(n_fft, hop_length, n_bins, compression, eps, normalize) -> int:
+    """Check the options; return ``n_bins`` resolved (``None`` -> ``n_fft // 2 + 1``)."""
+    _check_int(n_fft, "n_fft", 2, "an integer number of samples")
+    _check_int(hop_length, "hop_length", 1, "a positive integer number of samples")
+    n_available = n_fft // 2 + 1
+    if n_bins is None:
+        n_bins = n_available
+    else:
+        _check_int(n_bins, "n_bins", 1, "a positive integer or None")
+        if n_bins > n_available:
+            raise ValueError(
+                f"n_bins must be between 1 and n_fft // 2 + 1 = {n_available} "
+                f"(n_fft={n_fft}), got {n_bins}"
+            )
+    if not isinstance(compression, str) or compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"eps must be a positive number, got {type(eps).__name__}")
+    if not math.isfinite(eps) or eps <= 0:
+        raise ValueError(f"eps must be a positive finite number, got {eps}")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    return n_bins
+
+
+def _check_audio(audio) -> None:
+    if not isinstance(audio, Tensor) or not audio.is_floating_point():
+        raise TypeError(
+            "audio must be a floating-point tensor (..., time), got "
+            + (
+                f"a tensor of dtype {audio.dtype}"
+                if isinstance(audio, Tensor)
+                else type(audio).__name__
+            )
+        )
+    if audio.ndim == 0 or audio.shape[-1] == 0:
+        raise ValueError(
+            f"audio must have shape (..., time) with time >= 1, got {tuple(audio.shape)}"
+        )

@@ -1,0 +1,332 @@
+"""Tests of foldpitch.data: generated corpus, labelled set, audio folders, espeak-ng."""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from foldpitch.data import (
+    AudioFolder,
+    EspeakSpeech,
+    LabelledSyntheticSet,
+    SyntheticCorpus,
+    espeak_available,
+)
+from foldpitch.frontend import n_frames_for
+
+SR = 16000
+
+
+# --------------------------------------------------------------------------- synthetic
+
+
+def test_corpus_is_deterministic_per_index():
+    a = SyntheticCorpus(length=6, seconds=0.25, seed=3)
+    b = SyntheticCorpus(length=6, seconds=0.25, seed=3)
+    for i in range(6):
+        assert torch.equal(a[i]["audio"], b[i]["audio"]), f"index {i}"
+    # Reading in another order (as another worker would) gives the same items.
+    assert torch.equal(a[4]["audio"], b[4]["audio"])
+    assert torch.equal(a[-1]["audio"], a[5]["audio"])
+    assert not torch.equal(a[0]["audio"], a[1]["audio"])
+    other_seed = SyntheticCorpus(length=6, seconds=0.25, seed=4)
+    assert not torch.equal(a[0]["audio"], other_seed[0]["audio"])
+
+
+def test_corpus_items_are_unlabelled_finite_and_bounded():
+    corpus = SyntheticCorpus(length=40, seconds=0.25, seed=0)
+    assert len(corpus) == 40
+    n = round(0.25 * SR)
+    peaks = []
+    for i in range(len(corpus)):
+        item = corpus[i]
+        assert set(item) == {"audio"}, f"index {i}: training items must hold no label"
+        audio = item["audio"]
+        assert audio.dtype == torch.float32 and audio.shape == (n,), f"index {i}"
+        assert torch.isfinite(audio).all(), f"index {i}"
+        assert audio.abs().max() <= 1.0, f"index {i}"
+        peaks.append(float(audio.abs().max()))
+    # Random levels between -30 and -1 dBFS (digital silence allowed): not all alike.
+    assert max(peaks) <= 10 ** (-1 / 20) + 1e-6
+    assert np.ptp(peaks) > 0.1
+    with pytest.raises(IndexError, match="index"):
+        corpus[40]
+
+
+def test_corpus_covers_silence_noise_and_tones():
+    corpus = LabelledSyntheticSet(length=200, seconds=0.1, seed=0, p_silent=0.1, p_noise_only=0.1)
+    silent = noise_only = voiced = 0
+    for i in range(len(corpus)):
+        item = corpus[i]
+        if item["audio"].abs().max() == 0:
+            silent += 1
+        elif not item["voiced"].any():
+            noise_only += 1
+        else:
+            voiced += 1
+    assert silent >= 5 and noise_only >= 5 and voiced >= 100, (silent, noise_only, voiced)
+
+
+def test_fast_enough():
+    import time
+
+    corpus = SyntheticCorpus(length=20, seconds=1.0, seed=0)
+    start = time.perf_counter()
+    for i in range(20):
+        corpus[i]
+    per_item = (time.perf_counter() - start) / 20
+    assert per_item < 0.1, f"{per_item * 1000:.1f} ms per 1 s item"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"length": 0}, "length"),
+        ({"seconds": -1.0}, "seconds"),
+        ({"fmax": 8000.0}, "fmax"),
+        ({"fmin": 500.0, "fmax": 400.0}, "fmin"),
+        ({"contours": ("wobble",)}, "contours"),
+        ({"spectra": ("pink",)}, "spectra"),
+        ({"snr_db": (30.0, 10.0)}, "snr_db"),
+        ({"p_clean": 2.0}, "p_clean"),
+    ],
+)
+def test_corpus_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SyntheticCorpus(**kwargs)
+
+
+def test_corpus_rejects_unknown_option():
+    with pytest.raises(TypeError, match="unknown option"):
+        SyntheticCorpus(colour="red")
+
+
+# --------------------------------------------------------------------------- labelled
+
+
+def test_labelled_shapes_range_and_same_audio_as_training():
+    kwargs = {"length": 12, "seconds": 0.5, "seed": 5, "snr_db": 20.0}
+    labelled = LabelledSyntheticSet(hop_length=160, **kwargs)
+    training = SyntheticCorpus(**kwargs)
+    n_frames = n_frames_for(8000, 160)
+    assert n_frames == 50  # control points 0, 160, ..., 7840 lie inside the 8000 samples
+    for i in range(len(labelled)):
+        item = labelled[i]
+        assert set(item) == {"audio", "f0", "voiced"}
+        assert item["f0"].shape == (n_frames,) and item["f0"].dtype == torch.float32
+        assert item["voiced"].shape == (n_frames,) and item["voiced"].dtype == torch.bool
+        f0, voiced = item["f0"], item["voiced"]
+        assert torch.equal(voiced, f0 > 0), f"index {i}: unvoiced frames must have f0 == 0"
+        assert ((f0[voiced] >= 50 - 1e-3) & (f0[voiced] <= 1100 + 1e-3)).all(), f"index {i}"
+        # One code path: the training set is the labelled set without its labels.
+        assert torch.equal(item["audio"], training[i]["audio"]), f"index {i}"
+
+
+def _upward_crossings(x: np.ndarray) -> np.ndarray:
+    """Fractional sample positions of upward zero crossings (linear interpolation)."""
+    i = np.nonzero((x[:-1] < 0) & (x[1:] >= 0))[0]
+    return i + x[i] / (x[i] - x[i + 1])
+
+
+@pytest.mark.parametrize("contour", ["steady", "vibrato", "glide", "jump"])
+def test_labelled_f0_matches_pure_tone_periods(contour):
+    """On clean pure tones, 1 / (distance between zero crossings) is the labelled f0."""
+    hop = 160
+    labelled = LabelledSyntheticSet(
+        length=6,
+        seconds=0.5,
+        seed=11,
+        contours=(contour,),
+        max_harmonics=1,
+        snr_db=None,
+        p_silent=0.0,
+        p_noise_only=0.0,
+        hop_length=hop,
+    )
+    errors = []
+    for i in range(len(labelled)):
+        item = labelled[i]
+        audio, f0 = item["audio"].double().numpy(), item["f0"].numpy()
+        crossings = _upward_crossings(audio)
+        for frame in np.nonzero(item["voiced"].numpy())[0]:
+            centre = frame * hop
+            # Skip note edges and pitch jumps: a period there straddles two f0s.
+            neighbours = f0[max(frame - 2, 0) : frame + 3]
+            if (neighbours == 0).any() or np.ptp(np.log2(neighbours)) > 0.1:
+                continue
+            k = np.searchsorted(crossings, centre)
+            if k == 0 or k >= len(crossings):
+                continue
+            period = crossings[k] - crossings[k - 1]
+            errors.append(abs(math.log2(SR / period / f0[frame])) * 1200)  # cents
+    errors = np.asarray(errors)
+    assert errors.size > 50, f"only {errors.size} frames checked"
+    assert np.median(errors) < 5, f"{contour}: median error {np.median(errors):.1f} cents"
+    assert np.quantile(errors, 0.95) < 20, f"{contour}: 95th pct {np.quantile(errors, 0.95):.1f}"
+
+
+def test_labelled_unvoiced_frames_are_quiet_when_clean():
+    hop = 160
+    labelled = LabelledSyntheticSet(
+        length=20,
+        seconds=0.5,
+        seed=2,
+        max_harmonics=1,
+        snr_db=None,
+        p_silent=0.0,
+        p_noise_only=0.0,
+        hop_length=hop,
+    )
+    n_unvoiced = 0
+    for i in range(len(labelled)):
+        item = labelled[i]
+        audio = item["audio"].abs()
+        frames = torch.nonzero(~item["voiced"]).flatten()
+        frames = frames[frames * hop < audio.numel()]
+        n_unvoiced += frames.numel()
+        if frames.numel():
+            assert audio[frames * hop].max() <= 0.15 * audio.max(), f"index {i}"
+    assert n_unvoiced > 20  # rests and releases do occur
+
+
+# --------------------------------------------------------------------------- folders
+
+
+def _sine(freq, seconds, rate, amplitude=0.8):
+    t = np.arange(round(seconds * rate)) / rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _dominant_hz(audio: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size)))
+    return float(np.fft.rfftfreq(audio.size, 1 / rate)[np.argmax(spectrum)])
+
+
+@pytest.fixture
+def audio_dir(tmp_path):
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "low.wav", _sine(440, 0.5, 8000), 8000)  # shorter than 1 s
+    left = _sine(1000, 2.0, 44100)
+    sf.write(folder / "sub" / "stereo.wav", np.stack([left, np.zeros_like(left)], 1), 44100)
+    (folder / "sub" / "broken.wav").write_bytes(b"RIFF\x00\x01garbage, not audio" * 10)
+    (folder / "notes.txt").write_text("not audio, ignored by extension")
+    return folder
+
+
+def test_audio_folder_skips_corrupt_file_and_resamples(audio_dir):
+    with pytest.warns(UserWarning, match="broken.wav"):
+        data = AudioFolder(audio_dir, seconds=1.0, sample_rate=SR, seed=0)
+    assert data.skipped == 1
+    assert sorted(os.path.basename(p) for p, _, _ in data.files) == ["low.wav", "stereo.wav"]
+    assert len(data) == math.ceil(2.5 / 1.0)
+    for i in range(len(data)):
+        item = data[i]
+        assert set(item) == {"audio"}
+        assert item["audio"].dtype == torch.float32 and item["audio"].shape == (SR,)
+        assert torch.isfinite(item["audio"]).all() and item["audio"].abs().max() <= 1
+        assert torch.equal(item["audio"], data[i]["audio"])  # deterministic
+
+
+def test_audio_folder_list_file_content(audio_dir, tmp_path):
+    # A list file with a relative path, a comment and a blank line; one file per set.
+    (audio_dir / "low.txt").write_text("# low file\n\nlow.wav\n")
+    (tmp_path / "stereo.txt").write_text(f"{audio_dir / 'sub' / 'stereo.wav'}\n")
+
+    low = AudioFolder(audio_dir / "low.txt", seconds=1.0, sample_rate=SR, length=3)
+    audio = low[0]["audio"].numpy()
+    assert audio.shape == (SR,)
+    assert abs(_dominant_hz(audio[: SR // 2 - 200], SR) - 440) < 5
+    assert np.abs(audio[SR // 2 + 200 :]).max() == 0  # 0.5 s file zero-padded to 1 s
+
+    stereo = AudioFolder(tmp_path / "stereo.txt", seconds=0.5, sample_rate=SR, length=4)
+    assert len(stereo) == 4
+    items = [stereo[i]["audio"].numpy() for i in range(4)]
+    for audio in items:
+        assert audio.shape == (SR // 2,)
+        assert abs(_dominant_hz(audio, SR) - 1000) < 5
+        assert abs(np.abs(audio[100:-100]).max() - 0.4) < 0.02  # channels averaged
+    assert not np.array_equal(items[0], items[1])  # random excerpt starts
+
+
+def test_audio_folder_sequence_of_paths(audio_dir):
+    data = AudioFolder([audio_dir / "low.wav"], seconds=0.25, sample_rate=8000)
+    assert len(data) == 2 and data[1]["audio"].shape == (2000,)
+
+
+def test_audio_folder_empty_or_missing_raises(tmp_path):
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="empty_dir"):
+        AudioFolder(empty)
+    with pytest.raises(ValueError, match="does_not_exist"):
+        AudioFolder(tmp_path / "does_not_exist")
+    only_bad = tmp_path / "only_bad"
+    only_bad.mkdir()
+    (only_bad / "x.flac").write_bytes(b"nope")
+    with pytest.warns(UserWarning, match="x.flac"), pytest.raises(ValueError, match="only_bad"):
+        AudioFolder(only_bad)
+
+
+# --------------------------------------------------------------------------- espeak-ng
+
+
+def test_espeak_missing_raises_with_install_hint(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not espeak_available()
+    with pytest.raises(RuntimeError, match="apt-get install espeak-ng"):
+        EspeakSpeech()
+
+
+FAKE_ESPEAK = """#!{python}
+import sys, numpy as np, soundfile as sf
+args = sys.argv[1:]
+out = args[args.index("-w") + 1]
+pitch = int(args[args.index("-p") + 1])
+with open({log!r}, "a") as log:
+    log.write(" ".join(args) + "\\n")
+t = np.arange(int(22050 * 0.2 * len(args[-1].split()))) / 22050
+sf.write(out, 0.5 * np.sin(2 * np.pi * (100 + pitch) * t), 22050)
+"""
+
+
+def test_espeak_speech_with_stand_in_program(monkeypatch, tmp_path):
+    """The subprocess, cache and loading path, with a stand-in espeak-ng script."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    script = bin_dir / "espeak-ng"
+    script.write_text(FAKE_ESPEAK.format(python=sys.executable, log=str(log)))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    assert espeak_available()
+    data = EspeakSpeech(length=3, seconds=0.5, sample_rate=SR, cache_dir=tmp_path / "cache")
+    first = [data[i]["audio"] for i in range(3)]
+    again = [data[i]["audio"] for i in range(3)]
+    assert len(log.read_text().splitlines()) == 3  # second pass read the cache
+    assert len(list((tmp_path / "cache").glob("*.wav"))) == 3
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a, b)
+        assert a.shape == (SR // 2,) and a.dtype == torch.float32
+        assert a.abs().max() > 0.3
+    assert not torch.equal(first[0], first[1])
+
+
+@pytest.mark.skipif(not espeak_available(), reason="espeak-ng is not installed")
+def test_espeak_speech_real(tmp_path):
+    data = EspeakSpeech(length=2, seconds=0.5, sample_rate=SR, cache_dir=tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        item = data[0]
+    assert set(item) == {"audio"}
+    assert item["audio"].shape == (SR // 2,) and torch.isfinite(item["audio"]).all()
+    assert item["audio"].abs().max() > 0.01
+    assert torch.equal(item["audio"], data[0]["audio"])
