@@ -112,9 +112,10 @@ def fit_envelope(
     work = audio.detach().to(torch.float32)
 
     if init_f0 is None:
-        log2_period = viterbi_path(
-            *yin_candidates(work, hop_samples, n_frames, min_period, max_period)
-        )
+        search = (work, hop_samples, n_frames, min_period, max_period)
+        first_pass = viterbi_path(*yin_candidates(*search))
+        # Again, with each frame's window centred for the period it found.
+        log2_period = viterbi_path(*yin_candidates(*search, expected_period=torch.exp2(first_pass)))
     else:
         if init_f0.shape != (n_frames,):
             raise ValueError(
@@ -304,10 +305,15 @@ def yin_candidates(
     max_period: float,
     n_candidates: int = 5,
     submultiple_margin: float = 0.3,
+    expected_period: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Candidate periods per frame from YIN's cumulative-mean-normalised difference.
 
-    Each frame looks at a window of ``ceil(max_period)`` samples centred on it. The
+    Each frame compares a window of ``ceil(max_period)`` samples with the same window
+    ``tau`` samples later; the pair is centred on the frame for ``tau`` equal to
+    ``expected_period`` (samples per frame; default: the geometric mean of the range),
+    so on a changing pitch a second pass with the first pass's periods removes the
+    time offset of the estimate. The
     dips (local minima) of the normalised difference ``d'(tau)`` within
     ``[min_period, max_period]`` are refined by parabolic interpolation; each dip's cost
     is ``d'(tau)`` plus a penalty when a fraction ``tau / k`` is not clearly worse
@@ -323,7 +329,10 @@ def yin_candidates(
     centres = torch.arange(n_frames, dtype=torch.float64) * hop_samples
     # Frames near the ends use the nearest full window rather than one half zeros.
     last_start = max(audio.shape[-1] - span, 0)
-    starts = (centres - span / 2).round().long().clamp(0, last_start)
+    if expected_period is None:
+        expected_period = torch.full((n_frames,), math.sqrt(min_period * max_period))
+    starts = (centres - (window + expected_period.to(torch.float64)) / 2).round().long()
+    starts = starts.clamp(0, last_start)
     padded = torch.nn.functional.pad(audio, (0, span))  # only for audio shorter than span
     index = starts[:, None] + torch.arange(span)
     segments = padded[index].to(torch.float64)  # (frames, span)
