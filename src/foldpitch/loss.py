@@ -396,17 +396,14 @@ class _FramePooling:
         upper_share = frame - self.lower
         self.n_frames = n_frames
         self.shares = (1 - upper_share, upper_share)
-        self.counts = self._pool(torch.ones_like(frame))
+        self.counts = self(torch.ones_like(frame))
 
-    def _pool(self, values: Tensor) -> Tensor:
+    def __call__(self, values: Tensor) -> Tensor:
         out = values.new_zeros(values.shape[:-1] + (self.n_frames + 1,))
         low_share, high_share = (s.to(values.dtype) for s in self.shares)
         out = out.index_add(-1, self.lower, values * low_share)
         out = out.index_add(-1, self.lower + 1, values * high_share)
         return out[..., : self.n_frames]
-
-    def __call__(self, values: Tensor) -> Tensor:
-        return self._pool(values)
 
 
 # --- shared helpers ----------------------------------------------------------------
