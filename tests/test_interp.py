@@ -138,6 +138,21 @@ def test_gradcheck_clamp_padding(kernel):
     assert gradcheck(f, (x, t), check_forward_ad=True)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("padding", ["zeros", "clamp"])
+def test_positions_shared_across_rows(kernel, padding):
+    # One position vector for every row of x takes a path of its own: same values and
+    # gradients as the same positions given per row.
+    x, t = grad_inputs(13, "xt")
+    shared = t[0].detach().requires_grad_()
+    options = dict(half_width=3, padding=padding)
+    per_row = sample(x, shared.expand(2, -1), kernel, **options)
+    torch.testing.assert_close(sample(x, shared, kernel, **options), per_row)
+    f = lambda x, t: sample(x, t, kernel, **options)  # noqa: E731
+    assert gradcheck(f, (x, shared))
+    assert gradgradcheck(f, (x, shared))
+
+
 @pytest.mark.parametrize("kernel", SMOOTH_KERNELS)
 def test_gradcheck_on_integer_positions(kernel):
     # Cubic and sinc have a continuous slope, so positions exactly on samples are fine.

@@ -317,6 +317,15 @@ def sample(
 
     floor = t.detach().floor()
     frac = (t - floor).to(x.dtype)  # gradient flows to t through the fractional part
+    if t.ndim == 1 and x.ndim > 1:
+        # Positions shared by every row (an envelope read at each sample, say): gather
+        # columns with one index per position instead of a rows x positions index, and
+        # keep the weights, one per position.
+        column = floor.long() + width
+        out = 0
+        for k, weight in spec.weights(frac):
+            out = out + padded.index_select(-1, column + k) * weight
+        return out
     rows = padded.reshape(-1, padded.shape[-1])
     row_start = torch.arange(rows.shape[0], device=x.device) * padded.shape[-1]
     row_start = row_start.reshape(x.shape[:-1] + (1,)).expand(batch_shape + (1,))
