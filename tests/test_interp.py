@@ -153,6 +153,27 @@ def test_positions_shared_across_rows(kernel, padding):
     assert gradgradcheck(f, (x, shared))
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("padding", ["zeros", "clamp"])
+def test_origin_plus_offset_equals_the_summed_positions(kernel, padding):
+    x, t = grad_inputs(14, "xt")
+    origin = torch.tensor([0, 3, -2, 15, 7, 1, 20, -9, 4, 12])
+    offset = (t - 6).detach().requires_grad_()  # offsets of either sign, reads in and out
+    options = dict(half_width=3, padding=padding)
+    expected = sample(x, origin + offset, kernel, **options)
+    torch.testing.assert_close(sample(x, offset, kernel, origin=origin, **options), expected)
+    f = lambda x, t: sample(x, t, kernel, origin=origin, **options)  # noqa: E731
+    assert gradcheck(f, (x, offset), check_forward_ad=True)
+
+
+def test_origin_keeps_float32_offsets_precise_far_into_the_signal():
+    n = 400_000
+    x = torch.sin(2 * math.pi * 0.01 * torch.arange(n, dtype=torch.float64)).float()
+    origin = torch.tensor([350_000])
+    got = sample(x, torch.tensor([1 / 128]), "sinc", origin=origin)
+    assert abs(float(got) - math.sin(2 * math.pi * 0.01 * (350_000 + 1 / 128))) < 1e-4
+
+
 @pytest.mark.parametrize("kernel", SMOOTH_KERNELS)
 def test_gradcheck_on_integer_positions(kernel):
     # Cubic and sinc have a continuous slope, so positions exactly on samples are fine.
@@ -233,3 +254,7 @@ def test_bad_inputs():
         sample(torch.zeros(3, 10), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="length must be a positive integer"):
         sample_windows(x, t, 0)
+    with pytest.raises(TypeError, match="origin must be an integer tensor"):
+        sample(x, t, origin=torch.zeros(12))
+    with pytest.raises(ValueError, match="origin .* must broadcast to the shape of t"):
+        sample(x, t, origin=torch.zeros(3, 2, 12, dtype=torch.long))

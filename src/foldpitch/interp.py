@@ -267,6 +267,7 @@ def sample(
     *,
     half_width: int = 8,
     padding: str = "zeros",
+    origin: Tensor | None = None,
 ) -> Tensor:
     """Read the signal ``x`` at fractional positions ``t`` (in samples).
 
@@ -275,7 +276,8 @@ def sample(
             position ``n``.
         t: read positions in samples, floating point, shape ``(..., M)``. Any real
             values; use float64 positions for long signals (float32 resolves only
-            1/64 sample at t = 160 000) -- the result still has ``x``'s dtype.
+            1/64 sample at t = 160 000) -- the result still has ``x``'s dtype. With
+            ``origin``, ``t`` is an offset from it.
         kernel: ``"linear"``, ``"cubic"`` (Keys, a = -0.5) or ``"sinc"`` (Hann-windowed).
         half_width: half-width of the sinc kernel in samples (``2 * half_width`` taps).
         padding: what lies outside ``[0, N - 1]``: ``"zeros"`` (the signal is zero
@@ -283,6 +285,10 @@ def sample(
             ``"clamp"`` (positions are clamped to ``[0, N - 1]`` and the edge samples
             repeat, so reads outside return the edge value with zero position
             gradient).
+        origin: optional integer positions (any integer dtype, broadcastable with
+            ``t``); the reads are then at ``origin + t``. Keeping the integer part
+            apart keeps sub-sample precision far into long signals without float64
+            offsets (and is cheaper).
 
     Returns:
         The interpolated values, shape ``broadcast(x.shape[:-1], t.shape[:-1]) + (M,)``,
@@ -295,43 +301,57 @@ def sample(
         >>> x = torch.tensor([0.0, 1.0, 4.0, 9.0])
         >>> sample(x, torch.tensor([1.5, 2.25]))
         tensor([2.5000, 5.2500])
+        >>> sample(x, torch.tensor([0.5, 0.25]), origin=torch.tensor([1, 2]))
+        tensor([2.5000, 5.2500])
     """
     _check_sample_args(x, t, kernel, half_width, padding)
+    if origin is not None:
+        if not isinstance(origin, Tensor) or origin.is_floating_point() or origin.is_complex():
+            raise TypeError(f"origin must be an integer tensor of positions, got {_describe(origin)}")
+        if torch.broadcast_shapes(origin.shape, t.shape) != t.shape:
+            raise ValueError(
+                f"origin {tuple(origin.shape)} must broadcast to the shape of t {tuple(t.shape)}"
+            )
     spec = Kernel(kernel, half_width)
-    n = x.shape[-1]
+    n, radius = x.shape[-1], spec.radius
     batch_shape = torch.broadcast_shapes(x.shape[:-1], t.shape[:-1])
 
-    # Pad so that every tap of every (clamped) position reads inside the tensor.
-    width = spec.radius if padding == "clamp" else 2 * spec.radius
+    # Split every position into an integer index and a fraction in [0, 1); the gradient
+    # reaches t through the fraction.
+    floor = t.detach().floor()
+    frac = (t - floor).to(x.dtype)
+    index = floor.long() if origin is None else floor.long() + origin
     if padding == "clamp":
+        # Positions outside [0, N - 1] read the edge sample, with zero position gradient.
+        outside = (index < 0) | (index >= n - 1)
+        outside &= ~((index == n - 1) & (frac == 0))
+        frac = torch.where(outside, torch.zeros_like(frac), frac)
+        index = index.clamp(0, n - 1)
+        width = radius
         padded = torch.cat(
             [x[..., :1].expand(*x.shape[:-1], width), x, x[..., -1:].expand(*x.shape[:-1], width)],
             dim=-1,
         )
-        t = t.clamp(0, n - 1)
     else:
+        # Beyond `radius` outside the signal every tap reads a zero (value and slope):
+        # clamping the index there changes nothing but keeps the taps in the padding.
+        index = index.clamp(-radius - 1, n - 1 + radius)
+        width = 2 * radius
         padded = torch.nn.functional.pad(x, (width, width))
-        # Beyond `radius` outside the signal every tap reads a zero: clamping there
-        # changes nothing but keeps the taps inside the padding.
-        t = t.clamp(-spec.radius, n - 1 + spec.radius)
 
-    floor = t.detach().floor()
-    frac = (t - floor).to(x.dtype)  # gradient flows to t through the fractional part
-    if t.ndim == 1 and x.ndim > 1:
+    shape = batch_shape + index.shape[-1:]
+    if index.ndim == 1 and x.ndim > 1:
         # Positions shared by every row (an envelope read at each sample, say): gather
-        # columns with one index per position instead of a rows x positions index, and
-        # keep the weights, one per position.
-        column = floor.long() + width
+        # columns with one index per position instead of a rows x positions index.
         out = 0
         for k, weight in spec.weights(frac):
-            out = out + padded.index_select(-1, column + k) * weight
+            out = out + padded.index_select(-1, index + (width + k)) * weight
         return out
     rows = padded.reshape(-1, padded.shape[-1])
     row_start = torch.arange(rows.shape[0], device=x.device) * padded.shape[-1]
-    row_start = row_start.reshape(x.shape[:-1] + (1,)).expand(batch_shape + (1,))
-    index = floor.long().expand(batch_shape + t.shape[-1:]) + (row_start + width)
-    frac = frac.expand(batch_shape + t.shape[-1:])
-    return _KernelRead.apply(rows.reshape(-1), frac, index, spec, 0)
+    row_start = row_start.reshape(x.shape[:-1] + (1,))
+    index = (index + width + row_start).expand(shape)
+    return _KernelRead.apply(rows.reshape(-1), frac.expand(shape), index, spec, 0)
 
 
 def sample_windows(

@@ -372,17 +372,17 @@ def dense_fold_loss(
 
 def _dense_terms(audio, region, period, *, kernel, half_width, align):
     """Per-sample squared difference and energy of the two reads one period apart."""
-    read = dict(kernel=kernel, half_width=half_width)
-    t = region.to(torch.float64)
-    shift = period.to(torch.float64)
+    # Integer sample positions as the origin, the (short) shifts as offsets: exact far
+    # into long signals without float64 positions.
+    read = dict(kernel=kernel, half_width=half_width, origin=region)
     if align == "centered":
-        a = sample(audio, t - shift / 2, **read)
-        b = sample(audio, t + shift / 2, **read)
+        a = sample(audio, -period / 2, **read)
+        b = sample(audio, period / 2, **read)
     elif align == "forward":
         a = audio[..., region]
-        b = sample(audio, t + shift, **read)
+        b = sample(audio, period, **read)
     else:
-        a = sample(audio, t - shift, **read)
+        a = sample(audio, -period, **read)
         b = audio[..., region]
     return (a - b).square(), a.square() + b.square()
 
