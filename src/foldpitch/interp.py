@@ -307,7 +307,9 @@ def sample(
     _check_sample_args(x, t, kernel, half_width, padding)
     if origin is not None:
         if not isinstance(origin, Tensor) or origin.is_floating_point() or origin.is_complex():
-            raise TypeError(f"origin must be an integer tensor of positions, got {_describe(origin)}")
+            raise TypeError(
+                f"origin must be an integer tensor of positions, got {_describe(origin)}"
+            )
         if torch.broadcast_shapes(origin.shape, t.shape) != t.shape:
             raise ValueError(
                 f"origin {tuple(origin.shape)} must broadcast to the shape of t {tuple(t.shape)}"
