@@ -98,10 +98,12 @@ def _check_index(index, length: int) -> int:
     return index
 
 
-def _coloured_noise(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Unit-power Gaussian noise with a ``1/f**beta`` power spectrum, beta in [0, 2]."""
+def _coloured_noise(rng: np.random.Generator, n: int, white_only: bool = False) -> np.ndarray:
+    """Unit-power Gaussian noise with a ``1/f**beta`` power spectrum, beta in [0, 2]
+    (half the time 0: white), or always white with ``white_only``."""
     white = rng.standard_normal(n)
     beta = rng.uniform(0.0, 2.0) if rng.random() < 0.5 else 0.0
+    beta = 0.0 if white_only else beta  # the draws above keep the random stream aligned
     if beta > 0:
         spectrum = np.fft.rfft(white)
         frequency = np.fft.rfftfreq(n)
@@ -174,9 +176,10 @@ def _note_contour(
 
 
 def _harmonic_gains(
-    rng: np.random.Generator, spectra: Sequence[str], max_harmonics: int
+    rng: np.random.Generator, spectra: Sequence[str], max_harmonics: int, formants: bool
 ) -> tuple[np.ndarray, callable]:
-    """Per-item harmonic shape: base amplitudes ``(H,)`` and a gain(frequency Hz) in dB."""
+    """Per-item harmonic shape: base amplitudes ``(H,)`` and a gain(frequency Hz) in dB
+    (flat without ``formants``)."""
     spectrum = spectra[rng.integers(len(spectra))]
     if spectrum == "random":
         base = np.exp(rng.normal(0, 0.7, max_harmonics)) / np.arange(1, max_harmonics + 1)
@@ -187,6 +190,8 @@ def _harmonic_gains(
     centres = np.exp(rng.uniform(np.log(250), np.log(5000), n_formants))
     widths = centres * rng.uniform(0.08, 0.4, n_formants)
     heights = rng.uniform(6, 30, n_formants)
+    if not formants:  # the draws above keep the random stream aligned
+        tilt, heights = 0.0, np.zeros(n_formants)
 
     def gain_db(frequency: np.ndarray) -> np.ndarray:
         out = tilt * np.log2(np.maximum(frequency, 1.0) / 500)
@@ -212,6 +217,8 @@ def synthesize_excerpt(
     p_clean: float = 0.2,
     p_noise_only: float = 0.05,
     p_silent: float = 0.03,
+    formants: bool = True,
+    white_noise: bool = False,
     n_contour: int | None = None,
 ) -> dict[str, np.ndarray]:
     """One generated excerpt and its exact f0 contour (the generator of both datasets).
@@ -240,6 +247,9 @@ def synthesize_excerpt(
             always clean.
         p_clean: probability of no noise at all (only when ``snr_db`` is a range).
         p_noise_only, p_silent: probabilities of a noise-only / silent excerpt.
+        formants: apply the random spectral tilt and formant-like resonances; without
+            them the harmonics keep the base spectrum (the benchmark's plain tones).
+        white_noise: added noise is always white (default: white to brown).
         n_contour: length of the returned contours in samples (default
             ``n_samples``); longer contours continue the last segment, so labels can
             be read at frames past the last sample. The audio does not depend on it.
@@ -316,7 +326,7 @@ def synthesize_excerpt(
     audible = envelope[:n_samples] > 0
     lowest = f0_audio[audible].min() if audible.any() else fmax
     n_harmonics = int(max(1, min(max_harmonics, nyquist * 0.9 // lowest)))
-    base, gain_db = _harmonic_gains(rng, spectra, max_harmonics)
+    base, gain_db = _harmonic_gains(rng, spectra, max_harmonics, formants)
     base = base[:n_harmonics]
     harmonics = np.arange(1, n_harmonics + 1)
     step = 0.5 * (f0_audio[1:] + f0_audio[:-1]) / sample_rate
@@ -351,7 +361,7 @@ def synthesize_excerpt(
             snr = None
     audio = tone
     if snr is not None:
-        audio = tone + _coloured_noise(rng, n_samples) * 10 ** (-snr / 20)
+        audio = tone + _coloured_noise(rng, n_samples, white_noise) * 10 ** (-snr / 20)
     audio *= level / max(np.abs(audio).max(), 1e-12)
     return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
 
@@ -369,7 +379,8 @@ class SyntheticCorpus(Dataset):
         seed: non-negative int.
         fmin, fmax: f0 range in Hz.
         **options: passed on to :func:`synthesize_excerpt` (``contours``, ``spectra``,
-            ``max_harmonics``, ``snr_db``, ``p_clean``, ``p_noise_only``, ``p_silent``).
+            ``max_harmonics``, ``snr_db``, ``p_clean``, ``p_noise_only``, ``p_silent``,
+            ``formants``, ``white_noise``).
 
     Items:
         ``{"audio": float32 tensor (n_samples,)}`` with ``n_samples = round(seconds *
@@ -412,6 +423,8 @@ class SyntheticCorpus(Dataset):
             "p_clean",
             "p_noise_only",
             "p_silent",
+            "formants",
+            "white_noise",
         }
         unknown = set(options) - allowed
         if unknown:
@@ -439,6 +452,8 @@ class SyntheticCorpus(Dataset):
             "p_clean": _check_probability("p_clean", options.get("p_clean", 0.2)),
             "p_noise_only": _check_probability("p_noise_only", options.get("p_noise_only", 0.05)),
             "p_silent": _check_probability("p_silent", options.get("p_silent", 0.03)),
+            "formants": bool(options.get("formants", True)),
+            "white_noise": bool(options.get("white_noise", False)),
         }
         if self.options["p_noise_only"] + self.options["p_silent"] > 1:
             raise ValueError("p_noise_only + p_silent must be at most 1")

@@ -48,6 +48,9 @@ from .envelope import (
 from .interp import KERNELS, Kernel, sample, sample_windows
 
 __all__ = [
+    "SelfSupervisedFoldLoss",
+    "candidate_fold_costs",
+    "framed_difference",
     "FoldAlignmentLoss",
     "DenseFoldLoss",
     "dense_fold_loss",
@@ -404,6 +407,294 @@ class _FramePooling:
         out = out.index_add(-1, self.lower, values * low_share)
         out = out.index_add(-1, self.lower + 1, values * high_share)
         return out[..., : self.n_frames]
+
+
+# --- the fold loss at many candidate periods ------------------------------------------
+
+
+def framed_difference(
+    audio: Tensor,
+    hop_length: int,
+    n_frames: int,
+    max_lag: int,
+    *,
+    window: int | None = None,
+    centre_lag: float | Tensor | None = None,
+    upsample: int = 1,
+) -> tuple[Tensor, Tensor]:
+    """Per frame, a window of audio against the same window ``lag`` samples later.
+
+    For every frame ``f`` and every lag on the grid ``0, 1/upsample, ..., max_lag``::
+
+        difference[f, j] = sum_{i < window} (x[s_f + i] - x[s_f + i + lag_j]) ** 2
+        energy[f, j]     = sum_{i < window} x[s_f + i] ** 2 + x[s_f + i + lag_j] ** 2
+
+    computed with the FFT, in O(window log window) per frame whatever the number of lags.
+    Fractional lags read the correlation by band-limited (trigonometric) interpolation
+    and the energies linearly. The window starts at ``s_f = round(f * hop_length -
+    (window + centre_lag) / 2)``, so the pair is centred on the frame for ``lag ==
+    centre_lag``; frames near the ends use the nearest window that fits the audio.
+
+    Args:
+        audio: ``(..., n_samples)``.
+        hop_length: samples between frames (frame ``f`` at sample ``f * hop_length``).
+        n_frames: number of frames.
+        max_lag: largest lag in samples (an integer).
+        window: window length in samples (default ``max_lag``).
+        centre_lag: lag (samples) whose pair is centred on the frame, a number or
+            ``(n_frames,)``; default ``max_lag / 2``.
+        upsample: lag grid points per sample.
+
+    Returns:
+        ``(difference, energy)``, each ``(..., n_frames, max_lag * upsample + 1)``.
+    """
+    window = max_lag if window is None else window
+    for name, value in (("max_lag", max_lag), ("window", window), ("upsample", upsample)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    span = window + max_lag + 1
+    if centre_lag is None:
+        centre_lag = max_lag / 2
+    centres = torch.arange(n_frames, dtype=torch.float64, device=audio.device) * hop_length
+    centre_lag = torch.as_tensor(centre_lag, dtype=torch.float64, device=audio.device)
+    starts = (centres - (window + centre_lag) / 2).round().long()
+    starts = starts.clamp(0, max(audio.shape[-1] - span, 0))
+    padded = torch.nn.functional.pad(audio, (0, span))  # only for audio shorter than span
+    segments = padded[..., starts[:, None] + torch.arange(span, device=audio.device)]
+
+    size = 2 * span  # no wrap-around
+    head = torch.fft.rfft(segments[..., :window], n=size)
+    whole = torch.fft.rfft(segments, n=size)
+    n_lags = max_lag * upsample + 1
+    correlation = torch.fft.irfft(whole * head.conj(), n=size * upsample)[..., :n_lags]
+    correlation = correlation * upsample
+
+    cumulative = torch.nn.functional.pad(segments.square().cumsum(-1), (1, 0))
+    shifted = cumulative[..., window:] - cumulative[..., : span + 1 - window]  # integer lags
+    lag = torch.arange(n_lags, device=audio.device, dtype=audio.dtype) / upsample
+    lower = lag.floor().long().clamp_max(max_lag - 1)
+    share = lag - lower
+    shifted = shifted[..., lower] * (1 - share) + shifted[..., lower + 1] * share
+    energy = shifted[..., :1] + shifted
+    difference = (energy - 2 * correlation).clamp_min(0)
+    return difference, energy
+
+
+def candidate_fold_costs(
+    audio: Tensor,
+    log2_period_edges: Tensor,
+    hop_length: int,
+    n_frames: int,
+    *,
+    submultiple_margin: float = 0.3,
+    upsample: int = 4,
+    silence_db: float = -60.0,
+) -> Tensor:
+    """The ``"submultiple"`` fold loss of every frame for each bin of candidate periods.
+
+    The loss of period ``P`` at frame ``f`` is the energy-normalised difference of a
+    window against itself ``P`` later (see :func:`framed_difference`; window
+    ``ceil(max_period)`` samples, lags on a grid of ``1 / upsample`` sample) plus the
+    sub-multiple penalty of :func:`dense_fold_loss`, ``max_k relu(submultiple_margin -
+    (c(P / k) - c(P)))`` over the fractions ``P / k`` that are still allowed periods. A
+    bin costs the loss of its best period: the dip of a signal with high harmonics is
+    much narrower than a bin at long periods, so reading the bin's centre alone would
+    miss it. On a periodic frame the cheapest bin holds the period itself, not a
+    multiple or a fraction of it. Frames ``silence_db`` below the loudest frame of their
+    example cost 1 (the value of uncorrelated noise) in every bin.
+
+    This is the table a network's distribution over period bins is scored against (an
+    expected loss, so every candidate gets a gradient); it is computed without gradient.
+
+    Args:
+        audio: ``(..., n_samples)``.
+        log2_period_edges: increasing bin edges, log2 of the period in samples,
+            ``(K + 1,)``; the allowed range is ``[edges[0], edges[-1]]``.
+        hop_length: samples between frames; frame ``f`` at sample ``f * hop_length``.
+        n_frames: number of frames.
+        submultiple_margin: as in :func:`dense_fold_loss`.
+        upsample: lag grid points per sample.
+        silence_db: frames this far below their example's loudest frame are silent.
+
+    Returns:
+        costs ``(..., n_frames, K)``: about 0 for a perfect period, 1 for no correlation.
+
+    Example:
+        >>> t = torch.arange(8000.0)
+        >>> tone = torch.sin(2 * math.pi * t / 100) + 0.5 * torch.sin(2 * math.pi * t / 50)
+        >>> edges = torch.linspace(math.log2(20), math.log2(300), 41)
+        >>> costs = candidate_fold_costs(tone, edges, 160, 50)
+        >>> best = costs.argmin(-1)[25]
+        >>> bool(edges[best] <= math.log2(100) <= edges[best + 1])
+        True
+    """
+    edges = log2_period_edges.detach().to("cpu", torch.float64)
+    if edges.ndim != 1 or edges.numel() < 2 or not bool((edges.diff() > 0).all()):
+        raise ValueError("log2_period_edges must be a 1-D increasing tensor of >= 2 edges")
+    min_period, max_period = 2 ** float(edges[0]), 2 ** float(edges[-1])
+    if min_period < 1:
+        raise ValueError(f"the shortest period must be at least 1 sample, got {min_period:g}")
+    with torch.no_grad():
+        max_lag = math.ceil(max_period) + 1
+        difference, energy = framed_difference(
+            audio, hop_length, n_frames, max_lag, window=max_lag - 1, upsample=upsample
+        )
+        # YIN's cumulative-mean normalisation: d(P) over its mean on (0, P]. Unlike
+        # d / energy it does not favour short lags on bass-heavy sounds.
+        running = difference[..., 1:].cumsum(-1) / torch.arange(
+            1, difference.shape[-1], device=audio.device, dtype=difference.dtype
+        )
+        normalised = torch.ones_like(difference)
+        normalised[..., 1:] = difference[..., 1:] / running.clamp_min(
+            torch.finfo(difference.dtype).tiny
+        )
+        frame_energy = energy[..., 0]
+        loudest = frame_energy.amax(-1, keepdim=True)
+        silent = frame_energy <= loudest * 10 ** (silence_db / 10)
+
+        # A bin costs its cheapest lag: the grid points inside it and both edges (read
+        # linearly), so that a dip much narrower than the bin is not missed.
+        grid_edges = torch.exp2(edges) * upsample  # bin edges in grid steps
+        grid = torch.arange(math.ceil(grid_edges[0]), math.floor(grid_edges[-1]) + 1)
+        grid_bin = (torch.searchsorted(grid_edges, grid.double(), right=True) - 1).clamp(
+            0, len(edges) - 2
+        )
+        inside = normalised[..., grid.to(audio.device)]
+        cost = inside.new_full(inside.shape[:-1] + (len(edges) - 1,), math.inf)
+        cost = cost.scatter_reduce(-1, grid_bin.to(audio.device).expand_as(inside), inside, "amin")
+        lower = grid_edges.floor().long().clamp(0, normalised.shape[-1] - 2)
+        share = (grid_edges - lower).to(audio.device, normalised.dtype)
+        lower = lower.to(audio.device)
+        at_edges = normalised[..., lower] * (1 - share) + normalised[..., lower + 1] * share
+        cost = torch.minimum(cost, torch.minimum(at_edges[..., :-1], at_edges[..., 1:]))
+
+        # Sub-multiple penalty: the bins holding P / k (k = 2, 3, ...) for P in this bin.
+        penalty = torch.zeros_like(cost)
+        for k in range(2, int(max_period / min_period) + 1):
+            low_edge, high_edge = edges[:-1] - math.log2(k), edges[1:] - math.log2(k)
+            usable = (high_edge > edges[0]).to(audio.device)
+            if not usable.any():
+                break
+            at_low = torch.searchsorted(edges, low_edge, right=True) - 1
+            at_high = torch.searchsorted(edges, high_edge, right=False) - 1
+            at_low = at_low.clamp(0, len(edges) - 2).to(audio.device)
+            at_high = at_high.clamp(0, len(edges) - 2).to(audio.device)
+            fraction = torch.minimum(cost[..., at_low], cost[..., at_high])
+            shortfall = (submultiple_margin - (fraction - cost)).clamp_min(0)
+            penalty = torch.maximum(penalty, shortfall * usable)
+        cost = cost + penalty
+        return torch.where(silent[..., None], torch.ones_like(cost), cost)
+
+
+class SelfSupervisedFoldLoss(torch.nn.Module):
+    """The objective that trains :class:`foldpitch.model.PitchNet`: fold loss, no labels.
+
+    Per frame, with ``p`` the softmax of the bin logits, ``c`` the
+    :func:`candidate_fold_costs` of the frame's bins (the fold loss at every candidate
+    period, built so that its minimum is the true period) and ``v`` the periodicity:
+
+    * **soft-argmin** ``-sum_k q_k log p_k`` with ``q = softmax(-c / temperature)``: the
+      predicted distribution is pulled towards the periods with the lowest fold loss.
+      Every bin gets a gradient, so the network moves to the global minimum instead of
+      the basin nearest its guess. (Minimising the expected loss ``sum_k p_k c_k``
+      alone has the same minimum but learns far more slowly: its gradient
+      ``p_k (c_k - E)`` vanishes wherever ``p`` is small.)
+    * **periodicity** ``v E + (1 - v) periodicity_threshold`` with the expected fold
+      loss ``E = sum_k p_k c_k``: a frame called periodic pays its fold loss, one called
+      aperiodic pays the threshold. The minimum is ``v = 1`` where the fold loss is
+      below the threshold and ``v = 0`` above it, so the voicing output is trained by the
+      fold loss alone and cannot call everything unvoiced for free.
+    * **refinement** ``refine_weight * dense_fold_loss`` of the predicted envelope (most
+      probable bin plus its offset; ``"energy"`` normalisation, centred, weighted by the
+      periodicity): the continuous fold loss that places the period within its bin.
+
+    Args:
+        hop_length: samples between frames.
+        temperature: of the soft-argmin target, in fold-loss units.
+        periodicity_threshold: fold loss (cumulative-mean normalised, about 0 periodic,
+            1 noise) above which a frame should be called aperiodic.
+        refine_weight: weight of the dense refinement term (0 switches it off).
+        kernel: interpolation kernel of the refinement term.
+        submultiple_margin, upsample: see :func:`candidate_fold_costs`.
+
+    Returns (``forward``):
+        A dict of scalars: ``"loss"`` (the total), ``"soft_argmin"``, ``"periodicity"``,
+        ``"expected"`` (``E`` averaged over frames), ``"refine"`` and
+        ``"voiced_fraction"`` (for logging).
+    """
+
+    def __init__(
+        self,
+        hop_length: int = 160,
+        temperature: float = 0.05,
+        periodicity_threshold: float = 0.4,
+        refine_weight: float = 1.0,
+        kernel: str = "cubic",
+        submultiple_margin: float = 0.3,
+        upsample: int = 4,
+    ) -> None:
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not periodicity_threshold > 0:
+            raise ValueError(f"periodicity_threshold must be > 0, got {periodicity_threshold}")
+        _check_choice("kernel", kernel, KERNELS)
+        self.hop_length = hop_length
+        self.temperature = temperature
+        self.periodicity_threshold = periodicity_threshold
+        self.refine_weight = refine_weight
+        self.kernel = kernel
+        self.submultiple_margin = submultiple_margin
+        self.upsample = upsample
+
+    def forward(
+        self,
+        audio: Tensor,
+        logits: Tensor,
+        offsets: Tensor,
+        periodicity_logits: Tensor,
+        log2_period_edges: Tensor,
+    ) -> dict[str, Tensor]:
+        """Args: ``audio (batch, time)``; ``logits`` and ``offsets`` ``(batch, n_frames,
+        K)``; ``periodicity_logits (batch, n_frames)``; bin edges ``(K + 1,)``, log2 of
+        the period in samples."""
+        costs = candidate_fold_costs(
+            audio,
+            log2_period_edges,
+            self.hop_length,
+            logits.shape[-2],
+            submultiple_margin=self.submultiple_margin,
+            upsample=self.upsample,
+        ).to(logits.dtype)
+        log_p = torch.log_softmax(logits, -1)
+        target = torch.softmax(-costs / self.temperature, -1)
+        expected = (log_p.exp() * costs).sum(-1)  # (batch, n_frames)
+        periodicity = torch.sigmoid(periodicity_logits)
+        terms = {
+            "soft_argmin": -(target * log_p).sum(-1).mean(),
+            "periodicity": (
+                periodicity * expected + (1 - periodicity) * self.periodicity_threshold
+            ).mean(),
+            "expected": expected.detach().mean(),
+        }
+        total = terms["soft_argmin"] + terms["periodicity"]
+        if self.refine_weight > 0:
+            best = logits.argmax(-1, keepdim=True)
+            width = log2_period_edges[1] - log2_period_edges[0]
+            envelope = log2_period_edges[best[..., 0]] + offsets.gather(-1, best)[..., 0] * width
+            terms["refine"] = dense_fold_loss(
+                envelope,
+                audio,
+                self.hop_length,
+                kernel=self.kernel,
+                normalization="energy",
+                weights=periodicity.detach(),
+                max_period=float(torch.exp2(log2_period_edges[-1])),
+            )
+            total = total + self.refine_weight * terms["refine"]
+        terms["voiced_fraction"] = (periodicity.detach() > 0.5).float().mean()
+        terms["loss"] = total
+        return terms
 
 
 # --- shared helpers ----------------------------------------------------------------

@@ -1,0 +1,240 @@
+"""The network: spectrogram frames -> a distribution over log-period bins and periodicity.
+
+:class:`PitchNet` reads one STFT frame per envelope control point (frame ``f`` at sample
+``f * hop_length``, see :mod:`foldpitch.frontend`) and outputs, per frame:
+
+* ``logits`` over ``n_period_bins`` bins that split ``[log2(sample_rate / fmax),
+  log2(sample_rate / fmin)]`` (log2 of the period in samples) into equal parts;
+* ``offsets`` in ``(0, 1)``: where in each bin the period lies;
+* ``periodicity_logits``: the voicing output (``sigmoid`` gives the periodicity).
+
+The period of a frame is ``edges[k] + offset[k] * bin_width`` for its most probable bin
+``k``: bounded to ``[fmin, fmax]`` by construction. A distribution over bins lets the
+training loss score every candidate period (see
+:class:`foldpitch.loss.SelfSupervisedFoldLoss`), so training is not trapped in the basin
+nearest to its current guess; the offset gives the continuous period within the bin.
+
+The features are gain invariant frame by frame (each frame's magnitudes are divided by
+its largest), so a frame's output depends only on the audio around it: long audio can be
+processed in overlapping chunks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .frontend import Spectrogram
+
+__all__ = ["PitchNet", "PitchNetOutput", "load_pitchnet"]
+
+
+@dataclass
+class PitchNetOutput:
+    """What :class:`PitchNet` returns; every tensor is ``(batch, n_frames[, n_bins])``."""
+
+    logits: Tensor
+    """Scores of the period bins ``(batch, n_frames, n_bins)``."""
+    offsets: Tensor
+    """Position of the period within each bin, in ``(0, 1)``, ``(batch, n_frames, n_bins)``."""
+    periodicity_logits: Tensor
+    """Voicing scores ``(batch, n_frames)``; ``sigmoid`` gives the periodicity."""
+
+
+class _FrameNorm(nn.LayerNorm):
+    """LayerNorm over the channels of each frame: statistics never mix frames, so a
+    frame's output depends only on the audio around it (chunking stays exact)."""
+
+    def forward(self, x: Tensor) -> Tensor:  # (batch, channels, frames)
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, channels: int, kernel_size: int, dilation: int, dropout: float):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(channels, channels, kernel_size, padding="same", dilation=dilation),
+            _FrameNorm(channels),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Conv1d(channels, channels, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class PitchNet(nn.Module):
+    """Convolutional pitch network over STFT frames.
+
+    Args:
+        sample_rate: the audio's sample rate in Hz (periods are in its samples).
+        hop_length: samples between frames (10 ms at 16 kHz by default).
+        fmin, fmax: the f0 range in Hz; every output lies inside it.
+        n_fft: STFT size (Hann window of the same length).
+        n_input_bins: lowest STFT bins fed to the network.
+        channels: width of the convolutional stack.
+        n_blocks: residual blocks; block ``i`` has dilation ``2 ** i`` (time context
+            grows to ``1 + (kernel_size - 1) * (2 ** n_blocks - 1)`` frames).
+        kernel_size: temporal kernel size of the blocks.
+        n_period_bins: bins of the period distribution.
+        dropout: dropout inside the blocks.
+
+    Shape:
+        - input: audio ``(batch, time)`` or ``(time,)``
+        - output: :class:`PitchNetOutput` with ``n_frames = n_frames_for(time, hop_length)``
+
+    Example:
+        >>> net = PitchNet(channels=16, n_blocks=1, n_period_bins=32)
+        >>> out = net(torch.randn(2, 1600))
+        >>> out.logits.shape, out.periodicity_logits.shape
+        (torch.Size([2, 10, 32]), torch.Size([2, 10]))
+        >>> f0 = net.frequency(net.log2_period(out))
+        >>> bool(((f0 >= 50) & (f0 <= 1100)).all())
+        True
+    """
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,
+        hop_length: int = 160,
+        fmin: float = 50.0,
+        fmax: float = 1100.0,
+        n_fft: int = 1024,
+        n_input_bins: int = 256,
+        channels: int = 128,
+        n_blocks: int = 4,
+        kernel_size: int = 5,
+        n_period_bins: int = 256,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+            raise ValueError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+        if not 0 < fmin < fmax < sample_rate / 2:
+            raise ValueError(
+                f"need 0 < fmin < fmax < sample_rate / 2 = {sample_rate / 2:g} Hz, "
+                f"got fmin={fmin}, fmax={fmax}"
+            )
+        if sample_rate / fmax < 2:
+            raise ValueError(f"fmax={fmax} Hz gives periods under 2 samples at {sample_rate} Hz")
+        for name, value in (
+            ("channels", channels),
+            ("n_blocks", n_blocks),
+            ("kernel_size", kernel_size),
+            ("n_period_bins", n_period_bins),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.sample_rate, self.hop_length = sample_rate, hop_length
+        self.fmin, self.fmax = float(fmin), float(fmax)
+        self.frontend = Spectrogram(n_fft, hop_length, n_input_bins, compression="none")
+        self.register_buffer(
+            "log2_period_edges",
+            torch.linspace(
+                math.log2(sample_rate / fmax), math.log2(sample_rate / fmin), n_period_bins + 1
+            ),
+            persistent=False,
+        )
+        self.stem = nn.Sequential(nn.Conv1d(self.frontend.n_bins, channels, 1), nn.GELU())
+        self.blocks = nn.Sequential(
+            *(_ResidualBlock(channels, kernel_size, 2**i, dropout) for i in range(n_blocks))
+        )
+        self.head = nn.Conv1d(channels, 2 * n_period_bins + 1, 1)
+        self.n_period_bins = n_period_bins
+
+    @property
+    def bin_width(self) -> float:
+        """Width of a period bin in octaves."""
+        return float(self.log2_period_edges[1] - self.log2_period_edges[0])
+
+    def features(self, audio: Tensor) -> Tensor:
+        """Per-frame gain-invariant log magnitudes ``(batch, n_input_bins, n_frames)``."""
+        magnitude = self.frontend(audio)
+        peak = magnitude.amax(dim=-2, keepdim=True)
+        relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
+        return (torch.log(relative + 1e-3) + 3.5) / 2.0  # about zero mean, unit spread
+
+    def forward(self, audio: Tensor) -> PitchNetOutput:
+        if not isinstance(audio, Tensor) or not audio.is_floating_point():
+            raise TypeError("audio must be a floating-point tensor (batch, time)")
+        if audio.ndim == 1:
+            audio = audio[None]
+        if audio.ndim != 2:
+            raise ValueError(f"audio must be (batch, time) or (time,), got {tuple(audio.shape)}")
+        hidden = self.blocks(self.stem(self.features(audio)))
+        out = self.head(hidden).transpose(1, 2)  # (batch, n_frames, 2 K + 1)
+        k = self.n_period_bins
+        return PitchNetOutput(
+            logits=out[..., :k],
+            offsets=torch.sigmoid(out[..., k : 2 * k]),
+            periodicity_logits=out[..., 2 * k],
+        )
+
+    def log2_period(self, output: PitchNetOutput, bins: Tensor | None = None) -> Tensor:
+        """log2 period in samples per frame ``(batch, n_frames)``: bin ``bins`` (default:
+        the most probable) plus its offset. Differentiable with respect to the offset."""
+        if bins is None:
+            bins = output.logits.argmax(-1)
+        offset = output.offsets.gather(-1, bins[..., None]).squeeze(-1)
+        return self.log2_period_edges[bins] + offset * self.bin_width
+
+    def frequency(self, log2_period: Tensor) -> Tensor:
+        """f0 in Hz from log2 period in samples."""
+        return self.sample_rate / torch.exp2(log2_period)
+
+    def config(self) -> dict:
+        """The constructor arguments: ``PitchNet(**net.config())`` rebuilds the network."""
+        block = self.blocks[0].body
+        return {
+            "sample_rate": self.sample_rate,
+            "hop_length": self.hop_length,
+            "fmin": self.fmin,
+            "fmax": self.fmax,
+            "n_fft": self.frontend.n_fft,
+            "n_input_bins": self.frontend.n_bins,
+            "channels": self.stem[0].out_channels,
+            "n_blocks": len(self.blocks),
+            "kernel_size": block[0].kernel_size[0],
+            "n_period_bins": self.n_period_bins,
+            "dropout": block[3].p,
+        }
+
+
+def load_pitchnet(
+    checkpoint: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[PitchNet, dict]:
+    """Rebuild a trained :class:`PitchNet` from a training checkpoint alone.
+
+    Reads a ``.ckpt`` written by ``scripts/train.py`` (Lightning is not needed): the
+    network's constructor arguments and weights, and the resolved training config.
+    Loaded with ``torch.load(weights_only=True)``: no code from the file is run.
+
+    Returns:
+        ``(model, info)``: the network in eval mode, and a dict with ``"model_config"``,
+        ``"resolved_config"`` (the training run's Hydra config, or ``None``) and
+        ``"global_step"``.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not a foldpitch checkpoint.
+    """
+    path = os.fspath(checkpoint)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(state, dict) or "foldpitch" not in state or "state_dict" not in state:
+        raise ValueError(
+            f"{path} is not a foldpitch training checkpoint (no 'foldpitch' entry); "
+            "expected a .ckpt written by scripts/train.py"
+        )
+    info = dict(state["foldpitch"])
+    model = PitchNet(**info["model_config"])
+    prefix = "model."
+    weights = {k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
+    model.load_state_dict(weights)
+    info["global_step"] = state.get("global_step")
+    return model.eval(), info

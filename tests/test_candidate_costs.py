@@ -1,0 +1,186 @@
+"""The fold loss at many candidate periods (loss.framed_difference, candidate_fold_costs)
+and the network's objective (loss.SelfSupervisedFoldLoss)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from foldpitch.loss import SelfSupervisedFoldLoss, candidate_fold_costs, framed_difference
+from foldpitch.synth import SPECTRA, add_noise, harmonic_tone
+
+SR = 16000
+EDGES = torch.linspace(math.log2(SR / 1100), math.log2(SR / 50), 257)  # the model's bins
+
+
+def _direct_difference(x, start, window, lags):
+    """float64 loop: sum (x[s+i] - x[s+i+lag])^2 over the window."""
+    return torch.stack(
+        [
+            ((x[start : start + window] - x[start + lag : start + lag + window]) ** 2).sum()
+            for lag in lags
+        ]
+    )
+
+
+def test_framed_difference_matches_a_direct_loop_at_integer_lags():
+    x = torch.randn(3000, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    hop, window, max_lag, centre = 160, 40, 50, 20.0
+    difference, energy = framed_difference(x, hop, 19, max_lag, window=window, centre_lag=centre)
+    assert difference.shape == energy.shape == (19, max_lag + 1)
+    for frame in (0, 3, 18):  # frame 0 and 18 are clamped into the signal
+        start = round(frame * hop - (window + centre) / 2)
+        start = min(max(start, 0), 3000 - (window + max_lag + 1))
+        expected = _direct_difference(x, start, window, range(max_lag + 1))
+        torch.testing.assert_close(difference[frame], expected, rtol=1e-10, atol=1e-9)
+        seg = x[start:]
+        e = torch.stack(
+            [
+                (seg[:window] ** 2).sum() + (seg[lag : lag + window] ** 2).sum()
+                for lag in range(max_lag + 1)
+            ]
+        )
+        torch.testing.assert_close(energy[frame], e, rtol=1e-10, atol=1e-9)
+
+
+def test_framed_difference_reads_fractional_lags_of_a_band_limited_signal():
+    def signal(t):
+        return torch.sin(2 * math.pi * 0.031 * t) + 0.5 * torch.sin(2 * math.pi * 0.093 * t + 1)
+
+    t = torch.arange(4000, dtype=torch.float64)
+    difference, _ = framed_difference(
+        signal(t), 160, 10, 50, window=40, centre_lag=20.0, upsample=4
+    )
+    start = round(3 * 160 - 30)
+    lags = torch.arange(201, dtype=torch.float64) / 4
+    i = torch.arange(40, dtype=torch.float64) + start
+    expected = torch.stack([((signal(i) - signal(i + lag)) ** 2).sum() for lag in lags])
+    # Measured 8e-4 of the largest value (the window's ends are not band-limited).
+    assert (difference[3] - expected).abs().max() < 2e-3 * expected.max()
+
+
+@pytest.mark.parametrize("spectrum", SPECTRA)
+@pytest.mark.parametrize("snr", [None, 10.0])
+def test_cheapest_bin_holds_the_true_period(spectrum, snr):
+    centres = (EDGES[:-1] + EDGES[1:]) / 2
+    for f0 in (55.0, 98.0, 220.0, 523.0, 1046.0):
+        audio = harmonic_tone(f0, SR, 8000, spectrum=spectrum)
+        if snr is not None:
+            audio = add_noise(audio, snr, torch.Generator().manual_seed(int(f0)))
+        costs = candidate_fold_costs(audio, EDGES, 160, 50)
+        cents = 1200 * (centres[costs.argmin(-1)] - math.log2(SR / f0))
+        # All frames within one bin (18 cents) plus half a bin of the true period.
+        share = ((cents.abs() < 30).float().mean()).item()
+        assert share >= 0.96, f"{spectrum}, {f0} Hz, snr {snr}: {share:.2f} of frames"
+
+
+def test_multiples_and_fractions_cost_more_than_the_period():
+    period = SR / 200.0  # 80 samples
+    audio = harmonic_tone(200.0, SR, 8000)
+    costs = candidate_fold_costs(audio, EDGES, 160, 50, submultiple_margin=0.2)[25]
+
+    def bin_of(p):
+        return int((math.log2(p) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+
+    true_cost = costs[bin_of(period)]
+    assert true_cost < 0.05
+    for multiple in (2, 3):  # ties in the raw loss, lose by the margin here
+        assert costs[bin_of(multiple * period)] > true_cost + 0.15
+    assert costs[bin_of(period / 2)] > 0.5
+
+
+def test_silence_costs_one_everywhere_and_noise_is_not_periodic():
+    silence = torch.zeros(8000)
+    assert torch.equal(candidate_fold_costs(silence, EDGES, 160, 50), torch.ones(50, 256))
+    noise = torch.randn(8000, generator=torch.Generator().manual_seed(1))
+    assert candidate_fold_costs(noise, EDGES, 160, 50).min() > 0.5
+
+
+def test_costs_batch_like_looped_and_are_gain_invariant():
+    a = harmonic_tone(300.0, SR, 4000)
+    b = add_noise(
+        harmonic_tone(90.0, SR, 4000, spectrum="odd"), 5.0, torch.Generator().manual_seed(0)
+    )
+    batched = candidate_fold_costs(torch.stack([a, b]), EDGES, 160, 25)
+    torch.testing.assert_close(batched[1], candidate_fold_costs(b, EDGES, 160, 25))
+    torch.testing.assert_close(
+        candidate_fold_costs(7.5 * a, EDGES, 160, 25), batched[0], atol=1e-4, rtol=1e-4
+    )
+
+
+def test_costs_reject_bad_edges():
+    with pytest.raises(ValueError, match="log2_period_edges"):
+        candidate_fold_costs(torch.zeros(1000), torch.tensor([5.0, 4.0]), 160, 5)
+    with pytest.raises(ValueError, match="at least 1 sample"):
+        candidate_fold_costs(torch.zeros(1000), torch.tensor([-1.0, 4.0]), 160, 5)
+    with pytest.raises(ValueError, match="max_lag"):
+        framed_difference(torch.zeros(1000), 160, 5, 0)
+
+
+# --- the objective -------------------------------------------------------------------
+
+
+def _objective_inputs(audio, logits_fill=0.0, n_frames=50):
+    k = len(EDGES) - 1
+    logits = torch.full((1, n_frames, k), logits_fill, requires_grad=True)
+    offsets = torch.full((1, n_frames, k), 0.5, requires_grad=True)
+    periodicity = torch.zeros(1, n_frames, requires_grad=True)
+    return audio[None], logits, offsets, periodicity
+
+
+def test_objective_is_lowest_when_the_network_predicts_the_true_period():
+    objective = SelfSupervisedFoldLoss(refine_weight=0.0)
+    audio = harmonic_tone(200.0, SR, 8000)
+    true_bin = int((math.log2(SR / 200.0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    totals = {}
+    for name, b in {
+        "true": true_bin,
+        "octave": true_bin + round(1 / float(EDGES[1] - EDGES[0])),
+        "far": 10,
+    }.items():
+        _, logits, offsets, periodicity = _objective_inputs(audio)
+        with torch.no_grad():
+            logits[..., b] = 20.0
+        totals[name] = float(objective(audio[None], logits, offsets, periodicity, EDGES)["loss"])
+    assert totals["true"] < totals["octave"] and totals["true"] < totals["far"]
+
+
+def test_periodicity_is_pushed_up_on_a_tone_and_down_on_noise():
+    objective = SelfSupervisedFoldLoss(refine_weight=0.0)
+    tone = harmonic_tone(150.0, SR, 8000)
+    true_bin = int((math.log2(SR / 150.0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    noise = torch.randn(8000, generator=torch.Generator().manual_seed(2)) * 0.3
+    for audio, sign in ((tone, -1), (noise, +1)):
+        audio, logits, offsets, periodicity = _objective_inputs(audio)
+        with torch.no_grad():
+            logits[..., true_bin] = 20.0
+        objective(audio, logits, offsets, periodicity, EDGES)["loss"].backward()
+        assert (torch.sign(periodicity.grad[0, 5:-5]) == sign).all()
+
+
+def test_refinement_term_moves_the_offset_towards_the_true_period():
+    objective = SelfSupervisedFoldLoss(refine_weight=1.0)
+    f0 = 200.0
+    audio = harmonic_tone(f0, SR, 8000)
+    position = (math.log2(SR / f0) - EDGES[0]) / (EDGES[1] - EDGES[0])
+    true_bin, within = int(position), position % 1
+    audio_b, logits, offsets, periodicity = _objective_inputs(audio)
+    with torch.no_grad():
+        logits[..., true_bin] = 20.0
+        periodicity.fill_(5.0)
+        offsets.fill_(0.05 if within > 0.5 else 0.95)  # start at the wrong end of the bin
+    objective(audio_b, logits, offsets, periodicity, EDGES)["loss"].backward()
+    grad = offsets.grad[0, 10:-10, true_bin]
+    expected_sign = -1.0 if within > 0.5 else 1.0  # gradient descent moves towards `within`
+    assert (torch.sign(grad) == expected_sign).float().mean() > 0.9
+
+
+def test_objective_rejects_bad_options():
+    with pytest.raises(ValueError, match="temperature"):
+        SelfSupervisedFoldLoss(temperature=0.0)
+    with pytest.raises(ValueError, match="periodicity_threshold"):
+        SelfSupervisedFoldLoss(periodicity_threshold=-1.0)
+    with pytest.raises(ValueError, match="kernel"):
+        SelfSupervisedFoldLoss(kernel="nearest")

@@ -1,0 +1,111 @@
+"""Tests of foldpitch.model: shapes, bounds, gain invariance, locality, checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from foldpitch.frontend import n_frames_for
+from foldpitch.model import PitchNet, load_pitchnet
+from foldpitch.synth import harmonic_tone
+
+SMALL = dict(n_input_bins=64, channels=16, n_blocks=2, n_period_bins=32)
+
+
+def test_output_shapes_follow_the_frame_convention():
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL)
+    for n in (1, 159, 160, 161, 4000):
+        out = net(torch.randn(3, n))
+        frames = n_frames_for(n, 160)
+        assert out.logits.shape == out.offsets.shape == (3, frames, 32)
+        assert out.periodicity_logits.shape == (3, frames)
+    assert net(torch.randn(500)).logits.shape[0] == 1  # 1-D audio is one example
+
+
+def test_predicted_f0_is_bounded_to_the_range_by_construction():
+    torch.manual_seed(0)
+    net = PitchNet(fmin=70.0, fmax=900.0, **SMALL)
+    with torch.no_grad():  # push every output to its extremes
+        net.head.weight.mul_(1000.0)
+    out = net(torch.randn(4, 3200))
+    f0 = net.frequency(net.log2_period(out))
+    assert ((f0 >= 70.0 * (1 - 1e-5)) & (f0 <= 900.0 * (1 + 1e-5))).all()
+    for bins in (
+        torch.zeros_like(out.logits[..., 0], dtype=torch.long),
+        torch.full_like(out.logits[..., 0], 31, dtype=torch.long),
+    ):
+        f0 = net.frequency(net.log2_period(out, bins))
+        assert ((f0 >= 70.0 * (1 - 1e-5)) & (f0 <= 900.0 * (1 + 1e-5))).all()
+    # The bin edges span exactly the period range in samples.
+    assert math.isclose(2 ** float(net.log2_period_edges[0]), 16000 / 900.0, rel_tol=1e-5)
+    assert math.isclose(2 ** float(net.log2_period_edges[-1]), 16000 / 70.0, rel_tol=1e-5)
+
+
+def test_log2_period_is_differentiable_in_the_offset():
+    net = PitchNet(**SMALL)
+    out = net(torch.randn(1, 1600))
+    net.log2_period(out).sum().backward()
+    assert net.head.weight.grad is not None and net.head.weight.grad.abs().sum() > 0
+
+
+def test_outputs_are_gain_invariant():
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL).eval()
+    audio = harmonic_tone(220.0, 16000, 4000) + 0.01 * torch.randn(4000)
+    a, b = net(audio), net(0.01 * audio)
+    torch.testing.assert_close(a.logits, b.logits, atol=2e-3, rtol=1e-3)
+
+
+def test_a_frame_depends_only_on_audio_near_it():
+    # Receptive field: the blocks see 1 + 4 * (1 + 2) = 13 frames; the STFT 512 samples.
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL).eval()
+    audio = torch.randn(1, 16000)
+    whole = net(audio).logits
+    part = net(audio[:, 4000:12000]).logits  # frames 25 .. 74 of the whole
+    torch.testing.assert_close(part[:, 15:35], whole[:, 40:60], atol=1e-5, rtol=1e-5)
+
+
+def test_config_rebuilds_the_same_network():
+    net = PitchNet(fmin=60.0, fmax=1000.0, dropout=0.1, kernel_size=3, **SMALL)
+    clone = PitchNet(**net.config())
+    clone.load_state_dict(net.state_dict())
+    assert clone.config() == net.config()
+    net.eval(), clone.eval()
+    audio = torch.randn(2, 2000)
+    torch.testing.assert_close(net(audio).logits, clone(audio).logits)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(fmin=500.0, fmax=100.0), "fmin"),
+        (dict(fmax=9000.0), "fmax"),
+        (dict(sample_rate=16000.5), "sample_rate"),
+        (dict(channels=0), "channels"),
+        (dict(n_period_bins=2.5), "n_period_bins"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PitchNet(**kwargs)
+
+
+def test_bad_audio_is_refused():
+    net = PitchNet(**SMALL)
+    with pytest.raises(TypeError, match="floating-point"):
+        net(torch.zeros(2, 100, dtype=torch.int16))
+    with pytest.raises(ValueError, match="batch, time"):
+        net(torch.zeros(2, 2, 100))
+
+
+def test_load_pitchnet_refuses_other_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="checkpoint not found"):
+        load_pitchnet(tmp_path / "missing.ckpt")
+    other = tmp_path / "weights.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(ValueError, match="not a foldpitch training checkpoint"):
+        load_pitchnet(other)
