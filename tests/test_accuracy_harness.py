@@ -46,6 +46,7 @@ def test_metrics_octave_errors_on_half_the_frames(evaluate):
     result = evaluate(times, reference, times, estimate)
     assert result["raw_pitch_accuracy"] == pytest.approx(0.5)
     assert result["raw_chroma_accuracy"] == pytest.approx(1.0)
+    assert result["octave_error"] == pytest.approx(0.5)
     assert result["overall_accuracy"] == pytest.approx(0.5)
     assert result["voicing_recall"] == pytest.approx(1.0)
     assert math.isnan(result["voicing_false_alarm"])  # no unvoiced reference frame
@@ -60,6 +61,7 @@ def test_metrics_ten_cent_offset(evaluate):
     reference = np.full(len(times), 100.0)
     result = evaluate(times, reference, times, reference * 2 ** (10 / 1200))
     assert result["raw_pitch_accuracy"] == pytest.approx(1.0)
+    assert result["octave_error"] == pytest.approx(0.0)
     assert result["gross_pitch_error"] == pytest.approx(0.0)
     assert result["fine_pitch_error_cents"] == pytest.approx(10.0)
     assert result["rms_cents"] == pytest.approx(10.0)

@@ -21,8 +21,7 @@ def test_quick_run_structure_and_basin_width(monkeypatch):
     bench = load_benchmark(monkeypatch)
     data = bench.main(["--quick"])
 
-    for key in ("landscape", "short_periods", "noisy", "zoom_rows", "basin", "step_size",
-                "recipe"):
+    for key in ("landscape", "short_periods", "noisy", "zoom_rows", "basin", "step_size", "recipe"):
         assert data[key], key
     kernels = data["settings"]["kernels"]
     n_norms = len(bench.NORMALIZATIONS)
@@ -33,15 +32,21 @@ def test_quick_run_structure_and_basin_width(monkeypatch):
         assert row["flow_low"] <= bench.T <= row["flow_high"]
         assert math.isfinite(row["curvature"]) and row["curvature"] > 0
     for row in data["recipe"]:
-        assert set(row["errors"]) == {"full band", "after the low-pass stage",
-                                      "low-pass, then full band"}
+        assert set(row["errors"]) == {
+            "full band",
+            "after the low-pass stage",
+            "low-pass, then full band",
+        }
 
     # Energy normalisation, full band: the pure tone's basin is wider than the
     # 20-harmonic tone's, for every kernel and optimiser (bandwidth sets the basin).
     def width(h, kernel, optimizer):
-        (row,) = [r for r in data["basin"]
-                  if (r["band"], r["harmonics"], r["kernel"], r["optimizer"])
-                  == ("full", h, kernel, optimizer)]
+        (row,) = [
+            r
+            for r in data["basin"]
+            if (r["band"], r["harmonics"], r["kernel"], r["optimizer"])
+            == ("full", h, kernel, optimizer)
+        ]
         return math.log2(row["high"] / row["low"])
 
     for kernel in kernels:

@@ -79,8 +79,13 @@ def test_loss_and_gradient_stay_finite_across_the_allowed_range(log2_period, nor
     audio = torch.zeros(4000, dtype=F64) if silent else harmonic_tone(230.0, 16000, 4000).double()
     envelope = torch.full((5,), log2_period, dtype=F64, requires_grad=True)
     loss = dense_fold_loss(
-        envelope, audio, 1000, kernel="cubic", normalization=normalization,
-        min_period=16000 / 1100, max_period=16000 / 50,
+        envelope,
+        audio,
+        1000,
+        kernel="cubic",
+        normalization=normalization,
+        min_period=16000 / 1100,
+        max_period=16000 / 50,
     )
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(envelope.grad).all()

@@ -404,3 +404,45 @@ def harvest(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
 #         return make_track(times, f0_hz, voiced)
 #
 # benchmarks/accuracy/run.py runs every entry of METHODS; nothing else needs to change.
+
+
+FOLDPITCH_CHECKPOINT_ENV = "FOLDPITCH_CHECKPOINT"
+_NETWORKS: dict[str, object] = {}
+
+
+def _foldpitch_network():
+    """The network from ``$FOLDPITCH_CHECKPOINT`` or else the shipped checkpoint."""
+    import os
+    from pathlib import Path
+
+    try:
+        import torch
+
+        from foldpitch.model import load_pitchnet
+    except ImportError as error:
+        raise MethodUnavailable("foldpitch", f"cannot import foldpitch: {error}") from error
+    default = Path(__file__).resolve().parents[2] / "checkpoints" / "foldpitch-16k.ckpt"
+    path = os.environ.get(FOLDPITCH_CHECKPOINT_ENV) or str(default)
+    if path not in _NETWORKS:
+        if not os.path.isfile(path):
+            raise MethodUnavailable("foldpitch", f"no checkpoint at {path}")
+        _NETWORKS[path] = load_pitchnet(path)[0]
+    return torch, _NETWORKS[path]
+
+
+@register("foldpitch", packages=("foldpitch",))
+def foldpitch_network(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """foldpitch's network (checkpoint: ``$FOLDPITCH_CHECKPOINT`` or the shipped one).
+
+    The most probable period bin plus its offset; voiced where the periodicity output is
+    above 0.5. The estimate is restricted to ``[fmin, fmax]`` by clamping (the network's
+    own range is fixed when it is trained). Its hop is the network's (10 ms).
+    """
+    torch, net = _foldpitch_network()
+    audio = _resample(np.asarray(audio, dtype=np.float32), sample_rate, net.sample_rate)
+    with torch.inference_mode():
+        out = net(torch.from_numpy(audio)[None])
+        f0 = net.frequency(net.log2_period(out))[0].clamp(fmin, fmax).numpy()
+        voiced = (torch.sigmoid(out.periodicity_logits)[0] > 0.5).numpy()
+    times = _frames(len(f0), net.hop_length, net.sample_rate)
+    return make_track(times, f0.astype(np.float64), voiced)

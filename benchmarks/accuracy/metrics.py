@@ -17,6 +17,9 @@ denominator is empty):
   estimated unvoiced, plus voiced frames estimated voiced within 50 cents (mir_eval).
 - ``voicing_recall``: fraction of voiced reference frames estimated voiced.
 - ``voicing_false_alarm``: fraction of unvoiced reference frames estimated voiced.
+- ``octave_error``: ``raw_chroma_accuracy - raw_pitch_accuracy``, the fraction of voiced
+  reference frames within 50 cents of the reference shifted by a whole number of octaves
+  (but not of the reference itself).
 - ``gross_pitch_error``: fraction of voiced reference frames where the estimate is
   voiced and off by more than 20 %: ``|f_est / f_ref - 1| > 0.2``. (The denominator is
   all voiced reference frames, so with 100 % voicing recall it equals the classic GPE
@@ -44,6 +47,7 @@ METRICS = {
     "overall_accuracy": ("OA", "overall accuracy"),
     "voicing_recall": ("VR", "voicing recall"),
     "voicing_false_alarm": ("VFA", "voicing false alarm"),
+    "octave_error": ("Oct", "octave errors (right chroma, wrong octave: RCA - RPA)"),
     "gross_pitch_error": ("GPE", "gross pitch error, > 20 %"),
     "fine_pitch_error_cents": ("FPE¢", "fine pitch error, mean |cents| within 50 cents"),
     "rms_cents": ("RMS¢", "RMS cents over frames both voiced"),
@@ -124,6 +128,7 @@ def evaluate(reference_times, reference_f0, estimated_times, estimated_f0) -> di
         result[key] = float(result[key]) if n_voiced else nan
     result["voicing_false_alarm"] = float(result["voicing_false_alarm"]) if n_unvoiced else nan
     result["overall_accuracy"] = float(result["overall_accuracy"])
+    result["octave_error"] = result["raw_chroma_accuracy"] - result["raw_pitch_accuracy"]
     result["n_frames"] = len(ref_voiced)
     result["n_voiced"] = n_voiced
     return result

@@ -30,7 +30,7 @@ from torch import Tensor, nn
 
 from .frontend import Spectrogram
 
-__all__ = ["PitchNet", "PitchNetOutput", "load_pitchnet"]
+__all__ = ["PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
 
 
 @dataclass
@@ -238,3 +238,19 @@ def load_pitchnet(
     model.load_state_dict(weights)
     info["global_step"] = state.get("global_step")
     return model.eval(), info
+
+
+def export_pitchnet(checkpoint: str | os.PathLike, destination: str | os.PathLike) -> None:
+    """Write a small inference checkpoint: weights and foldpitch's entry, no optimiser.
+
+    The result loads with :func:`load_pitchnet` like the training checkpoint it came
+    from (about a third of its size: AdamW keeps two more tensors per weight).
+    """
+    model, info = load_pitchnet(checkpoint)
+    global_step = info.pop("global_step")
+    state = {
+        "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+        "foldpitch": info,
+        "global_step": global_step,
+    }
+    torch.save(state, os.fspath(destination))

@@ -139,7 +139,11 @@ class PitchSystem(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         for name, parts in self._validation.items():
-            merged = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+            merged = {key: torch.cat([p[key] for p in parts]).float() for key in parts[0]}
+            # Every rank scores all ranks' clips, so all log the same values.
+            merged = {key: self.all_gather(value).flatten(0, -2) for key, value in merged.items()}
+            for key in ("voiced", "true_voiced"):
+                merged[key] = merged[key] > 0.5
             metrics = pitch_metrics(**merged)
             for key in (
                 "raw_pitch_accuracy",
@@ -289,8 +293,10 @@ def train(cfg) -> dict:
         save_last=True,
         save_top_k=1 if monitor else 0,
     )
-    callbacks += [checkpoint, L.pytorch.callbacks.LearningRateMonitor("step")]
     logger = instantiate(cfg.logger) if cfg.logger else False
+    callbacks.append(checkpoint)
+    if logger:
+        callbacks.append(L.pytorch.callbacks.LearningRateMonitor("step"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     if trainer.global_rank == 0:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -299,6 +305,9 @@ def train(cfg) -> dict:
     started = time.perf_counter()
     trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.resume)
     seconds = time.perf_counter() - started
+    # The final weights, whatever step the last validation was at (rank 0 writes it).
+    last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
+    trainer.save_checkpoint(last_checkpoint)
     final = trainer.validate(system, datamodule=datamodule, verbose=False) if monitor else [{}]
 
     summary = {
@@ -307,7 +316,7 @@ def train(cfg) -> dict:
         "steps": trainer.global_step,
         "samples_seen_this_rank": system.samples_seen,
         "train_seconds": round(seconds, 1),
-        "last_checkpoint": checkpoint.last_model_path,
+        "last_checkpoint": str(last_checkpoint),
         "best_checkpoint": checkpoint.best_model_path,
         "validation": {k: round(float(v), 4) for part in final for k, v in part.items()},
     }
