@@ -7,6 +7,10 @@ and prints how close it gets. It needs nothing but the core install.
 ``foldpitch fit AUDIO...`` fits the envelope of each file (search, then refinement; see
 :func:`foldpitch.fit.fit_envelope`) and writes one CSV per file
 (``time,frequency,periodicity,voiced``) and, with ``--plot``, a figure.
+
+``foldpitch predict PATH...`` runs the trained network (see :func:`foldpitch.predict.predict`)
+over audio files, folders (searched recursively) and ``.txt`` lists of paths, and writes
+one CSV (or JSON) per file next to it or under ``--out-dir``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,47 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hop-ms", type=float, default=10.0, help="frame spacing in ms (default: 10)")
     fit.add_argument("--steps", type=int, default=100, help="fine Adam steps (default: 100)")
     fit.add_argument("--plot", action="store_true", help="also write NAME.f0.png beside the CSV")
+
+    predict = commands.add_parser(
+        "predict",
+        help="estimate f0 with the trained network",
+        description=(
+            "Estimate the f0 of audio files with the trained network. A PATH is an audio "
+            "file, a folder (searched recursively for files libsndfile reads) or a .txt "
+            "file listing one path per line (relative to the list's folder; blank lines "
+            "and lines starting with # are skipped). Multi-channel audio is downmixed by "
+            "averaging the channels. Writes NAME.f0.csv (time,frequency,periodicity,"
+            "voiced) or NAME.f0.json per input; frequency is an estimate in every frame, "
+            "voiced says whether to trust it. Exit status 1 if any input failed."
+        ),
+    )
+    predict.add_argument(
+        "paths", nargs="+", metavar="PATH", help="audio files, folders, .txt lists"
+    )
+    predict.add_argument(
+        "--checkpoint", help="a .ckpt from scripts/train.py (default: the shipped model)"
+    )
+    predict.add_argument(
+        "--device", default=None, help="cpu or cuda (default: cuda if available, else cpu)"
+    )
+    predict.add_argument("--fmin", type=float, help="lowest f0 in Hz (default: the model's)")
+    predict.add_argument("--fmax", type=float, help="highest f0 in Hz (default: the model's)")
+    predict.add_argument(
+        "--hop-ms",
+        type=float,
+        help="frame spacing in ms, rounded to whole samples of each file "
+        "(default: the model's own frames, 10 ms)",
+    )
+    predict.add_argument(
+        "--batch-size", type=int, default=8, help="chunks per network call (default: 8)"
+    )
+    predict.add_argument("--format", choices=("csv", "json"), default="csv", help="(default: csv)")
+    predict.add_argument(
+        "--out-dir",
+        help="where the outputs go (default: next to each input); files found in a folder "
+        "keep their path relative to it",
+    )
+    predict.add_argument("--plot", action="store_true", help="also write NAME.f0.png")
     return parser
 
 
@@ -47,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return run_demo(args.steps, args.kernel, args.plot)
+    if args.command == "predict":
+        return run_predict(args)
     return run_fit(args)
 
 
@@ -81,6 +128,196 @@ def run_fit(args) -> int:
     if failures:
         print(f"{failures} of {len(args.audio)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def run_predict(args) -> int:
+    """Predict every input; an input that fails is reported and the others still run."""
+    from .io import read_audio, write_track_csv
+    from .predict import _check_range, _resolve_device, _resolve_model, predict
+
+    if args.hop_ms is not None and not (math.isfinite(args.hop_ms) and args.hop_ms > 0):
+        print(f"foldpitch predict: --hop-ms must be positive, got {args.hop_ms}", file=sys.stderr)
+        return 2
+    if args.batch_size < 1:
+        print(
+            f"foldpitch predict: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr
+        )
+        return 2
+    try:
+        device = _resolve_device(args.device)
+        net = _resolve_model(args.checkpoint, device)
+        _check_range(net, args.fmin, args.fmax)
+    except (OSError, ValueError, TypeError) as error:
+        print(f"foldpitch predict: {error}", file=sys.stderr)
+        return 2
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            print("foldpitch predict: --plot needs matplotlib (the plot extra)", file=sys.stderr)
+            return 2
+
+    inputs, failures = _collect_inputs(args.paths)
+    total = len(inputs) + len(failures)
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    written: set[Path] = set()
+    say, progress = _progress_tools()
+    for name, relative in progress(inputs):
+        try:
+            if out_dir is None:
+                target = name.parent / f"{name.stem}.f0.{args.format}"
+            else:
+                target = out_dir / relative.parent / f"{relative.stem}.f0.{args.format}"
+            if target.resolve() in written:
+                raise ValueError(f"another input already wrote {target}")
+            audio, sample_rate = read_audio(name)
+            hop_length = None
+            if args.hop_ms is not None:
+                hop_length = max(1, round(args.hop_ms * sample_rate / 1000))
+            result = predict(
+                audio,
+                sample_rate,
+                net,
+                hop_length=hop_length,
+                fmin=args.fmin,
+                fmax=args.fmax,
+                device=device,
+                batch_size=args.batch_size,
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if args.format == "csv":
+                write_track_csv(target, result.times, result.f0, result.periodicity, result.voiced)
+            else:
+                _write_json(target, result)
+            written.add(target.resolve())
+            if args.plot:
+                _plot_prediction(target.with_suffix(".png"), audio, sample_rate, result, name.name)
+            voiced = float(result.voiced.float().mean())
+            say(f"{name} -> {target} ({len(result.times)} frames, {voiced:.0%} voiced)")
+        except (OSError, ValueError, TypeError, RuntimeError, MemoryError) as error:
+            failures.append(str(name))
+            say(f"failed: {name}: {error}")
+    if failures:
+        say(f"{len(failures)} of {total} inputs failed: {', '.join(failures)}")
+    elif not inputs:
+        say("no audio files found")
+        return 1
+    return 1 if failures else 0
+
+
+def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand PATHs into ``(audio file, path relative to --out-dir)`` pairs; paths that do
+    not exist (or lists that cannot be read) are reported and returned as failures."""
+    import soundfile
+
+    extensions = {f".{name.lower()}" for name in soundfile.available_formats()}
+    extensions |= {".wave", ".aif", ".aifc", ".oga", ".opus"}
+    inputs: list[tuple[Path, Path]] = []
+    failures: list[str] = []
+
+    def expand(path: Path, from_list: bool) -> None:
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                if found.is_file() and found.suffix.lower() in extensions:
+                    inputs.append((found, found.relative_to(path)))
+        elif path.suffix.lower() == ".txt" and not from_list and path.is_file():
+            try:
+                lines = path.read_text().splitlines()
+            except (OSError, UnicodeDecodeError) as error:
+                print(f"failed: cannot read the list {path}: {error}", file=sys.stderr)
+                failures.append(str(path))
+                return
+            for line in lines:
+                entry = line.strip()
+                if entry and not entry.startswith("#"):
+                    expand(path.parent / Path(entry).expanduser(), True)
+        elif path.is_file():
+            inputs.append((path, Path(path.name)))
+        else:
+            print(f"failed: {path}: no such file or folder", file=sys.stderr)
+            failures.append(str(path))
+
+    for name in paths:
+        expand(Path(name).expanduser(), False)
+    return inputs, failures
+
+
+def _progress_tools():
+    """``(say, progress)``: a message printer and a progress bar over files (tqdm if it
+    is installed; no bar otherwise). Both write to stderr."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return (lambda message: print(message, file=sys.stderr)), (lambda items: items)
+
+    def progress(items):
+        return tqdm(items, desc="foldpitch predict", unit="file", file=sys.stderr, disable=None)
+
+    return (lambda message: tqdm.write(message, file=sys.stderr)), progress
+
+
+def _write_json(path: Path, result) -> None:
+    """``{"time": [...], "frequency": [...], "periodicity": [...], "voiced": [...]}``,
+    written to a temporary file and renamed."""
+    import json
+    import os
+    import tempfile
+
+    data = {
+        "time": [round(value, 6) for value in result.times.tolist()],
+        "frequency": [round(value, 4) for value in result.f0.tolist()],
+        "periodicity": [round(value, 4) for value in result.periodicity.tolist()],
+        "voiced": [bool(value) for value in result.voiced.tolist()],
+    }
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(data, stream)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _plot_prediction(path, audio, sample_rate: int, result, title: str) -> None:
+    """Spectrogram with the f0 of the voiced frames over it, periodicity below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_fft = 2048 if sample_rate > 24000 else 1024
+    # At most about 4000 columns, whatever the duration.
+    hop = max(n_fft // 8, math.ceil(audio.shape[-1] / 4000))
+    window = torch.hann_window(n_fft)
+    spectrum = torch.stft(
+        audio, n_fft, hop_length=hop, window=window, pad_mode="constant", return_complex=True
+    )
+    level = 20 * torch.log10(spectrum.abs() + 1e-6)
+    duration = audio.shape[-1] / sample_rate
+    voiced = result.voiced
+    top = min(sample_rate / 2, 4 * float(result.f0[voiced].max()) if voiced.any() else 2000)
+    figure, (upper, lower) = plt.subplots(
+        2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    upper.imshow(
+        level.numpy(),
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, duration, 0, sample_rate / 2),
+        vmin=float(level.max()) - 80,
+    )
+    f0 = torch.where(voiced, result.f0, torch.full_like(result.f0, float("nan")))
+    upper.plot(result.times.numpy(), f0.numpy(), color="cyan", linewidth=1.5, label="f0 (voiced)")
+    upper.set(ylim=(0, top), ylabel="frequency (Hz)", title=title)
+    upper.legend(loc="upper right")
+    lower.plot(result.times.numpy(), result.periodicity.numpy(), color="black", linewidth=1)
+    lower.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+    lower.set(xlim=(0, duration), ylim=(0, 1), xlabel="time (s)", ylabel="periodicity")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def run_demo(steps: int, kernel: str, plot_path: str | None) -> int:

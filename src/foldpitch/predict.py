@@ -1,0 +1,489 @@
+"""Pitch of audio with a trained :class:`~foldpitch.model.PitchNet`: the inference entry point.
+
+:func:`predict` takes audio at any sample rate (numpy or torch, float or integer PCM,
+mono ``(time,)`` or a batch ``(batch, time)``) and returns a :class:`PitchResult`: frame
+times, f0, periodicity and a voicing decision per frame. :func:`pyin_like` returns the
+same as ``librosa.pyin`` does, so code written for librosa switches in one line::
+
+    f0, voiced_flag, voiced_prob = librosa.pyin(y, sr=sr, fmin=65.0, fmax=1000.0)
+    f0, voiced_flag, voiced_prob = foldpitch.predict.pyin_like(y, sr, fmin=65.0, fmax=1000.0)
+
+Conventions:
+
+* **Frames.** Frame ``k`` is centred at ``k * hop_length / sample_rate`` seconds; there is
+  one frame for every such time inside the audio, ``k * hop_length <= time - 1``, i.e.
+  ``ceil(time / hop_length)`` frames (see :func:`foldpitch.frontend.n_frames_for`). By
+  default the hop is the network's own (10 ms for the shipped model), on the network's
+  grid ``f * model.hop_length / model.sample_rate``; any other hop (in samples at the
+  input's rate) reads the network's frames at the requested times by linear
+  interpolation of the log2 period and of the periodicity (held at the last frame past
+  the network's last frame).
+* **Unvoiced frames.** ``f0`` is an estimate in every frame, also where ``voiced`` is
+  ``False``: mask it with ``voiced`` (:func:`pyin_like` puts NaN there, as librosa does).
+* **Sample rates.** Audio at another rate than the network's is resampled with ``soxr``
+  (high quality, no delay) before the network sees it.
+* **Long audio** is processed in chunks of ``chunk_seconds`` that read 0.5 s of extra
+  context on each side (more if the network's receptive field needs it) and keep only
+  their own frames; a frame's output depends only on the audio around it, so the result
+  equals processing the whole signal at once (up to float rounding).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import numbers
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .frontend import n_frames_for
+from .model import PitchNet, load_pitchnet
+
+__all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "predict", "pyin_like"]
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "foldpitch-16k.ckpt"
+"""The shipped model, used when no ``checkpoint`` is given."""
+
+VOICING_THRESHOLD = 0.5
+"""A frame is voiced when its periodicity is above this."""
+
+CONTEXT_SECONDS = 0.5
+"""Extra audio read on each side of a chunk (at least; more if the network needs it)."""
+
+_PCM_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
+_TORCH_PCM = {torch.int16: np.dtype(np.int16), torch.int32: np.dtype(np.int32)}
+_CACHE: dict[tuple, PitchNet] = {}
+_CACHE_SIZE = 4
+
+
+@dataclass
+class PitchResult:
+    """What :func:`predict` returns (CPU tensors).
+
+    Attributes:
+        times: frame times in seconds, float64 ``(n_frames,)``; frame ``k`` is at
+            ``k * hop_length / sample_rate``.
+        f0: fundamental frequency in Hz, float32 ``(n_frames,)`` for mono input or
+            ``(batch, n_frames)``; an estimate in every frame (mask it with ``voiced``),
+            always inside ``[fmin, fmax]`` (up to float32 rounding).
+        periodicity: the network's voicing confidence in ``[0, 1]``, float32, same
+            shape as ``f0``.
+        voiced: bool, same shape as ``f0``: ``periodicity > 0.5``.
+    """
+
+    times: Tensor
+    f0: Tensor
+    periodicity: Tensor
+    voiced: Tensor
+
+
+def predict(
+    audio,
+    sample_rate: int,
+    checkpoint: str | os.PathLike | PitchNet | None = None,
+    *,
+    hop_length: int | None = None,
+    fmin: float | None = None,
+    fmax: float | None = None,
+    device: str | torch.device | None = None,
+    chunk_seconds: float = 60.0,
+    batch_size: int = 8,
+) -> PitchResult:
+    """Estimate the f0 and periodicity of audio with a trained network.
+
+    Args:
+        audio: waveform, a numpy array or torch tensor ``(time,)`` or ``(batch, time)``.
+            float32; float16, bfloat16 and float64 are converted to float32; int16 and
+            int32 PCM are scaled to ``[-1, 1]`` (divided by ``2 ** 15`` or ``2 ** 31``).
+            Never modified.
+        sample_rate: of ``audio`` in Hz, a positive integer. Other rates than the
+            network's are resampled with ``soxr``.
+        checkpoint: a ``.ckpt`` path (loaded once per path and device, then cached), an
+            already loaded :class:`~foldpitch.model.PitchNet`, or ``None`` for the shipped
+            model :data:`DEFAULT_CHECKPOINT`.
+        hop_length: samples between frames at ``sample_rate``, a positive integer;
+            ``None`` gives the network's own frames (10 ms for the shipped model).
+        fmin, fmax: restrict the answer to ``[fmin, fmax]`` Hz, a sub-range of the
+            network's (``model.fmin``, ``model.fmax``, the defaults): period bins outside
+            it are ignored and the f0 is clamped to it.
+        device: ``"cpu"``, ``"cuda"`` (or a :class:`torch.device`); ``None`` uses CUDA if
+            it is available, else the CPU.
+        chunk_seconds: audio is processed in chunks of this many seconds (plus context),
+            which bounds the memory used; the result does not depend on it.
+        batch_size: chunks run through the network together.
+
+    Returns:
+        A :class:`PitchResult` of CPU tensors.
+
+    Shape:
+        - audio: ``(time,)`` or ``(batch, time)``
+        - times: ``(n_frames,)`` with ``n_frames = ceil(time / hop_length)`` (with
+          ``hop_length=None``, of the audio resampled to the network's rate over its hop)
+        - f0, periodicity, voiced: ``(n_frames,)`` or ``(batch, n_frames)``
+
+    Raises:
+        TypeError: ``audio`` is not an array or tensor of a supported dtype;
+            ``sample_rate``, ``hop_length`` or ``batch_size`` is not an integer.
+        ValueError: empty or 3-D audio, NaN or infinite samples, a non-positive value,
+            ``fmin``/``fmax`` outside the network's range or ``fmin >= fmax``.
+        FileNotFoundError: the checkpoint (or, with ``checkpoint=None``, the shipped
+            model) does not exist.
+
+    Example:
+        >>> net = PitchNet(channels=16, n_blocks=2, n_period_bins=32).eval()
+        >>> tone = torch.sin(2 * torch.pi * 220 * torch.arange(44100) / 44100)
+        >>> result = predict(tone, 44100, net, hop_length=441, device="cpu")
+        >>> result.f0.shape, result.times[:3].tolist()
+        (torch.Size([100]), [0.0, 0.01, 0.02])
+        >>> bool(((result.f0 >= 50) & (result.f0 <= 1100)).all())
+        True
+    """
+    sample_rate = _check_sample_rate(sample_rate)
+    if hop_length is not None:
+        hop_length = _check_positive_int(hop_length, "hop_length", "samples between frames")
+    batch_size = _check_positive_int(batch_size, "batch_size", "chunks per network call")
+    chunk_seconds = _check_positive_float(chunk_seconds, "chunk_seconds", "seconds")
+    waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
+    mono = audio.ndim == 1
+    target = _resolve_device(device)
+    net = _resolve_model(checkpoint, target)
+    fmin, fmax = _check_range(net, fmin, fmax)
+
+    with torch.inference_mode():
+        model_rate = net.sample_rate
+        native_audio = _resample(waveform, sample_rate, model_rate)
+        log2_period, periodicity = _run_network(
+            net, native_audio, fmin, fmax, target, chunk_seconds, batch_size
+        )
+        n_samples = waveform.shape[-1]
+        if hop_length is None:
+            times = torch.arange(log2_period.shape[-1], dtype=torch.float64)
+            times = times * net.hop_length / model_rate
+        else:
+            n_frames = n_frames_for(n_samples, hop_length)
+            log2_period, periodicity = _interpolate(
+                log2_period, periodicity, n_frames, hop_length, sample_rate, net
+            )
+            times = torch.arange(n_frames, dtype=torch.float64) * hop_length / sample_rate
+        low = math.log2(model_rate / fmax)
+        high = math.log2(model_rate / fmin)
+        log2_period = log2_period.double().clamp(low, high)
+        f0 = (model_rate / torch.exp2(log2_period)).clamp(fmin, fmax).float()
+        periodicity = periodicity.float()
+    # Clone outside inference mode: callers may modify the result in place.
+    f0, periodicity, times = f0.clone(), periodicity.clone(), times.clone()
+    if mono:
+        f0, periodicity = f0[0], periodicity[0]
+    return PitchResult(
+        times=times, f0=f0, periodicity=periodicity, voiced=periodicity > VOICING_THRESHOLD
+    )
+
+
+def pyin_like(
+    audio,
+    sample_rate: int,
+    checkpoint: str | os.PathLike | PitchNet | None = None,
+    **options,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`predict` with the outputs of ``librosa.pyin``.
+
+    Args:
+        audio, sample_rate, checkpoint: as in :func:`predict`.
+        **options: keyword options of :func:`predict` (``hop_length``, ``fmin``,
+            ``fmax``, ``device``, ``chunk_seconds``, ``batch_size``).
+
+    Returns:
+        ``(f0, voiced_flag, voiced_prob)`` numpy arrays of shape ``(n_frames,)`` or
+        ``(batch, n_frames)``: f0 in Hz (float64, NaN where unvoiced), the voicing
+        decision (bool) and the periodicity (float64, in ``[0, 1]``). Frame ``k`` is at
+        ``k * hop_length / sample_rate`` seconds, as with ``librosa.times_like``; librosa
+        has one more frame when the length is a multiple of the hop.
+
+    Example:
+        >>> net = PitchNet(channels=16, n_blocks=2, n_period_bins=32).eval()
+        >>> f0, voiced_flag, voiced_prob = pyin_like(np.zeros(16000), 16000, net, device="cpu")
+        >>> f0.shape, voiced_flag.dtype, bool((np.isnan(f0) == ~voiced_flag).all())
+        ((100,), dtype('bool'), True)
+    """
+    result = predict(audio, sample_rate, checkpoint, **options)
+    voiced = result.voiced.numpy()
+    f0 = np.where(voiced, result.f0.numpy().astype(np.float64), np.nan)
+    return f0, voiced, result.periodicity.numpy().astype(np.float64)
+
+
+# --- the network over chunks --------------------------------------------------------
+
+
+def _run_network(
+    net: PitchNet,
+    audio: Tensor,
+    fmin: float,
+    fmax: float,
+    device: torch.device,
+    chunk_seconds: float,
+    batch_size: int,
+) -> tuple[Tensor, Tensor]:
+    """log2 period (samples at the network's rate) and periodicity, ``(batch, n_frames)``
+    on the network's frame grid, computed chunk by chunk."""
+    hop = net.hop_length
+    n_rows, n_samples = audio.shape
+    n_frames = n_frames_for(n_samples, hop)
+    chunk_frames = max(1, round(chunk_seconds * net.sample_rate / hop))
+    margin = _context_frames(net)
+    windows = []  # (first frame, end frame, first sample, end sample)
+    for first in range(0, n_frames, chunk_frames):
+        end = min(first + chunk_frames, n_frames)
+        if first == 0 and end == n_frames:
+            windows.append((0, n_frames, 0, n_samples))
+        else:
+            start = max(0, (first - margin) * hop)
+            stop = min(n_samples, (end + margin) * hop)
+            windows.append((first, end, start, stop))
+    # Chunks of equal length share a network call (padding would change the frames).
+    jobs = sorted(
+        ((row, *window) for window in windows for row in range(n_rows)),
+        key=lambda job: job[4] - job[3],
+    )
+    allowed = _allowed_bins(net, fmin, fmax).to(device)
+    log2_period = torch.empty(n_rows, n_frames)
+    periodicity = torch.empty(n_rows, n_frames)
+    position = 0
+    while position < len(jobs):
+        length = jobs[position][4] - jobs[position][3]
+        group = [jobs[position]]
+        position += 1
+        while (
+            position < len(jobs)
+            and len(group) < batch_size
+            and jobs[position][4] - jobs[position][3] == length
+        ):
+            group.append(jobs[position])
+            position += 1
+        batch = torch.stack([audio[row, start:stop] for row, _, _, start, stop in group])
+        out = net(batch.to(device))
+        bins = out.logits.masked_fill(~allowed, float("-inf")).argmax(-1)
+        chunk_period = net.log2_period(out, bins).float().cpu()
+        chunk_periodicity = torch.sigmoid(out.periodicity_logits.float()).cpu()
+        for item, (row, first, end, start, _) in enumerate(group):
+            offset = first - start // hop
+            log2_period[row, first:end] = chunk_period[item, offset : offset + end - first]
+            periodicity[row, first:end] = chunk_periodicity[item, offset : offset + end - first]
+    return log2_period, periodicity
+
+
+def _context_frames(net: PitchNet) -> int:
+    """Frames of context read on each side of a chunk: :data:`CONTEXT_SECONDS`, or more
+    if the network's receptive field (convolutions plus the STFT window) is wider."""
+    config = net.config()
+    half_field = (config["kernel_size"] - 1) * (2 ** config["n_blocks"] - 1) // 2
+    needed = half_field + math.ceil((config["n_fft"] // 2 + 1) / net.hop_length) + 1
+    return max(needed, math.ceil(CONTEXT_SECONDS * net.sample_rate / net.hop_length))
+
+
+def _allowed_bins(net: PitchNet, fmin: float, fmax: float) -> Tensor:
+    """Bins whose period range overlaps ``[fmin, fmax]``, bool ``(n_bins,)``."""
+    edges = net.log2_period_edges.double().cpu()
+    low = math.log2(net.sample_rate / fmax)
+    high = math.log2(net.sample_rate / fmin)
+    return (edges[1:] > low) & (edges[:-1] < high)  # never empty when fmin < fmax
+
+
+def _interpolate(
+    log2_period: Tensor,
+    periodicity: Tensor,
+    n_frames: int,
+    hop_length: int,
+    sample_rate: int,
+    net: PitchNet,
+) -> tuple[Tensor, Tensor]:
+    """Read the network's frames at ``k * hop_length / sample_rate`` seconds, linearly."""
+    # Position in network frames, k * hop_length * model_rate / (sample_rate * model_hop),
+    # in exact integer arithmetic so that times on the network's grid read it exactly.
+    numerator = torch.arange(n_frames, dtype=torch.int64) * (hop_length * net.sample_rate)
+    denominator = sample_rate * net.hop_length
+    last = log2_period.shape[-1] - 1
+    below = torch.div(numerator, denominator, rounding_mode="floor")
+    fraction = (numerator - below * denominator).double() / denominator
+    fraction = torch.where(below >= last, torch.zeros_like(fraction), fraction)
+    below = below.clamp_max(last)
+    above = (below + 1).clamp_max(last)
+
+    def read(values: Tensor) -> Tensor:
+        values = values.double()
+        return values[:, below] * (1 - fraction) + values[:, above] * fraction
+
+    return read(log2_period), read(periodicity)
+
+
+def _resample(audio: Tensor, sample_rate: int, target_rate: int) -> Tensor:
+    """``(batch, time)`` float32 from ``sample_rate`` to ``target_rate`` with soxr."""
+    if sample_rate == target_rate:
+        return audio
+    import soxr
+
+    resampled = soxr.resample(audio.numpy().T, sample_rate, target_rate, quality="HQ")
+    return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))
+
+
+# --- checks and conversions ---------------------------------------------------------
+
+
+def _as_float32(audio) -> Tensor:
+    """A float32 CPU copy ``(batch, time)`` of numpy or torch audio, checked."""
+    if isinstance(audio, Tensor):
+        array = audio.detach()
+        if array.dtype in _TORCH_PCM:
+            scale = _PCM_SCALE[_TORCH_PCM[array.dtype]]
+            array = array.cpu().to(torch.float64) / scale
+        elif not array.is_floating_point():
+            raise TypeError(
+                "audio must be floating point (float16, bfloat16, float32, float64) or "
+                f"int16/int32 PCM, got a tensor of dtype {array.dtype}"
+            )
+        array = array.to("cpu", torch.float32)
+    elif isinstance(audio, np.ndarray):
+        if audio.dtype in _PCM_SCALE:
+            array = torch.from_numpy(audio.astype(np.float64) / _PCM_SCALE[audio.dtype])
+        elif audio.dtype.kind == "f":
+            array = torch.from_numpy(np.array(audio, dtype=np.float32))
+        else:
+            raise TypeError(
+                "audio must be floating point (float16, float32, float64) or int16/int32 "
+                f"PCM, got a numpy array of dtype {audio.dtype}"
+            )
+        array = array.to(torch.float32)
+    else:
+        raise TypeError(
+            f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}"
+        )
+    if array.ndim not in (1, 2):
+        raise ValueError(
+            f"audio must be mono (time,) or a batch (batch, time), got shape {tuple(array.shape)}"
+        )
+    if array.ndim == 1:
+        array = array[None]
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"audio is empty: shape {tuple(audio.shape)}, need at least one sample")
+    if not torch.isfinite(array).all():
+        raise ValueError("audio contains NaN or infinite samples; expected finite values")
+    if isinstance(audio, Tensor) and array.data_ptr() == audio.data_ptr():
+        array = array.clone()  # never hand the caller's memory on
+    return array.contiguous()
+
+
+def _check_sample_rate(sample_rate) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        raise TypeError(
+            f"sample_rate must be a positive integer in Hz, got {type(sample_rate).__name__}"
+        )
+    if not isinstance(sample_rate, numbers.Integral):
+        if not math.isfinite(sample_rate) or sample_rate != int(sample_rate):
+            raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def _check_positive_int(value, name: str, meaning: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer ({meaning}), got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer ({meaning}), got {value}")
+    return int(value)
+
+
+def _check_positive_float(value, name: str, unit: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number of {unit}, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number of {unit}, got {value}")
+    return float(value)
+
+
+def _check_range(net: PitchNet, fmin, fmax) -> tuple[float, float]:
+    """``fmin``/``fmax`` resolved to the network's range and checked against it."""
+    resolved = []
+    for name, value, default in (("fmin", fmin, net.fmin), ("fmax", fmax, net.fmax)):
+        if value is None:
+            resolved.append(default)
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a number in Hz or None, got {value!r}")
+        value = float(value)
+        if not net.fmin <= value <= net.fmax:
+            raise ValueError(
+                f"{name}={value:g} Hz is outside the model's range [{net.fmin:g}, {net.fmax:g}] Hz"
+            )
+        resolved.append(value)
+    low, high = resolved
+    if low >= high:
+        raise ValueError(f"fmin must be below fmax, got fmin={low:g} Hz, fmax={high:g} Hz")
+    return low, high
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"device must be 'cpu', 'cuda' or None, got {device!r}")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device must be 'cpu', 'cuda' or None, got {device!r}") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but CUDA is not available")
+    return resolved
+
+
+def _resolve_model(checkpoint, device: torch.device) -> PitchNet:
+    """The network in eval mode on ``device``; never changes a network passed in."""
+    if isinstance(checkpoint, PitchNet):
+        parameter = next(checkpoint.parameters(), None)
+        on_device = parameter is None or _same_device(parameter.device, device)
+        if checkpoint.training or not on_device:
+            checkpoint = copy.deepcopy(checkpoint).eval().to(device)
+        return checkpoint
+    if checkpoint is None:
+        path = Path(DEFAULT_CHECKPOINT)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the default checkpoint {path} does not exist; pass checkpoint=PATH "
+                "(a .ckpt written by scripts/train.py) or a loaded PitchNet"
+            )
+    elif isinstance(checkpoint, (str, os.PathLike)):
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+    else:
+        raise TypeError(
+            "checkpoint must be a path, a PitchNet or None, got " + type(checkpoint).__name__
+        )
+    return _load_cached(path, device)
+
+
+def _load_cached(path: Path, device: torch.device) -> PitchNet:
+    """Load a checkpoint once per (file, modification time, device)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(device))
+    if key not in _CACHE:
+        net, _ = load_pitchnet(path)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = net.to(device).eval()
+    return _CACHE[key]
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type != "cuda":
+        return True
+    current = torch.cuda.current_device()
+    first = current if a.index is None else a.index
+    second = current if b.index is None else b.index
+    return first == second

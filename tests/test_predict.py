@@ -1,0 +1,472 @@
+"""The inference entry point: :func:`foldpitch.predict.predict`, ``pyin_like`` and
+``foldpitch predict``.
+
+A network this small cannot be asserted to be accurate, so these test the plumbing
+against independent references: the unchunked result, the network's own frames read
+with ``np.interp``, the input converted by hand, a loop over the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import foldpitch.predict as predict_module
+from foldpitch.cli import main
+from foldpitch.frontend import n_frames_for
+from foldpitch.model import PitchNet
+from foldpitch.predict import PitchResult, predict, pyin_like
+from foldpitch.synth import harmonic_tone
+
+ROOT = Path(__file__).resolve().parents[1]
+RATE = 16000
+
+
+def random_net(seed: int = 0, **config) -> PitchNet:
+    """A small untrained network; 4 blocks give the shipped model's receptive field."""
+    torch.manual_seed(seed)
+    options = {"channels": 16, "n_blocks": 4, "n_period_bins": 32, **config}
+    return PitchNet(**options).eval()
+
+
+@pytest.fixture(scope="module")
+def net() -> PitchNet:
+    return random_net()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint written by ``scripts/train.py experiment=fast`` (a few seconds)."""
+    pytest.importorskip("lightning")
+    pytest.importorskip("hydra")
+    run_dir = tmp_path_factory.mktemp("fast") / "run"
+    env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "experiment=fast",
+        "logger=none",
+        f"hydra.run.dir={run_dir}",
+    ]
+    result = subprocess.run(
+        command, cwd=run_dir.parent, capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    path = run_dir / "checkpoints" / "last.ckpt"
+    assert path.is_file()
+    return path
+
+
+def tone(seconds: float, sample_rate: int = RATE, f0: float = 220.0) -> torch.Tensor:
+    """A harmonic tone with a rising glide, then noise: voiced and unvoiced frames."""
+    n = round(seconds * sample_rate)
+    glide = torch.linspace(f0, 1.5 * f0, n, dtype=torch.float64)
+    audio = harmonic_tone(glide, sample_rate)
+    generator = torch.Generator().manual_seed(1)
+    noise = 0.1 * torch.randn(n, generator=generator)
+    return torch.where(torch.arange(n) < n // 2, audio, noise)
+
+
+def assert_same(a: PitchResult, b: PitchResult, rtol: float = 1e-4) -> None:
+    assert a.f0.shape == b.f0.shape and a.times.shape == b.times.shape
+    torch.testing.assert_close(a.times, b.times, rtol=0, atol=1e-12)
+    torch.testing.assert_close(a.f0, b.f0, rtol=rtol, atol=0)
+    torch.testing.assert_close(a.periodicity, b.periodicity, rtol=0, atol=1e-4)
+
+
+# --- frames, shapes, dtypes ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_samples", [RATE + 37, RATE, 1, 100])
+def test_frames_follow_the_frame_convention(net, n_samples):
+    audio = harmonic_tone(220.0, RATE, n_samples)
+    result = predict(audio, RATE, net, device="cpu")
+    n_frames = math.ceil(n_samples / 160)
+    assert result.times.shape == (n_frames,) and result.times.dtype == torch.float64
+    np.testing.assert_allclose(result.times.numpy(), np.arange(n_frames) * 0.01, atol=1e-12)
+    assert result.f0.shape == result.periodicity.shape == result.voiced.shape == (n_frames,)
+    assert result.f0.dtype == result.periodicity.dtype == torch.float32
+    assert result.voiced.dtype == torch.bool
+    assert bool(((result.f0 >= net.fmin) & (result.f0 <= net.fmax)).all())
+    assert bool(((result.periodicity >= 0) & (result.periodicity <= 1)).all())
+    assert torch.equal(result.voiced, result.periodicity > 0.5)
+
+
+def test_trained_checkpoint_by_path(checkpoint):
+    audio = tone(1.3)
+    result = predict(audio, RATE, checkpoint, device="cpu")
+    assert result.f0.shape == (n_frames_for(len(audio), 160),)
+    assert bool(torch.isfinite(result.f0).all())
+    # The same network passed as a path or loaded: the same answer.
+    loaded = predict_module._load_cached(Path(checkpoint), torch.device("cpu"))
+    assert_same(result, predict(audio, RATE, loaded, device="cpu"), rtol=0)
+
+
+def test_result_can_be_modified_and_input_is_not(net):
+    audio = tone(0.5)
+    before = audio.clone()
+    result = predict(audio, RATE, net, device="cpu")
+    result.f0[0] = 0.0  # inference tensors would refuse this
+    result.voiced[:] = False
+    assert torch.equal(audio, before)
+
+
+# --- chunking ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_chunked_equals_unchunked(net, batch_size):
+    audio = torch.stack([tone(5.0), tone(5.0, f0=150.0)])
+    audio = torch.cat([audio, audio[:, :123]], dim=1)  # not a whole number of hops
+    whole = predict(audio, RATE, net, device="cpu", chunk_seconds=60.0)
+    chunked = predict(audio, RATE, net, device="cpu", chunk_seconds=1.0, batch_size=batch_size)
+    assert_same(whole, chunked)
+    tiny = predict(audio, RATE, net, device="cpu", chunk_seconds=0.07)
+    assert_same(whole, tiny)
+
+
+def test_chunk_context_grows_with_the_receptive_field():
+    # 5 blocks: 125 frames of receptive field, +-0.62 s, wider than the 0.5 s default.
+    wide = random_net(seed=3, n_blocks=5)
+    audio = tone(4.0)
+    assert predict_module._context_frames(wide) * 160 / RATE > 0.62
+    whole = predict(audio, RATE, wide, device="cpu")
+    assert_same(whole, predict(audio, RATE, wide, device="cpu", chunk_seconds=0.8))
+
+
+def test_chunked_equals_unchunked_with_the_trained_checkpoint(checkpoint):
+    audio = tone(5.0)
+    whole = predict(audio, RATE, checkpoint, device="cpu")
+    assert_same(whole, predict(audio, RATE, checkpoint, device="cpu", chunk_seconds=1.0))
+
+
+# --- sample rates and hops -----------------------------------------------------------
+
+
+def test_resampled_input_gives_times_on_the_requested_grid(net):
+    soxr = pytest.importorskip("soxr")
+    rate = 44100
+    audio = tone(2.5, rate).numpy()
+    native_audio = soxr.resample(audio, rate, RATE, quality="HQ")
+    native = predict(native_audio, RATE, net, device="cpu")
+    # Default: the network's own frames, every 10 ms.
+    default = predict(audio, rate, net, device="cpu")
+    assert_same(default, native, rtol=0)
+    # 441 samples at 44.1 kHz is exactly the network's 160 at 16 kHz.
+    same_grid = predict(audio, rate, net, device="cpu", hop_length=441)
+    n_frames = math.ceil(len(audio) / 441)
+    assert same_grid.times.shape == (n_frames,)
+    np.testing.assert_array_equal(same_grid.times.numpy(), np.arange(n_frames) * 441 / rate)
+    common = min(n_frames, len(native.times))
+    torch.testing.assert_close(same_grid.f0[:common], native.f0[:common], rtol=1e-6, atol=0)
+    # Any other hop: the network's frames read by linear interpolation (np.interp).
+    odd = predict(audio, rate, net, device="cpu", hop_length=512)
+    n_frames = math.ceil(len(audio) / 512)
+    np.testing.assert_array_equal(odd.times.numpy(), np.arange(n_frames) * 512 / rate)
+    native_times = native.times.numpy()
+    log2_period = np.interp(odd.times.numpy(), native_times, np.log2(RATE / native.f0.numpy()))
+    np.testing.assert_allclose(odd.f0.numpy(), RATE / 2**log2_period, rtol=1e-5)
+    periodicity = np.interp(odd.times.numpy(), native_times, native.periodicity.numpy())
+    np.testing.assert_allclose(odd.periodicity.numpy(), periodicity, atol=1e-6)
+    assert torch.equal(odd.voiced, odd.periodicity > 0.5)
+
+
+def test_hop_length_at_the_native_hop_equals_the_native_result(net):
+    audio = tone(1.5)
+    native = predict(audio, RATE, net, device="cpu")
+    assert_same(predict(audio, RATE, net, device="cpu", hop_length=160), native, rtol=0)
+    half = predict(audio, RATE, net, device="cpu", hop_length=80)
+    assert half.f0.shape == (math.ceil(len(audio) / 80),)
+    torch.testing.assert_close(half.f0[::2], native.f0, rtol=0, atol=0)
+    # Halfway between frames: the mean log2 period, i.e. the geometric mean f0.
+    middle = (native.f0[:-1].double() * native.f0[1:].double()).sqrt().float()
+    torch.testing.assert_close(half.f0[1:-1:2], middle, rtol=1e-5, atol=0)
+    mean = (native.periodicity[:-1] + native.periodicity[1:]) / 2
+    torch.testing.assert_close(half.periodicity[1:-1:2], mean, rtol=0, atol=1e-6)
+
+
+# --- input types and batches ---------------------------------------------------------
+
+
+def test_numpy_torch_and_pcm_inputs_agree(net):
+    pcm = np.round(tone(1.2).numpy() * 20000).astype(np.int16)
+    as_float = pcm.astype(np.float32) / 32768
+    reference = predict(as_float, RATE, net, device="cpu")
+    same = [
+        pcm,
+        torch.from_numpy(pcm),
+        pcm.astype(np.int32) * 65536,
+        torch.from_numpy(pcm.astype(np.int32) * 65536),
+        torch.from_numpy(as_float),
+        as_float.astype(np.float64),
+        torch.from_numpy(as_float).double(),
+    ]
+    for audio in same:
+        assert_same(predict(audio, RATE, net, device="cpu"), reference, rtol=0)
+    half = torch.from_numpy(as_float).half()
+    assert_same(
+        predict(half, RATE, net, device="cpu"),
+        predict(half.float(), RATE, net, device="cpu"),
+        rtol=0,
+    )
+    brain = torch.from_numpy(as_float).bfloat16()
+    assert_same(
+        predict(brain, RATE, net, device="cpu"),
+        predict(brain.float(), RATE, net, device="cpu"),
+        rtol=0,
+    )
+
+
+def test_batch_equals_looped(net):
+    audio = torch.stack([tone(1.0, f0=f0) for f0 in (110.0, 220.0, 440.0)])
+    batch = predict(audio, RATE, net, device="cpu", batch_size=2)
+    assert batch.f0.shape == (3, 100) and batch.times.shape == (100,)
+    for row in range(3):
+        single = predict(audio[row], RATE, net, device="cpu")
+        assert_same(PitchResult(batch.times, batch.f0[row], batch.periodicity[row], None), single)
+        assert torch.equal(batch.voiced[row], single.voiced)
+    one = predict(audio[:1], RATE, net, device="cpu")
+    assert one.f0.shape == (1, 100)
+
+
+# --- fmin / fmax ----------------------------------------------------------------------
+
+
+def test_fmin_fmax_restriction(net):
+    audio = torch.stack(
+        [tone(2.0), 0.3 * torch.randn(32000, generator=torch.Generator().manual_seed(2))]
+    )
+    free = predict(audio, RATE, net, device="cpu")
+    fmin, fmax = 100.0, 400.0
+    restricted = predict(audio, RATE, net, device="cpu", fmin=fmin, fmax=fmax)
+    assert bool(((restricted.f0 >= fmin) & (restricted.f0 <= fmax)).all())
+    inside = (free.f0 >= fmin) & (free.f0 <= fmax)
+    assert inside.any() and (~inside).any(), "the case needs frames on both sides"
+    # A frame whose best bin is allowed keeps its answer.
+    torch.testing.assert_close(restricted.f0[inside], free.f0[inside], rtol=0, atol=0)
+    assert torch.equal(restricted.periodicity, free.periodicity)
+    # Elsewhere: the best bin whose frequencies overlap [fmin, fmax], not a clamped guess.
+    with torch.no_grad():
+        out = net(audio)
+    edges = net.log2_period_edges.double()
+    bin_low_hz, bin_high_hz = RATE / 2 ** edges[1:], RATE / 2 ** edges[:-1]
+    allowed = (bin_high_hz > fmin) & (bin_low_hz < fmax)
+    best = torch.where(allowed, out.logits.double(), -math.inf).argmax(-1)
+    offset = out.offsets.gather(-1, best[..., None])[..., 0].double()
+    expected = (RATE / 2 ** (edges[best] + offset * net.bin_width)).clamp(fmin, fmax)
+    torch.testing.assert_close(restricted.f0.double(), expected, rtol=1e-5, atol=0)
+    assert ((restricted.f0 > fmin) & (restricted.f0 < fmax))[~inside].any()
+    # The defaults are the model's range.
+    assert_same(predict(audio, RATE, net, fmin=net.fmin, fmax=net.fmax, device="cpu"), free, 0)
+
+
+# --- pyin_like ------------------------------------------------------------------------
+
+
+def test_pyin_like_matches_librosa_conventions(net):
+    audio = tone(2.0).numpy()
+    f0, voiced_flag, voiced_prob = pyin_like(audio, RATE, net, device="cpu", hop_length=160)
+    result = predict(audio, RATE, net, device="cpu")
+    assert f0.shape == voiced_flag.shape == voiced_prob.shape == (200,)
+    assert f0.dtype == np.float64 and voiced_prob.dtype == np.float64
+    assert voiced_flag.dtype == np.bool_
+    assert voiced_flag.any() and (~voiced_flag).any(), "the case needs both kinds of frame"
+    np.testing.assert_array_equal(np.isnan(f0), ~voiced_flag)
+    np.testing.assert_array_equal(voiced_flag, result.voiced.numpy())
+    np.testing.assert_array_equal(f0[voiced_flag], result.f0.numpy()[voiced_flag])
+    np.testing.assert_array_equal(voiced_prob, result.periodicity.numpy())
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("audio", "sample_rate", "options", "error", "match"),
+    [
+        (np.array([0.0, np.nan, 0.0]), RATE, {}, ValueError, "NaN or infinite"),
+        (np.array([0.0, np.inf]), RATE, {}, ValueError, "NaN or infinite"),
+        (np.zeros(0), RATE, {}, ValueError, "empty"),
+        (np.zeros((0, 100)), RATE, {}, ValueError, "empty"),
+        (np.zeros((2, 2, 100)), RATE, {}, ValueError, r"mono \(time,\) or a batch"),
+        (np.array(0.0), RATE, {}, ValueError, r"mono \(time,\)"),
+        ([0.0, 0.1], RATE, {}, TypeError, "numpy array or a torch tensor"),
+        (np.zeros(100, dtype=np.int64), RATE, {}, TypeError, "int16/int32 PCM"),
+        (torch.zeros(100, dtype=torch.int64), RATE, {}, TypeError, "int16/int32 PCM"),
+        (np.zeros(100), 0, {}, ValueError, "sample_rate must be a positive integer"),
+        (np.zeros(100), -16000, {}, ValueError, "sample_rate must be a positive integer"),
+        (np.zeros(100), 16000.5, {}, ValueError, "sample_rate must be a whole number"),
+        (np.zeros(100), "16000", {}, TypeError, "sample_rate must be a positive integer"),
+        (np.zeros(100), True, {}, TypeError, "sample_rate must be a positive integer"),
+        (np.zeros(100), RATE, {"hop_length": 0}, ValueError, "hop_length must be a positive"),
+        (np.zeros(100), RATE, {"hop_length": 1.5}, TypeError, "hop_length must be a positive"),
+        (np.zeros(100), RATE, {"batch_size": 0}, ValueError, "batch_size must be a positive"),
+        (np.zeros(100), RATE, {"chunk_seconds": 0}, ValueError, "chunk_seconds must be"),
+        (np.zeros(100), RATE, {"fmin": 20.0}, ValueError, r"fmin=20 Hz is outside .*\[50, 1100\]"),
+        (np.zeros(100), RATE, {"fmax": 2000.0}, ValueError, "fmax=2000 Hz is outside"),
+        (np.zeros(100), RATE, {"fmin": 300.0, "fmax": 200.0}, ValueError, "fmin must be below"),
+        (np.zeros(100), RATE, {"fmin": 300.0, "fmax": 300.0}, ValueError, "fmin must be below"),
+        (np.zeros(100), RATE, {"fmin": "low"}, TypeError, "fmin must be a number"),
+        (np.zeros(100), RATE, {"device": "tpu"}, ValueError, "device must be"),
+        (np.zeros(100), RATE, {"device": 3}, TypeError, "device must be"),
+    ],
+)
+def test_errors_name_the_argument(net, audio, sample_rate, options, error, match):
+    with pytest.raises(error, match=match):
+        predict(audio, sample_rate, net, **{"device": "cpu", **options})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+def test_cuda_without_cuda_is_an_error(net):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        predict(np.zeros(100), RATE, net, device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_agrees_with_cpu(net):
+    audio = tone(3.0)
+    cpu = predict(audio, RATE, net, device="cpu")
+    cuda = predict(audio, RATE, net, device="cuda", chunk_seconds=1.0)
+    assert cuda.f0.device.type == "cpu"
+    torch.testing.assert_close(cuda.periodicity, cpu.periodicity, rtol=0, atol=1e-3)
+    assert (cuda.f0 - cpu.f0).abs().div(cpu.f0).le(1e-3).float().mean() > 0.95
+
+
+def test_missing_checkpoints(monkeypatch, tmp_path):
+    monkeypatch.setattr(predict_module, "DEFAULT_CHECKPOINT", tmp_path / "absent.ckpt")
+    with pytest.raises(FileNotFoundError, match="default checkpoint .*absent.ckpt"):
+        predict(np.zeros(100), RATE)
+    with pytest.raises(FileNotFoundError, match="checkpoint not found: .*other.ckpt"):
+        predict(np.zeros(100), RATE, tmp_path / "other.ckpt")
+    with pytest.raises(TypeError, match="checkpoint must be a path, a PitchNet or None"):
+        predict(np.zeros(100), RATE, 3)
+
+
+def test_checkpoints_are_loaded_once_per_path(checkpoint, monkeypatch):
+    calls = []
+    real = predict_module.load_pitchnet
+
+    def counting(path, *args, **kwargs):
+        calls.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(predict_module, "load_pitchnet", counting)
+    monkeypatch.setattr(predict_module, "_CACHE", {})
+    first = predict(np.zeros(1600), RATE, checkpoint, device="cpu")
+    second = predict(np.zeros(1600), RATE, str(checkpoint), device="cpu")
+    assert len(calls) == 1
+    assert_same(first, second, rtol=0)
+
+
+def test_a_network_passed_in_is_left_as_it_was():
+    net = random_net(seed=5, dropout=0.5).train()
+    audio = tone(1.0)
+    result = predict(audio, RATE, net, device="cpu")
+    assert net.training  # not switched to eval behind the caller's back
+    assert_same(result, predict(audio, RATE, random_net(seed=5, dropout=0.5), device="cpu"), 0)
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    lines = path.read_text().splitlines()
+    rows = np.array([[float(value) for value in line.split(",")] for line in lines[1:]])
+    return lines[0].split(","), rows
+
+
+@pytest.fixture
+def audio_folder(tmp_path) -> Path:
+    folder = tmp_path / "audio"
+    (folder / "sub").mkdir(parents=True)
+    sf.write(folder / "one.wav", tone(1.0).numpy(), RATE)
+    stereo = np.stack([tone(0.8, 22050).numpy(), tone(0.8, 22050, f0=330.0).numpy()], axis=1)
+    sf.write(folder / "sub" / "two.wav", stereo, 22050)
+    (folder / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot audio at all")
+    (folder / "notes.md").write_text("not audio, not picked up")
+    return folder
+
+
+def test_cli_folder_writes_csvs_and_reports_the_bad_file(checkpoint, audio_folder, capsys):
+    code = main(["predict", str(audio_folder), "--checkpoint", str(checkpoint), "--device", "cpu"])
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "broken.wav" in error and "1 of 3 inputs failed" in error
+    outputs = sorted(audio_folder.rglob("*.f0.csv"))
+    assert [path.name for path in outputs] == ["one.f0.csv", "two.f0.csv"]
+    assert not (audio_folder / "broken.f0.csv").exists()
+    for path, name, rate in [
+        (audio_folder / "one.f0.csv", "one.wav", RATE),
+        (audio_folder / "sub" / "two.f0.csv", "sub/two.wav", 22050),
+    ]:
+        header, rows = read_csv(path)
+        assert header == ["time", "frequency", "periodicity", "voiced"]
+        data, file_rate = sf.read(audio_folder / name, dtype="float32", always_2d=True)
+        assert file_rate == rate
+        expected = predict(data.mean(axis=1), rate, checkpoint, device="cpu")  # downmixed
+        assert rows.shape == (len(expected.times), 4)
+        np.testing.assert_allclose(rows[:, 0], expected.times.numpy(), atol=5.1e-5)
+        np.testing.assert_allclose(rows[:, 1], expected.f0.numpy(), atol=5.1e-5)
+        np.testing.assert_allclose(rows[:, 2], expected.periodicity.numpy(), atol=5.1e-5)
+        np.testing.assert_array_equal(rows[:, 3], expected.voiced.numpy())
+
+
+def test_cli_json_list_out_dir_and_hop(checkpoint, audio_folder, tmp_path, capsys):
+    listing = tmp_path / "inputs.txt"
+    listing.write_text("# two files\naudio/one.wav\n\naudio/sub/two.wav\n")
+    out_dir = tmp_path / "out"
+    arguments = ["predict", str(listing), "--checkpoint", str(checkpoint), "--format", "json"]
+    code = main([*arguments, "--out-dir", str(out_dir), "--hop-ms", "5", "--fmax", "500"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(path.name for path in out_dir.iterdir()) == ["one.f0.json", "two.f0.json"]
+    data = json.loads((out_dir / "two.f0.json").read_text())
+    assert sorted(data) == ["frequency", "periodicity", "time", "voiced"]
+    n_frames = math.ceil(round(0.8 * 22050) / 110)  # 5 ms is 110 samples at 22.05 kHz
+    assert all(len(values) == n_frames for values in data.values())
+    np.testing.assert_allclose(data["time"], np.arange(n_frames) * 110 / 22050, atol=1e-6)
+    assert max(data["frequency"]) <= 500
+    assert all(isinstance(value, bool) for value in data["voiced"])
+    assert not list(audio_folder.rglob("*.json"))  # nothing written beside the inputs
+
+
+def test_cli_plot_writes_a_png(checkpoint, audio_folder, tmp_path):
+    pytest.importorskip("matplotlib")
+    out_dir = tmp_path / "figures"
+    arguments = [str(audio_folder / "one.wav"), "--checkpoint", str(checkpoint), "--plot"]
+    assert main(["predict", *arguments, "--out-dir", str(out_dir)]) == 0
+    assert (out_dir / "one.f0.csv").is_file()
+    assert (out_dir / "one.f0.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_errors(checkpoint, audio_folder, tmp_path, capsys, monkeypatch):
+    missing = tmp_path / "nowhere.wav"
+    code = main(
+        ["predict", str(missing), str(audio_folder / "one.wav"), "--checkpoint", str(checkpoint)]
+    )
+    assert code == 1 and "nowhere.wav: no such file" in capsys.readouterr().err
+    assert (audio_folder / "one.f0.csv").is_file()
+    monkeypatch.setattr(predict_module, "DEFAULT_CHECKPOINT", tmp_path / "absent.ckpt")
+    assert main(["predict", str(audio_folder)]) == 2
+    assert "default checkpoint" in capsys.readouterr().err
+    code = main(["predict", str(audio_folder), "--checkpoint", str(checkpoint), "--fmin", "10"])
+    assert code == 2 and "fmin=10 Hz is outside" in capsys.readouterr().err
+
+
+def test_script_wraps_the_cli():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "predict.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--format" in result.stdout and "--checkpoint" in result.stdout
