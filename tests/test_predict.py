@@ -470,3 +470,40 @@ def test_script_wraps_the_cli():
     )
     assert result.returncode == 0, result.stderr
     assert "--format" in result.stdout and "--checkpoint" in result.stdout
+
+
+# --- foldpitch demo -------------------------------------------------------------------
+
+
+def test_demo_example_has_the_f0_it_claims():
+    from foldpitch.cli import demo_example
+
+    audio, true_f0 = demo_example(RATE)
+    assert audio.shape == true_f0.shape == (3 * RATE,)
+    assert (true_f0[RATE : RATE + RATE // 4] == 0).all()  # the rest
+    # The glide's period, read from zero crossings of its fundamental, matches the label.
+    glide = audio[RATE + RATE // 4 + 2000 : RATE + RATE // 4 + 2400]
+    spectrum = torch.fft.rfft(glide * torch.hann_window(400), n=16000).abs()
+    peak = float(spectrum[100:].argmax() + 100)  # Hz at 1 Hz per bin
+    expected = float(true_f0[RATE + RATE // 4 + 2200])
+    assert abs(peak - expected) < 0.05 * expected
+
+
+def test_network_demo_prints_a_table_and_writes_a_figure(checkpoint, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    figure = tmp_path / "demo.png"
+    assert main(["demo", "--checkpoint", str(checkpoint), "--plot", str(figure)]) == 0
+    out = capsys.readouterr().out
+    assert "| time (s) | true f0 (Hz) | predicted f0 (Hz)" in out
+    assert "frames within 50 cents" in out
+    assert figure.stat().st_size > 10_000
+
+
+def test_demo_without_a_checkpoint_says_so(tmp_path, capsys):
+    assert main(["demo", "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
+    assert "none.ckpt" in capsys.readouterr().err
+
+
+def test_fit_demo_still_runs(capsys):
+    assert main(["demo", "--fit", "--steps", "3"]) == 0
+    assert "RMS error" in capsys.readouterr().out

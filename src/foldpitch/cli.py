@@ -1,8 +1,9 @@
 """The ``foldpitch`` command.
 
-``foldpitch demo`` fits a period envelope to a built-in example (a harmonic tone with a
-known vibrato) by gradient descent on the dense fold-alignment loss, starting 10 % off,
-and prints how close it gets. It needs nothing but the core install.
+``foldpitch demo`` runs the shipped network on a built-in example (generated notes with
+a known f0: vibrato, a glide, a rest, a low note in noise), prints a short table and
+writes a figure. ``foldpitch demo --fit`` instead fits a period envelope to a vibrato
+tone by gradient descent on the dense fold-alignment loss, starting 10 % off.
 
 ``foldpitch fit AUDIO...`` fits the envelope of each file (search, then refinement; see
 :func:`foldpitch.fit.fit_envelope`) and writes one CSV per file
@@ -22,19 +23,28 @@ import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .envelope import hz_to_log2_period, log2_period_to_hz
 from .loss import dense_fold_loss
-from .synth import harmonic_tone, vibrato_f0
+from .synth import glide_f0, harmonic_tone, vibrato_f0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foldpitch", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="fit an envelope to a built-in vibrato tone")
-    demo.add_argument("--steps", type=int, default=150, help="Adam steps (default: 150)")
+    demo = commands.add_parser("demo", help="the shipped network on a built-in example")
+    demo.add_argument(
+        "--fit", action="store_true", help="fit an envelope directly instead (no network)"
+    )
+    demo.add_argument("--checkpoint", help="a .ckpt from scripts/train.py (default: shipped)")
+    demo.add_argument("--steps", type=int, default=150, help="--fit: Adam steps (default: 150)")
     demo.add_argument("--kernel", default="cubic", choices=("linear", "cubic", "sinc"))
-    demo.add_argument("--plot", metavar="PNG", help="also write a figure (needs matplotlib)")
+    demo.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="figure path (default: foldpitch-demo.png; --fit: none unless given)",
+    )
 
     fit = commands.add_parser("fit", help="fit the f0 envelope of audio files directly")
     fit.add_argument("audio", nargs="+", help="audio files (multi-channel files are averaged)")
@@ -90,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
+    if args.command == "demo" and args.fit:
         return run_demo(args.steps, args.kernel, args.plot)
+    if args.command == "demo":
+        return run_network_demo(args.checkpoint, args.plot or "foldpitch-demo.png")
     if args.command == "predict":
         return run_predict(args)
     return run_fit(args)
@@ -318,6 +330,73 @@ def _plot_prediction(path, audio, sample_rate: int, result, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def demo_example(sample_rate: int = 16000) -> tuple[Tensor, Tensor]:
+    """The network demo's clip: ``(audio (N,), true f0 in Hz per sample, 0 = unvoiced)``.
+
+    0-1 s: 220 Hz with a 6 Hz +-100 cent vibrato; 1-1.25 s: rest; 1.25-2.25 s: a glide
+    from 150 Hz up one octave, odd harmonics; 2.25-3 s: 82 Hz with a weak fundamental at
+    10 dB SNR (white noise over the whole clip at that level).
+    """
+    second = sample_rate
+    vibrato = vibrato_f0(220.0, 6.0, 100.0, sample_rate, second)
+    glide = glide_f0(150.0, 1.0, sample_rate, second)
+    low = torch.full((3 * second // 4,), 82.0, dtype=torch.float64)
+    parts = [
+        (harmonic_tone(vibrato, sample_rate), vibrato),
+        (torch.zeros(second // 4), torch.zeros(second // 4, dtype=torch.float64)),
+        (harmonic_tone(glide, sample_rate, spectrum="odd"), glide),
+        (harmonic_tone(low, sample_rate, spectrum="weak_fundamental"), low),
+    ]
+    audio = torch.cat([a for a, _ in parts])
+    noise = torch.randn(audio.shape, generator=torch.Generator().manual_seed(0))
+    audio = audio + noise * audio[-low.numel() :].square().mean().sqrt() * 10 ** (-10 / 20)
+    return audio, torch.cat([f for _, f in parts])
+
+
+def run_network_demo(checkpoint: str | None, plot_path: str) -> int:
+    from .predict import predict
+
+    sample_rate = 16000
+    audio, true_f0 = demo_example(sample_rate)
+    began = time.perf_counter()
+    try:
+        result = predict(audio, sample_rate, checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"foldpitch demo: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - began
+    frames = (result.times * sample_rate).round().long()
+    truth = true_f0[frames].float()
+    cents = 1200 * torch.log2(result.f0 / truth.clamp_min(1e-6))
+    print("foldpitch demo: 3 s of generated notes (vibrato, rest, glide, a low note at 10 dB)")
+    print(f"the shipped network, {elapsed * 1000:.0f} ms for 3 s of audio\n")
+    print("| time (s) | true f0 (Hz) | predicted f0 (Hz) | error (cents) | periodicity |")
+    print("|---:|---:|---:|---:|---:|")
+    for frame in range(10, len(frames), 25):
+        voiced = bool(result.voiced[frame])
+        true_text = f"{float(truth[frame]):.1f}" if truth[frame] > 0 else "unvoiced"
+        guess = f"{float(result.f0[frame]):.1f}" if voiced else "unvoiced"
+        error = f"{float(cents[frame]):+.1f}" if voiced and truth[frame] > 0 else ""
+        print(
+            f"| {float(result.times[frame]):.2f} | {true_text} | {guess} | {error} "
+            f"| {float(result.periodicity[frame]):.2f} |"
+        )
+    voiced_truth = truth > 0
+    correct = (cents.abs() < 50) & voiced_truth & result.voiced
+    print(
+        f"\nframes within 50 cents (and called voiced): "
+        f"{float(correct.sum() / voiced_truth.sum()):.1%} of the voiced frames; median "
+        f"error {float(cents[correct].abs().median()):.1f} cents; unvoiced frames called "
+        f"voiced: {float((result.voiced & ~voiced_truth).sum() / (~voiced_truth).sum()):.1%}"
+    )
+    try:
+        _plot_prediction(plot_path, audio, sample_rate, result, "foldpitch demo")
+        print(f"figure written to {plot_path}")
+    except ImportError:
+        print("(no figure: matplotlib is not installed; pip install matplotlib)")
+    return 0
 
 
 def run_demo(steps: int, kernel: str, plot_path: str | None) -> int:
