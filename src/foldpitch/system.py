@@ -67,6 +67,7 @@ class PitchSystem(L.LightningModule):
         self.total_steps = total_steps
         self.n_figure_clips = n_figure_clips
         self.resolved_config: dict | None = None  # set by train(): saved in checkpoints
+        self.commit: str | None = None  # the code's git commit, set by train()
         self.samples_seen = 0
         self._validation: dict[str, list[dict[str, Tensor]]] = {}
 
@@ -186,6 +187,7 @@ class PitchSystem(L.LightningModule):
         checkpoint["foldpitch"] = {
             "model_config": self.model.config(),
             "resolved_config": self.resolved_config,
+            "commit": self.commit,
             "samples_seen": self.samples_seen,
         }
 
@@ -278,6 +280,7 @@ def train(cfg) -> dict:
     objective = instantiate(cfg.loss)
     system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **cfg.optim)
     system.resolved_config = resolved
+    system.commit = git_commit()
 
     callbacks = []
     monitor = (
@@ -327,6 +330,27 @@ def train(cfg) -> dict:
     if trainer.global_rank == 0:
         _print_summary(summary, output_dir)
     return summary
+
+
+def git_commit() -> str | None:
+    """The source tree's commit (``+dirty`` when files differ from it), or None."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def _print_summary(summary: dict, output_dir: Path) -> None:
