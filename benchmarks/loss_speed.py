@@ -211,8 +211,10 @@ def naive_sample_error(kernel: str, n: int) -> float:
         out = read(x, t, kernel, half_width=INTERP_SINC_HALF_WIDTH)
         out.backward(grad)
         results.append([out.detach(), x.grad, t.grad])
-    error = max(float((a.double() - b.double()).abs().max() / b.abs().max())
-                for a, b in zip(*results, strict=True))
+    error = max(
+        float((a.double() - b.double()).abs().max() / b.abs().max())
+        for a, b in zip(*results, strict=True)
+    )
     assert error <= 1e-4, f"naive and custom {kernel} reads differ by {error:.2e}"
     return error
 
@@ -295,50 +297,84 @@ def loss_speed_section(settings: Settings) -> str:
         single_throughput = settings.seconds * sample_rate / reference / 1e6
         for batch, f0s in BATCH_F0S.items():
             if len(f0s) > 1:  # the loop is batch-1 only: charged 16 x its batch-1 time
-                rows.append([setting_label(sample_rate, batch), "reference (16 x batch-1 forward)",
-                             "- (integer periods)", milliseconds(16 * reference),
-                             f"{single_throughput:.2f}", "1.0x"])
+                rows.append(
+                    [
+                        setting_label(sample_rate, batch),
+                        "reference (16 x batch-1 forward)",
+                        "- (integer periods)",
+                        milliseconds(16 * reference),
+                        f"{single_throughput:.2f}",
+                        "1.0x",
+                    ]
+                )
             for case, seconds in times.items():
                 if (case.sample_rate, case.batch) != (sample_rate, batch):
                     continue
                 throughputs[case] = len(f0s) * settings.seconds * sample_rate / seconds / 1e6
                 speed_ups[case] = len(f0s) * reference / seconds
-                rows.append([case.setting, *describe(case), milliseconds(seconds),
-                             f"{throughputs[case]:.2f}", f"{speed_ups[case]:.1f}x"])
-    header = ["setting", "form", "kernel", "time (ms)", "throughput (M samples/s)",
-              "speed-up vs reference forward"]
-    return "\n\n".join([
-        "## 1. Loss speed (forward + backward)",
-        f"{settings.seconds:g} s of audio per row; envelope: one control point per 10 ms, "
-        "float32, requires grad; the time is the minimum over up to "
-        f"{settings.repeats} timed runs after a warm-up (fewer once {settings.budget_s:g} s "
-        "have been spent). The reference loop runs at batch 1 only: for the batch-16 settings "
-        "its time is 16 x its batch-1 forward time on the 220 Hz tone, measured in the same "
-        "run. Throughput = batch x samples / time. Cycle form: `normalization=\"none\"`; "
-        "dense form: `normalization=\"energy\"`, `max_period=sample_rate / 50`.",
-        table(header, rows),
-        targets(throughputs, speed_ups),
-    ])
+                rows.append(
+                    [
+                        case.setting,
+                        *describe(case),
+                        milliseconds(seconds),
+                        f"{throughputs[case]:.2f}",
+                        f"{speed_ups[case]:.1f}x",
+                    ]
+                )
+    header = [
+        "setting",
+        "form",
+        "kernel",
+        "time (ms)",
+        "throughput (M samples/s)",
+        "speed-up vs reference forward",
+    ]
+    return "\n\n".join(
+        [
+            "## 1. Loss speed (forward + backward)",
+            f"{settings.seconds:g} s of audio per row; envelope: one control point per 10 ms, "
+            "float32, requires grad; the time is the minimum over up to "
+            f"{settings.repeats} timed runs after a warm-up (fewer once {settings.budget_s:g} s "
+            "have been spent). The reference loop runs at batch 1 only: for the batch-16 settings "
+            "its time is 16 x its batch-1 forward time on the 220 Hz tone, measured in the same "
+            'run. Throughput = batch x samples / time. Cycle form: `normalization="none"`; '
+            'dense form: `normalization="energy"`, `max_period=sample_rate / 50`.',
+            table(header, rows),
+            targets(throughputs, speed_ups),
+        ]
+    )
 
 
 def targets(throughputs: dict[LossCase, float], speed_ups: dict[LossCase, float]) -> str:
     rows = []
     for kernel in KERNELS:
         speed_up = speed_ups[LossCase(16000, "single", "cycle", kernel)]
-        rows.append([f"cycle form, {kernel}: fwd+bwd >= {SPEED_UP_TARGET:g}x faster than the "
-                     "reference forward (batch 1, 16 kHz)", f"{speed_up:.1f}x",
-                     "**met**" if speed_up >= SPEED_UP_TARGET else "**not met**"])
+        rows.append(
+            [
+                f"cycle form, {kernel}: fwd+bwd >= {SPEED_UP_TARGET:g}x faster than the "
+                "reference forward (batch 1, 16 kHz)",
+                f"{speed_up:.1f}x",
+                "**met**" if speed_up >= SPEED_UP_TARGET else "**not met**",
+            ]
+        )
     for form in ("cycle", "dense"):
         for kernel, target in THROUGHPUT_TARGETS.items():
-            batch_16 = [value for case, value in throughputs.items()
-                        if case.form == form and case.kernel == kernel and case.batch != "single"]
+            batch_16 = [
+                value
+                for case, value in throughputs.items()
+                if case.form == form and case.kernel == kernel and case.batch != "single"
+            ]
             met = sum(value >= target for value in batch_16)
             status = "**met**" if met == len(batch_16) else "**not met**"
             if 0 < met < len(batch_16):
                 status += f" (met in {met} of {len(batch_16)} settings)"
-            rows.append([f"{form} form, {kernel}: batch-16 throughput >= {target:g} M samples/s",
-                         f"{min(batch_16):.2f} to {max(batch_16):.2f} "
-                         f"({len(batch_16)} settings)", status])
+            rows.append(
+                [
+                    f"{form} form, {kernel}: batch-16 throughput >= {target:g} M samples/s",
+                    f"{min(batch_16):.2f} to {max(batch_16):.2f} ({len(batch_16)} settings)",
+                    status,
+                ]
+            )
     return "The issue's targets:\n\n" + table(["target", "measured", "status"], rows)
 
 
@@ -351,14 +387,16 @@ def loss_memory_section(args, settings: Settings) -> str:
         peak = peaks[case.key]
         rows.append([case.setting, *describe(case), f"{peak:.1f}", f"{peak / audio_mb:.1f}"])
     header = ["setting", "form", "kernel", "peak memory increase (MB)", "x audio size"]
-    return "\n\n".join([
-        "## 2. Loss peak memory (forward + backward)",
-        "Each case in a fresh subprocess: `ru_maxrss` after one forward + backward minus "
-        "`ru_maxrss` just before it (after imports, a warm-up run on 0.1 s of audio that "
-        "absorbs one-time initialisation, and input creation). Audio size = batch x samples "
-        "x 4 bytes; MB = 2^20 bytes throughout.",
-        table(header, rows),
-    ])
+    return "\n\n".join(
+        [
+            "## 2. Loss peak memory (forward + backward)",
+            "Each case in a fresh subprocess: `ru_maxrss` after one forward + backward minus "
+            "`ru_maxrss` just before it (after imports, a warm-up run on 0.1 s of audio that "
+            "absorbs one-time initialisation, and input creation). Audio size = batch x samples "
+            "x 4 bytes; MB = 2^20 bytes throughout.",
+            table(header, rows),
+        ]
+    )
 
 
 def interp_section(args, settings: Settings) -> str:
@@ -377,26 +415,35 @@ def interp_section(args, settings: Settings) -> str:
             peak = peaks[case.key]
             row += [milliseconds(times[case]), f"{peak:.1f} ({peak / signal_mb:.1f}x)"]
         rows.append(row + [f"{errors[kernel]:.1e}"])
-    header = ["kernel", "`sample` time (ms)", "`sample` peak MB (x signal)", "naive time (ms)",
-              "naive peak MB (x signal)", "max relative difference"]
-    return "\n\n".join([
-        "## 3. Interpolation: `sample` vs naive autograd (forward + backward)",
-        f"{n} samples of float32 noise ({n / INTERP_SAMPLE_RATE:g} s at 48 kHz, signal size "
-        f"{signal_mb:.2f} MB), every sample read once at a fractional position "
-        "(t = arange(N) + fraction, float64); x and t require grad. Naive: every tap of every "
-        "read gathered into an (N, taps) tensor and weighted with plain torch ops, so autograd "
-        "keeps the N x taps intermediates. Time as in section 1; peak memory as in section 2 "
-        "(warm-up on 4800 samples). "
-        "Max relative difference: between the two implementations' outputs and gradients "
-        "with respect to x and t, each relative to its largest magnitude (asserted <= 1e-4).",
-        table(header, rows),
-    ])
+    header = [
+        "kernel",
+        "`sample` time (ms)",
+        "`sample` peak MB (x signal)",
+        "naive time (ms)",
+        "naive peak MB (x signal)",
+        "max relative difference",
+    ]
+    return "\n\n".join(
+        [
+            "## 3. Interpolation: `sample` vs naive autograd (forward + backward)",
+            f"{n} samples of float32 noise ({n / INTERP_SAMPLE_RATE:g} s at 48 kHz, signal size "
+            f"{signal_mb:.2f} MB), every sample read once at a fractional position "
+            "(t = arange(N) + fraction, float64); x and t require grad. Naive: every tap of every "
+            "read gathered into an (N, taps) tensor and weighted with plain torch ops, so autograd "
+            "keeps the N x taps intermediates. Time as in section 1; peak memory as in section 2 "
+            "(warm-up on 4800 samples). "
+            "Max relative difference: between the two implementations' outputs and gradients "
+            "with respect to x and t, each relative to its largest magnitude (asserted <= 1e-4).",
+            table(header, rows),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1 s of audio, one timed run per case")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 s of audio, one timed run per case"
+    )
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS_FILE}")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: one memory measurement
@@ -420,11 +467,13 @@ def main(argv: list[str] | None = None) -> None:
         print(text + "\n", flush=True)
 
     emit("# Fold-alignment loss: speed and memory")
-    emit(f"Generated by `PYTHONPATH=src python benchmarks/loss_speed.py"
-         f"{' --quick' if args.quick else ''} --write`: torch {torch.__version__}, "
-         f"{args.threads} threads, {os.cpu_count()} CPUs ({platform.machine()}), Python "
-         f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the start "
-         "(the machine may be shared: compare times within one run).")
+    emit(
+        f"Generated by `PYTHONPATH=src python benchmarks/loss_speed.py"
+        f"{' --quick' if args.quick else ''} --write`: torch {torch.__version__}, "
+        f"{args.threads} threads, {os.cpu_count()} CPUs ({platform.machine()}), Python "
+        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the start "
+        "(the machine may be shared: compare times within one run)."
+    )
     emit(loss_speed_section(settings))
     emit(loss_memory_section(args, settings))
     emit(interp_section(args, settings))

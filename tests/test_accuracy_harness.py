@@ -252,5 +252,26 @@ def test_run_reports_results_and_unavailable_methods(monkeypatch, tmp_path, caps
     assert text.strip() == capsys.readouterr().out.strip()
     assert "**unavailable**: not installed (test)" in text
     row = next(line for line in text.splitlines() if line.startswith("| perfect | 1.000"))
-    assert "| 1.000 | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.0 | 0.0 |" in row
+    assert "| 1.000 | – | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.000 | 0.0 | 0.0 |" in row
     assert "## jumps, clean" in text
+
+
+def test_pitch_guess_on_unvoiced_frames_is_scored_separately(evaluate):
+    from benchmarks.accuracy.data import quick_clips
+    from benchmarks.accuracy.methods import make_track
+    from benchmarks.accuracy.run import run_method
+
+    clip = quick_clips()[0]
+
+    def right_pitch_half_voiced(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        voiced = np.arange(len(clip.times)) % 2 == 0
+        return make_track(clip.times, clip.f0_hz, voiced, guess_hz=clip.f0_hz)
+
+    def no_guess(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        return make_track(clip.times, clip.f0_hz)
+
+    scores = run_method("half", right_pitch_half_voiced, [clip], 50.0, 1100.0, 0.01).rows[0][1]
+    assert scores["raw_pitch_accuracy"] == pytest.approx(0.5, abs=0.02)  # voicing counts
+    assert scores["pitch_accuracy_all"] == pytest.approx(1.0)  # the guess is right throughout
+    scores = run_method("plain", no_guess, [clip], 50.0, 1100.0, 0.01).rows[0][1]
+    assert math.isnan(scores["pitch_accuracy_all"])

@@ -507,3 +507,27 @@ def test_demo_without_a_checkpoint_says_so(tmp_path, capsys):
 def test_fit_demo_still_runs(capsys):
     assert main(["demo", "--fit", "--steps", "3"]) == 0
     assert "RMS error" in capsys.readouterr().out
+
+
+# --- refinement -------------------------------------------------------------------------
+
+
+def test_refine_moves_a_rough_start_onto_the_true_f0(net):
+    # The random network's f0 is arbitrary; a start 0.3 semitone off shows the fit.
+    from foldpitch import predict as predict_module
+
+    audio = harmonic_tone(220.0, RATE, RATE)
+    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (30 / 1200))), dtype=torch.float64)
+    refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
+    cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 20:-20])
+    assert cents.abs().max() < 2.0, cents.abs().max()
+
+
+def test_refine_option_runs_and_keeps_the_network_voicing(net):
+    audio = harmonic_tone(220.0, RATE, RATE // 2)
+    plain = predict(audio, RATE, net, device="cpu")
+    refined = predict(audio, RATE, net, device="cpu", refine=True, refine_steps=3)
+    assert torch.equal(plain.voiced, refined.voiced)
+    assert refined.f0.shape == plain.f0.shape and not torch.equal(refined.f0, plain.f0)
+    with pytest.raises(ValueError, match="refine_steps"):
+        predict(audio, RATE, net, device="cpu", refine=True, refine_steps=0)

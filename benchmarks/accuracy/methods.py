@@ -60,18 +60,23 @@ class Track:
         times: float64 ``(T,)``, frame centres in seconds.
         f0_hz: float64 ``(T,)``, f0 in Hz, 0 where unvoiced.
         voiced: bool ``(T,)``, ``f0_hz > 0``.
+        guess_hz: float64 ``(T,)`` or None: the method's pitch guess on every frame,
+            whatever its voicing decision, for methods that make one (scored as
+            mir_eval's usual raw pitch accuracy, which ignores voicing).
     """
 
     times: np.ndarray
     f0_hz: np.ndarray
     voiced: np.ndarray
+    guess_hz: np.ndarray | None = None
 
 
-def make_track(times, f0_hz, voiced=None) -> Track:
+def make_track(times, f0_hz, voiced=None, guess_hz=None) -> Track:
     """A :class:`Track` in the convention above.
 
     ``f0_hz`` may hold NaN, zeros or negative values for unvoiced frames; ``voiced``
     (optional) further masks frames as unvoiced. Everything not voiced becomes 0.
+    ``guess_hz`` (optional): a pitch guess on every frame.
     """
     times = np.asarray(times, dtype=np.float64).reshape(-1)
     f0 = np.asarray(f0_hz, dtype=np.float64).reshape(-1)
@@ -81,7 +86,11 @@ def make_track(times, f0_hz, voiced=None) -> Track:
     if voiced is not None:
         keep &= np.asarray(voiced, dtype=bool).reshape(-1)
     f0 = np.where(keep, f0, 0.0)
-    return Track(times, f0, keep)
+    if guess_hz is not None:
+        guess_hz = np.asarray(guess_hz, dtype=np.float64).reshape(-1)
+        if guess_hz.shape != f0.shape:
+            raise ValueError(f"guess_hz {guess_hz.shape} and f0 {f0.shape} differ in length")
+    return Track(times, f0, keep, guess_hz)
 
 
 class MethodUnavailable(RuntimeError):
@@ -232,7 +241,8 @@ def _frames(n: int, hop_samples: int, sample_rate: int) -> np.ndarray:
 def pyin(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
     """``librosa.pyin`` with its defaults (frame 2048 samples, centred frames).
 
-    Voicing: pyin's own Viterbi voicing decision.
+    Voicing: pyin's own Viterbi voicing decision. Its pitch guess on unvoiced frames
+    (``fill_na=None``) is kept as ``guess_hz``.
     """
     librosa = _import("pyin", "librosa")
     hop = int(round(hop_seconds * sample_rate))
@@ -242,8 +252,10 @@ def pyin(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
         fmax=fmax,
         sr=sample_rate,
         hop_length=hop,
+        fill_na=None,
     )
-    return make_track(librosa.times_like(f0, sr=sample_rate, hop_length=hop), f0, voiced)
+    times = librosa.times_like(f0, sr=sample_rate, hop_length=hop)
+    return make_track(times, f0, voiced, guess_hz=f0)
 
 
 @register("praat", packages=("praat-parselmouth",))
@@ -445,4 +457,16 @@ def foldpitch_network(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track
         f0 = net.frequency(net.log2_period(out))[0].clamp(fmin, fmax).numpy()
         voiced = (torch.sigmoid(out.periodicity_logits)[0] > 0.5).numpy()
     times = _frames(len(f0), net.hop_length, net.sample_rate)
-    return make_track(times, f0.astype(np.float64), voiced)
+    return make_track(times, f0.astype(np.float64), voiced, guess_hz=f0)
+
+
+@register("foldpitch-refined", packages=("foldpitch",))
+def foldpitch_refined(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """foldpitch's network, then ``refine=True``: the direct fit of the envelope (dense
+    fold loss, 30 Adam steps) started from the network's f0; voicing is the network's."""
+    torch, net = _foldpitch_network()
+    from foldpitch.predict import predict
+
+    result = predict(audio, sample_rate, net, fmin=fmin, fmax=fmax, device="cpu", refine=True)
+    f0 = result.f0.numpy().astype(np.float64)
+    return make_track(result.times.numpy(), f0, result.voiced.numpy(), guess_hz=f0)

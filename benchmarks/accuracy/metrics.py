@@ -42,7 +42,12 @@ __all__ = ["METRICS", "evaluate"]
 
 # name -> (short column label, description); the order of the results tables
 METRICS = {
-    "raw_pitch_accuracy": ("RPA", "raw pitch accuracy, 50 cents"),
+    "raw_pitch_accuracy": ("RPA", "raw pitch accuracy, 50 cents (voiced and right)"),
+    "pitch_accuracy_all": (
+        "RPA*",
+        "raw pitch accuracy of the pitch guess on every reference-voiced frame, whatever "
+        "the voicing decision (mir_eval's usual RPA; – for methods without such a guess)",
+    ),
     "raw_chroma_accuracy": ("RCA", "raw chroma accuracy, 50 cents"),
     "overall_accuracy": ("OA", "overall accuracy"),
     "voicing_recall": ("VR", "voicing recall"),

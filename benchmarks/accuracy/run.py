@@ -86,6 +86,7 @@ def run_method(name, method, clips, fmin, fmax, hop_seconds, seed=0) -> MethodRu
         return run
     for clip in clips:
         start = time.perf_counter()
+        track = None
         try:
             track = method(clip.audio, clip.sample_rate, fmin, fmax, hop_seconds)
             seconds = time.perf_counter() - start
@@ -95,6 +96,12 @@ def run_method(name, method, clips, fmin, fmax, hop_seconds, seed=0) -> MethodRu
             run.errors.append((clip.name, f"{type(error).__name__}: {error}"))
             estimate = (clip.times[:1], np.zeros(1))
         scores = evaluate(clip.times, clip.f0_hz, *estimate)
+        guess = None if track is None else track.guess_hz
+        scores["pitch_accuracy_all"] = (
+            evaluate(clip.times, clip.f0_hz, track.times, guess)["raw_pitch_accuracy"]
+            if guess is not None
+            else math.nan
+        )
         run.rows.append((clip, scores, seconds))
     return run
 

@@ -293,7 +293,7 @@ def train(cfg) -> dict:
         filename="best-{step}",
         monitor=monitor,
         mode="max",
-        save_last=True,
+        save_last=True,  # Lightning updates last.ckpt when it saves a best one ...
         save_top_k=1 if monitor else 0,
     )
     logger = instantiate(cfg.logger) if cfg.logger else False
@@ -308,7 +308,7 @@ def train(cfg) -> dict:
     started = time.perf_counter()
     trainer.fit(system, datamodule=datamodule, ckpt_path=cfg.resume)
     seconds = time.perf_counter() - started
-    # The final weights, whatever step the last validation was at (rank 0 writes it).
+    # ... so write the final weights as last.ckpt ourselves (rank 0 writes it).
     last_checkpoint = output_dir / "checkpoints" / "last.ckpt"
     trainer.save_checkpoint(last_checkpoint)
     final = trainer.validate(system, datamodule=datamodule, verbose=False) if monitor else [{}]
@@ -360,7 +360,7 @@ def _print_summary(summary: dict, output_dir: Path) -> None:
         f"  steps: {summary['steps']} ({summary['train_seconds']} s, "
         f"world size {summary['world_size']})",
     ]
-    for key, value in summary["validation"].items():
+    for key, value in sorted(summary["validation"].items()):
         lines.append(f"  {key}: {value}")
     lines += [
         f"  last checkpoint: {summary['last_checkpoint']}",
