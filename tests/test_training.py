@@ -177,6 +177,7 @@ def _fast_system():
     return PitchSystem(model, SelfSupervisedFoldLoss(upsample=2))
 
 
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`:UserWarning")
 def test_training_data_and_step_use_no_labels():
     from foldpitch.system import PitchDataModule
 
