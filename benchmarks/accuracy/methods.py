@@ -296,6 +296,7 @@ def _torchcrepe(name: str, capacity: str, audio, sample_rate, fmin, fmax, hop_se
         _frames(len(pitch), hop, CREPE_SAMPLE_RATE),
         pitch,
         periodicity >= CREPE_PERIODICITY_THRESHOLD,
+        guess_hz=pitch,
     )
 
 
@@ -349,7 +350,7 @@ def pesto(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
     f0 = f0.reshape(-1).double().numpy()
     confidence = confidence.reshape(-1).double().numpy()
     voiced = (confidence >= PESTO_CONFIDENCE_THRESHOLD) & (f0 >= fmin) & (f0 <= fmax)
-    return make_track(np.arange(len(f0)) * hop_seconds, f0, voiced)
+    return make_track(np.arange(len(f0)) * hop_seconds, f0, voiced, guess_hz=f0)
 
 
 INT16_SCALE = 32768.0  # SPTK's examples feed 16-bit sample values
