@@ -57,7 +57,7 @@ def training_throughput(cfg, steps: int) -> dict:
     seconds_per_batch = batches[0].shape[-1] / cfg.sample_rate * batch_size
 
     def step(audio):
-        loss = system.fold_loss(audio)["loss"]
+        loss = system.fold_loss(audio)[1]["loss"]
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

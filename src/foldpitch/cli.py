@@ -27,6 +27,7 @@ from torch import Tensor
 
 from .envelope import hz_to_log2_period, log2_period_to_hz
 from .loss import dense_fold_loss
+from .plot import plot_prediction
 from .synth import glide_f0, harmonic_tone, vibrato_f0
 
 
@@ -203,7 +204,7 @@ def run_predict(args) -> int:
                 _write_json(target, result)
             written.add(target.resolve())
             if args.plot:
-                _plot_prediction(target.with_suffix(".png"), audio, sample_rate, result, name.name)
+                plot_prediction(target.with_suffix(".png"), audio, sample_rate, result, name.name)
             voiced = float(result.voiced.float().mean())
             say(f"{name} -> {target} ({len(result.times)} frames, {voiced:.0%} voiced)")
         except (OSError, ValueError, TypeError, RuntimeError, MemoryError) as error:
@@ -291,47 +292,6 @@ def _write_json(path: Path, result) -> None:
         raise
 
 
-def _plot_prediction(path, audio, sample_rate: int, result, title: str) -> None:
-    """Spectrogram with the f0 of the voiced frames over it, periodicity below."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_fft = 2048 if sample_rate > 24000 else 1024
-    # At most about 4000 columns, whatever the duration.
-    hop = max(n_fft // 8, math.ceil(audio.shape[-1] / 4000))
-    window = torch.hann_window(n_fft)
-    spectrum = torch.stft(
-        audio, n_fft, hop_length=hop, window=window, pad_mode="constant", return_complex=True
-    )
-    level = 20 * torch.log10(spectrum.abs() + 1e-6)
-    duration = audio.shape[-1] / sample_rate
-    voiced = result.voiced
-    top = min(sample_rate / 2, 4 * float(result.f0[voiced].max()) if voiced.any() else 2000)
-    figure, (upper, lower) = plt.subplots(
-        2, 1, figsize=(10, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
-    )
-    upper.imshow(
-        level.numpy(),
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        extent=(0, duration, 0, sample_rate / 2),
-        vmin=float(level.max()) - 80,
-    )
-    f0 = torch.where(voiced, result.f0, torch.full_like(result.f0, float("nan")))
-    upper.plot(result.times.numpy(), f0.numpy(), color="cyan", linewidth=1.5, label="f0 (voiced)")
-    upper.set(ylim=(0, top), ylabel="frequency (Hz)", title=title)
-    upper.legend(loc="upper right")
-    lower.plot(result.times.numpy(), result.periodicity.numpy(), color="black", linewidth=1)
-    lower.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
-    lower.set(xlim=(0, duration), ylim=(0, 1), xlabel="time (s)", ylabel="periodicity")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-
-
 def demo_example(sample_rate: int = 16000) -> tuple[Tensor, Tensor]:
     """The network demo's clip: ``(audio (N,), true f0 in Hz per sample, 0 = unvoiced)``.
 
@@ -392,7 +352,7 @@ def run_network_demo(checkpoint: str | None, plot_path: str) -> int:
         f"voiced: {float((result.voiced & ~voiced_truth).sum() / (~voiced_truth).sum()):.1%}"
     )
     try:
-        _plot_prediction(plot_path, audio, sample_rate, result, "foldpitch demo")
+        plot_prediction(plot_path, audio, sample_rate, result, "foldpitch demo")
         print(f"figure written to {plot_path}")
     except ImportError:
         print("(no figure: matplotlib is not installed; pip install matplotlib)")

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .loss import SelfSupervisedFoldLoss
 from .metrics import pitch_metrics
-from .model import PitchNet
+from .model import PitchNet, PitchNetOutput
 
 __all__ = ["PitchDataModule", "PitchSystem", "train"]
 
@@ -73,19 +73,20 @@ class PitchSystem(L.LightningModule):
 
     # --- training -----------------------------------------------------------------
 
-    def fold_loss(self, audio: Tensor) -> dict[str, Tensor]:
-        """The objective's terms for a batch of audio ``(batch, time)``."""
+    def fold_loss(self, audio: Tensor) -> tuple[PitchNetOutput, dict[str, Tensor]]:
+        """The network's output and the objective's terms for audio ``(batch, time)``."""
         out = self.model(audio)
-        return self.objective(
+        terms = self.objective(
             audio, out.logits, out.offsets, out.periodicity_logits, self.model.log2_period_edges
         )
+        return out, terms
 
     def training_step(self, batch: Mapping[str, Tensor], batch_index: int) -> Tensor:
         if set(batch) != {"audio"}:
             raise ValueError(
                 f"training batches must hold only unlabelled 'audio', got keys {sorted(batch)}"
             )
-        terms = self.fold_loss(batch["audio"])
+        _, terms = self.fold_loss(batch["audio"])
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(
                 f"non-finite training loss at step {self.global_step}: stopping before a "
@@ -120,14 +121,7 @@ class PitchSystem(L.LightningModule):
 
     def validation_step(self, batch, batch_index: int, dataloader_idx: int = 0) -> None:
         name = self.trainer.datamodule.validation_names[dataloader_idx]
-        out = self.model(batch["audio"])
-        terms = self.objective(
-            batch["audio"],
-            out.logits,
-            out.offsets,
-            out.periodicity_logits,
-            self.model.log2_period_edges,
-        )
+        out, terms = self.fold_loss(batch["audio"])
         self.log(f"val/{name}/loss", terms["loss"], add_dataloader_idx=False, sync_dist=True)
         self._validation.setdefault(name, []).append(
             {
