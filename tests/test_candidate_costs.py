@@ -161,6 +161,24 @@ def test_periodicity_is_pushed_up_on_a_tone_and_down_on_noise():
         assert (torch.sign(periodicity.grad[0, 5:-5]) == sign).all()
 
 
+def test_periodicity_follows_the_predicted_bin_not_the_spread_of_the_distribution():
+    # A clean 1000 Hz tone of odd harmonics cancels at its period only (a dip narrower
+    # than one bin). A distribution that peaks there but spreads over its neighbours has
+    # a high expected fold loss; the frame is still periodic and must be called so.
+    objective = SelfSupervisedFoldLoss(refine_weight=0.0)
+    f0 = 1000.0
+    tone = harmonic_tone(f0, SR, 8000, spectrum="odd")
+    true_bin = int((math.log2(SR / f0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    audio, logits, offsets, periodicity = _objective_inputs(tone)
+    with torch.no_grad():
+        logits[..., true_bin - 8 : true_bin + 9] = 3.0  # spread over about 3 semitones
+        logits[..., true_bin] = 4.0
+    terms = objective(audio, logits, offsets, periodicity, EDGES)
+    assert float(terms["expected"]) > objective.periodicity_threshold  # the spread costs
+    terms["loss"].backward()
+    assert (periodicity.grad[0, 5:-5] < 0).all()  # gradient descent raises periodicity
+
+
 def test_refinement_term_moves_the_offset_towards_the_true_period():
     objective = SelfSupervisedFoldLoss(refine_weight=1.0)
     f0 = 200.0

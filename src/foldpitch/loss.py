@@ -599,11 +599,14 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
       the basin nearest its guess. (Minimising the expected loss ``sum_k p_k c_k``
       alone has the same minimum but learns far more slowly: its gradient
       ``p_k (c_k - E)`` vanishes wherever ``p`` is small.)
-    * **periodicity** ``v E + (1 - v) periodicity_threshold`` with the expected fold
-      loss ``E = sum_k p_k c_k``: a frame called periodic pays its fold loss, one called
-      aperiodic pays the threshold. The minimum is ``v = 1`` where the fold loss is
-      below the threshold and ``v = 0`` above it, so the voicing output is trained by the
-      fold loss alone and cannot call everything unvoiced for free.
+    * **periodicity** ``v c* + (1 - v) periodicity_threshold`` with ``c*`` the fold loss
+      of the predicted (most probable) bin, held constant: a frame called periodic pays
+      its fold loss, one called aperiodic pays the threshold. The minimum is ``v = 1``
+      where the fold loss is below the threshold and ``v = 0`` above it, so the voicing
+      output is trained by the fold loss alone and cannot call everything unvoiced for
+      free. (The expected loss ``E = sum_k p_k c_k`` in place of ``c*`` called clean
+      high tones aperiodic: their dip is narrower than the predicted distribution, so
+      ``E`` was 0.5 where ``c*`` was 0.)
     * **refinement** ``refine_weight * dense_fold_loss`` of the predicted envelope (most
       probable bin plus its offset; ``"energy"`` normalisation, centred, weighted by the
       periodicity): the continuous fold loss that places the period within its bin.
@@ -669,17 +672,18 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         log_p = torch.log_softmax(logits, -1)
         target = torch.softmax(-costs / self.temperature, -1)
         expected = (log_p.exp() * costs).sum(-1)  # (batch, n_frames)
+        best = logits.argmax(-1, keepdim=True)
+        predicted_cost = costs.gather(-1, best)[..., 0].detach()
         periodicity = torch.sigmoid(periodicity_logits)
         terms = {
             "soft_argmin": -(target * log_p).sum(-1).mean(),
             "periodicity": (
-                periodicity * expected + (1 - periodicity) * self.periodicity_threshold
+                periodicity * predicted_cost + (1 - periodicity) * self.periodicity_threshold
             ).mean(),
             "expected": expected.detach().mean(),
         }
         total = terms["soft_argmin"] + terms["periodicity"]
         if self.refine_weight > 0:
-            best = logits.argmax(-1, keepdim=True)
             width = log2_period_edges[1] - log2_period_edges[0]
             envelope = log2_period_edges[best[..., 0]] + offsets.gather(-1, best)[..., 0] * width
             terms["refine"] = dense_fold_loss(
