@@ -213,6 +213,18 @@ def test_optional_wrappers_on_a_harmonic_tone(evaluate, name):
     assert result["raw_pitch_accuracy"] > 0.9
 
 
+def test_foldpitch_fit_recovers_a_pure_tone(evaluate):
+    audio, times, reference = _pure_tone(f0=311.0)
+    track = methods.METHODS["foldpitch-fit"](audio, SR, 50.0, 1100.0)
+    np.testing.assert_allclose(track.times, times)
+    inside = (times >= 0.25) & (times < 0.75)  # away from the switching on and off
+    assert track.voiced[inside].all() and not track.voiced[times < 0.15].any()
+    np.testing.assert_allclose(track.f0_hz[inside], 311.0, rtol=2 ** (1 / 1200) - 1)
+    result = evaluate(times, reference, track.times, track.f0_hz)
+    assert result["raw_pitch_accuracy"] > 0.95 and result["voicing_false_alarm"] < 0.05
+    assert track.guess_hz is not None and np.all(track.guess_hz > 0)
+
+
 def test_make_track_convention():
     track = methods.make_track([0.0, 0.01, 0.02, 0.03], [100.0, np.nan, -5.0, 120.0], None)
     np.testing.assert_array_equal(track.f0_hz, [100.0, 0.0, 0.0, 120.0])
