@@ -265,7 +265,7 @@ def test_run_reports_results_and_unavailable_methods(monkeypatch, tmp_path, caps
     assert "**unavailable**: not installed (test)" in text
     row = next(line for line in text.splitlines() if line.startswith("| perfect | 1.000"))
     assert "| 1.000 | – | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.000 | 0.0 | 0.0 |" in row
-    assert "## jumps, clean" in text
+    assert "## tones, clean" in text and "### jumps" in text
 
 
 def test_pitch_guess_on_unvoiced_frames_is_scored_separately(evaluate):
@@ -287,3 +287,51 @@ def test_pitch_guess_on_unvoiced_frames_is_scored_separately(evaluate):
     assert scores["pitch_accuracy_all"] == pytest.approx(1.0)  # the guess is right throughout
     scores = run_method("plain", no_guess, [clip], 50.0, 1100.0, 0.01).rows[0][1]
     assert math.isnan(scores["pitch_accuracy_all"])
+
+
+def test_results_file_has_the_headline_table_and_the_figure(monkeypatch, tmp_path):
+    """A tiny run writes results.md (header, headline over tones and speech, clean and
+    10 dB, per set x condition x type tables) and results.png beside it."""
+    pytest.importorskip("mir_eval")
+    pytest.importorskip("matplotlib")
+    from dataclasses import replace
+
+    from benchmarks.accuracy import run, speech
+
+    tones = [data.make_clip("steady", snr_db=snr) for snr in (None, 10.0)]
+    # stand-in speech clips (no pyworld needed): tones relabelled
+    fake_speech = [replace(c, name="speech-" + c.name, set="speech", kind="espeak") for c in tones]
+    truth = tones[0]  # all four clips share one contour
+
+    def perfect(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        return methods.make_track(truth.times, truth.f0_hz)
+
+    def octave_low(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        return methods.make_track(truth.times, truth.f0_hz / 2)
+
+    monkeypatch.setattr(data, "quick_clips", lambda seed=0: tones)
+    monkeypatch.setattr(speech, "quick_speech_clips", lambda seed=0: fake_speech)
+    monkeypatch.setattr(speech, "missing_parts", lambda: {})
+    monkeypatch.setitem(methods.METHODS, "perfect", perfect)
+    monkeypatch.setitem(methods.METHODS, "octave", octave_low)
+    out = tmp_path / "results.md"
+    argv = ["--quick", "--sets", "tones,speech", "--methods", "octave,perfect", "--out", str(out)]
+    assert run.main([*argv, "--no-progress"]) == 0
+    text = out.read_text()
+    assert text.startswith("# Pitch tracker accuracy: tones and speech")
+    assert "![RPA per set and condition, and real-time factor](results.png)" in text
+    headline = text.split("## Headline")[1].split("\n## ")[0].strip().splitlines()
+    assert headline[0].startswith("| Set | Condition | Method | RPA | RCA | OA | VR | VFA | GPE |")
+    rows = [line.split(" | ")[:4] for line in headline[2:]]
+    conditions = [("| tones", "clean"), ("| tones", "10 dB"), ("| speech", "clean")]
+    conditions.append(("| speech", "10 dB"))
+    expected = [
+        [*c, m, rpa] for c in conditions for m, rpa in (("perfect", "1.000"), ("octave", "0.000"))
+    ]
+    assert rows == expected  # sorted by RPA within each condition
+    assert "| tones | clean | octave | 0.000 | 1.000 |" in text  # right chroma
+    for section in ("## tones, clean", "## tones, 10 dB", "## speech, clean", "## speech, 10 dB"):
+        assert section in text
+    assert "### all types" in text and "### espeak" in text and "### steady" in text
+    png = (tmp_path / "results.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000

@@ -38,7 +38,9 @@ generator seeded by ``(seed, kind, n_f0, f0 index)``; the noise from one seeded 
 change when other kinds, spectra or SNRs are added to or removed from the set, and the
 four spectra of one contour share the same contour and envelope.
 
-Not yet included: speech with a known f0 by WORLD (pyworld) analysis/resynthesis.
+Speech with a known f0 (WORLD analysis/resynthesis) is the other set of the benchmark:
+:mod:`benchmarks.accuracy.speech`. Both give :class:`Clip` objects; ``Clip.set`` tells
+them apart.
 """
 
 from __future__ import annotations
@@ -89,13 +91,17 @@ class Clip:
         name: unique, e.g. ``"vibrato-245Hz-1/h-10dB"``: kind, nominal f0 (the steady
             f0, the vibrato centre, the geometric centre of a glide, the first note of
             jumps), spectrum, SNR.
-        kind: one of :data:`KINDS`.
+        kind: the clip type within its set: one of :data:`KINDS` for tones, of
+            :data:`benchmarks.accuracy.speech.SPEECH_KINDS` for speech.
         audio: float32 ``(N,)``.
         sample_rate: Hz.
         times: float64 ``(T,)``, frame times in seconds, ``0, 0.01, 0.02, ...``.
         f0_hz: float64 ``(T,)``, the exact f0 at each frame time, 0 where unvoiced.
         snr_db: the SNR of the added white noise, ``None`` for a clean clip.
-        spectrum: one of :data:`SPECTRA`.
+        spectrum: tones: one of :data:`SPECTRA`; speech: the source's variant (the
+            semitone shift of the ARCTIC utterance, e.g. ``"+3st"``, or the espeak-ng
+            voice).
+        set: ``"tones"`` (this module) or ``"speech"``.
     """
 
     name: str
@@ -106,6 +112,7 @@ class Clip:
     f0_hz: np.ndarray
     snr_db: float | None
     spectrum: str
+    set: str = "tones"
 
     @property
     def duration(self) -> float:
