@@ -9,8 +9,8 @@ to the synthesiser **is** the ground truth of the new recording, voicing include
 Sources (all resampled to 16 kHz with soxr before the analysis):
 
 - ``arctic``: the CMU ARCTIC utterance ``arctic_a0007`` that pysptk ships
-  (``pysptk.util.example_audio_file()``, a male speaker, f0 about 50-280 Hz, 4 s), at
-  its own pitch.
+  (``pysptk.util.example_audio_file()``, a male speaker, 4 s; f0 80-165 Hz after the
+  clean-up below), at its own pitch.
 - ``arctic-shifted``: the same analysis resynthesised with the f0 multiplied by
   ``2 ** (k / 12)`` for ``k`` in :data:`ARCTIC_SHIFTS` (the spectral envelope, hence the
   formants, unchanged).
@@ -44,6 +44,15 @@ unvoiced frame WORLD interpolates the f0 towards 0 for half a frame (2.5 ms) bef
 switches voicing off, so the last (and first) cycle of a voiced stretch is slightly
 longer than its label says: this concerns the first and last voiced frame of each
 stretch only.
+
+What the labels measure: the excitation (pulse) rate. A tracker measures the period of
+the waveform, and WORLD gives every pulse a minimum-phase response from the spectral
+envelope of its moment, so a moving envelope moves the waveform's period a little: with
+a constant 150 Hz f0 and the ARCTIC envelope, the fine pitch error was 7.5 cents for
+Praat, 13 for Harvest and 5 for SWIPE, against 2 cents for Harvest and SWIPE with a
+flat envelope (where Harvest followed a 2 octave/s contour to 0.2 cents, median). So on
+this set the fine pitch error has a floor of several cents; RPA, voicing and gross
+errors are what it measures best.
 
 Noise: white noise at the given SNR over the whole clip, the signal power measured over
 the voiced samples (as for the tones, where it is measured over the notes), from
