@@ -184,3 +184,35 @@ def test_boundary_gradient_matches_the_implicit_function_theorem():
     times, valid = envelope_cycle_boundaries(envelope, 200, 60)
     (grad,) = torch.autograd.grad(times[valid][4], envelope)
     assert float(grad.sum()) == pytest.approx(5 * 17.0 * math.log(2))
+
+
+# --- robustness (issue 7) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample_rate", [True, "16000", None])
+def test_sample_rate_that_is_not_a_number_is_a_type_error(sample_rate):
+    with pytest.raises(TypeError, match="sample_rate must be a positive number of Hz"):
+        log2_period_to_hz(torch.tensor([7.0]), sample_rate)
+
+
+@pytest.mark.parametrize("sample_rate", [float("inf"), -0.5])
+def test_sample_rate_must_be_positive_and_finite(sample_rate):
+    with pytest.raises(ValueError, match="sample_rate must be a positive number of Hz"):
+        log2_period_to_midi(torch.tensor([7.0]), sample_rate)
+
+
+def test_a_measured_fractional_sample_rate_is_fine_for_units():
+    assert float(log2_period_to_hz(torch.tensor(0.0, dtype=F64), 44099.5)) == 44099.5
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_envelopes_are_refused_where_they_would_set_a_shape(bad):
+    # The number of cycles sets the shape of the result: NaN or an infinite period (or a
+    # period of 0, log2 = -inf) must be a clear error, not "cannot convert float NaN".
+    envelope = torch.tensor([3.0, bad, 3.0], dtype=F64)
+    with pytest.raises(ValueError, match="period_envelope must be finite"):
+        envelope_cycle_boundaries(envelope, 100)
+    with pytest.raises(ValueError, match="period_envelope must be finite"):
+        envelope_cycle_boundaries(envelope, 100, interp="cubic")  # the sampled path
+    with pytest.raises(ValueError, match="phase_curve must be finite"):
+        cycle_boundaries(phase(torch.exp2(period_curve(envelope, 100))))

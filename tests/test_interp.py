@@ -258,3 +258,40 @@ def test_bad_inputs():
         sample(x, t, origin=torch.zeros(12))
     with pytest.raises(ValueError, match="origin .* must broadcast to the shape of t"):
         sample(x, t, origin=torch.zeros(3, 2, 12, dtype=torch.long))
+
+
+# --- non-finite values and dtypes (issue 7) ---------------------------------------------
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_nan_sample_spreads_only_to_the_reads_that_touch_it(kernel):
+    x = torch.randn(40, dtype=torch.float64, generator=torch.Generator().manual_seed(30))
+    x[20] = math.nan
+    t = torch.arange(0.0, 39.0, 0.25, dtype=torch.float64)
+    out = sample(x, t, kernel, half_width=3)
+    radius = {"linear": 1, "cubic": 2, "sinc": 3}[kernel]
+    # Taps of a read at t are floor(t) + 1 - radius ... floor(t) + radius.
+    first_tap = t.floor() + 1 - radius
+    touches = (first_tap <= 20) & (20 <= first_tap + 2 * radius - 1)
+    assert torch.equal(torch.isnan(out), touches)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("padding", ["zeros", "clamp"])
+def test_non_finite_positions_read_nan(kernel, padding):
+    x = torch.arange(10.0, dtype=torch.float64)
+    t = torch.tensor([math.inf, 3.0, math.nan, -math.inf, 30.0, -7.5], dtype=torch.float64)
+    out = sample(x, t, kernel, half_width=3, padding=padding)
+    assert torch.isnan(out[[0, 2, 3]]).all()
+    edge = (9.0, 0.0) if padding == "clamp" else (0.0, 0.0)  # finite, far outside
+    assert out[1] == 3.0 and (out[4], out[5]) == edge
+    windows = sample_windows(x, t[[0, 1, 2, 3]], 2, kernel, half_width=3)
+    assert torch.isnan(windows[[0, 2, 3]]).all() and windows[1].tolist() == [3.0, 4.0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_reads_in_their_own_dtype(dtype):
+    x, t = random_case(31)
+    out = sample(x.to(dtype), t, "cubic")
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), sample(x, t, "cubic"), rtol=0, atol=0.05)

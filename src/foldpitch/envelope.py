@@ -20,6 +20,7 @@ function theorem's ``db/dtheta = -(dphi(b)/dtheta) / phi'(b)``.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -92,8 +93,11 @@ def cents_between(log2_period: Tensor, reference_log2_period: Tensor) -> Tensor:
 
 
 def _check_sample_rate(sample_rate) -> None:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
-        raise TypeError(f"sample_rate must be a number in Hz, got {type(sample_rate).__name__}")
+    """Unit conversions take any positive finite rate (a measured 44099.7 Hz is fine)."""
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        raise TypeError(
+            f"sample_rate must be a positive number of Hz, got {type(sample_rate).__name__}"
+        )
     if not math.isfinite(sample_rate) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
 
@@ -167,6 +171,17 @@ def _check_envelope(log2_period) -> None:
         raise ValueError(
             "period_envelope must have shape (..., n_frames) with n_frames >= 1, "
             f"got {tuple(log2_period.shape)}"
+        )
+
+
+def _check_finite(name: str, values: Tensor, meaning: str) -> None:
+    """Where a count of cycles sets a shape, NaN or infinity must be an error, not a
+    ``cannot convert float NaN to integer`` from deep inside."""
+    values = values.detach()
+    if not bool(torch.isfinite(values).all()):
+        n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+        raise ValueError(
+            f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite value(s)"
         )
 
 
@@ -247,6 +262,7 @@ def cycle_boundaries(phase_curve: Tensor) -> tuple[Tensor, Tensor]:
         >>> times, valid
         (tensor([3.0000, 6.0000, 9.0000], dtype=torch.float64), tensor([True, True, True]))
     """
+    _check_finite("phase_curve", phase_curve, "cycles; a NaN or zero period makes it infinite")
     n_cycles = int(phase_curve.detach()[..., -1].max().floor())  # sets a shape: host value
     targets = torch.arange(1, n_cycles + 1, dtype=torch.float64, device=phase_curve.device).expand(
         phase_curve.shape[:-1] + (n_cycles,)
@@ -290,15 +306,20 @@ def envelope_cycle_boundaries(
     Returns:
         ``(times, valid)``, float64 times in samples ``(..., K)`` and a bool mask.
 
+    Raises:
+        ValueError: a NaN or infinite control value (the number of cycles, which sets
+            the shape of the result, would be undefined).
+
     Example:
         >>> times, valid = envelope_cycle_boundaries(torch.tensor([2.0, 2.0]), 13)
         >>> times[valid]
         tensor([ 4.,  8., 12.], dtype=torch.float64)
     """
+    _check_envelope(log2_period)
+    _check_finite("period_envelope", log2_period, "log2 periods in samples")
     if interp != "linear" or domain != "log":
         period = period_curve(log2_period, n_samples, hop_length, interp=interp, domain=domain)
         return cycle_boundaries(phase(period))
-    _check_envelope(log2_period)
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
     n_frames = log2_period.shape[-1]

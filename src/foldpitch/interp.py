@@ -294,6 +294,12 @@ def sample(
         The interpolated values, shape ``broadcast(x.shape[:-1], t.shape[:-1]) + (M,)``,
         dtype of ``x``. Differentiable with respect to ``x`` and ``t``.
 
+    Non-finite input is not checked here (this is the inner loop of the losses, which
+    check their own inputs) but behaves predictably: a NaN or infinite sample spreads
+    only to the reads whose taps touch it, and a NaN or infinite position reads NaN
+    with either padding. Every floating dtype works in its own precision (float16 and
+    bfloat16 too; the losses compute those in float32).
+
     Shape:
         ``x``: ``(..., N)``, ``t``: ``(..., M)`` with broadcastable leading dimensions.
 
@@ -324,10 +330,11 @@ def sample(
     frac = (t - floor).to(x.dtype)
     index = floor.long() if origin is None else floor.long() + origin
     if padding == "clamp":
-        # Positions outside [0, N - 1] read the edge sample, with zero position gradient.
+        # Positions outside [0, N - 1] read the edge sample, with zero position gradient
+        # (frac * 0 rather than 0, so that a NaN position still reads NaN).
         outside = (index < 0) | (index >= n - 1)
         outside &= ~((index == n - 1) & (frac == 0))
-        frac = torch.where(outside, torch.zeros_like(frac), frac)
+        frac = torch.where(outside, frac * 0, frac)
         index = index.clamp(0, n - 1)
         width = radius
         padded = torch.cat(
@@ -374,7 +381,8 @@ def sample_windows(
         kernel, half_width: as in :func:`sample`.
 
     Returns:
-        ``(..., J, length)`` with ``out[..., j, s] = x(start[..., j] + s)``.
+        ``(..., J, length)`` with ``out[..., j, s] = x(start[..., j] + s)``; a NaN or
+        infinite start reads NaN, as in :func:`sample`.
 
     Example:
         >>> sample_windows(torch.arange(6.0), torch.tensor([0.5, 2.0]), 3)
@@ -387,12 +395,13 @@ def sample_windows(
     spec = Kernel(kernel, half_width)
     radius, n = spec.radius, x.shape[-1]
     batch_shape = torch.broadcast_shapes(x.shape[:-1], start.shape[:-1])
-    # Windows entirely outside the signal read zeros: clamp their starts into the padding.
-    start = start.clamp(-radius - length, n - 1 + radius)
-    width = 2 * radius + length
-    padded = torch.nn.functional.pad(x, (width, width))
+    # Windows entirely outside the signal read zeros: clamp their starts into the padding
+    # (the fraction is the start's own, so a NaN or infinite start reads NaN).
     floor = start.detach().floor()
     frac = (start - floor).to(x.dtype)
+    floor = floor.clamp(-radius - length, n - 1 + radius).nan_to_num(0.0)
+    width = 2 * radius + length
+    padded = torch.nn.functional.pad(x, (width, width))
     rows = padded.reshape(-1, padded.shape[-1])
     row_start = torch.arange(rows.shape[0], device=x.device) * padded.shape[-1]
     row_start = row_start.reshape(x.shape[:-1] + (1,))
