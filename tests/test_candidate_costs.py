@@ -203,3 +203,59 @@ def test_objective_rejects_bad_options():
         SelfSupervisedFoldLoss(periodicity_threshold=-1.0)
     with pytest.raises(ValueError, match="kernel"):
         SelfSupervisedFoldLoss(kernel="nearest")
+
+
+# --- robustness (issue 7) ------------------------------------------------------------------
+
+
+def test_objective_on_silence_is_finite_with_finite_gradients():
+    # Silent frames cost 1 in every bin (no 0 / 0): the soft-argmin target is uniform,
+    # the refinement term 0, and every gradient finite.
+    objective = SelfSupervisedFoldLoss(upsample=2)
+    audio, logits, offsets, periodicity = _objective_inputs(torch.zeros(8000))
+    terms = objective(audio, logits, offsets, periodicity, EDGES)
+    terms["loss"].backward()
+    assert all(torch.isfinite(value) for value in terms.values())
+    assert abs(float(terms["expected"]) - 1.0) < 1e-6 and float(terms["refine"].detach()) == 0
+    for tensor in (logits, offsets, periodicity):
+        assert torch.isfinite(tensor.grad).all()
+    # Periodicity is pushed down: a silent frame is not periodic.
+    assert (periodicity.grad > 0).all()
+
+
+@pytest.mark.parametrize("edge", [0, -1], ids=["fmax", "fmin"])
+def test_objective_is_finite_with_the_prediction_at_the_edges_of_the_range(edge):
+    objective = SelfSupervisedFoldLoss(upsample=2)
+    audio, logits, offsets, periodicity = _objective_inputs(harmonic_tone(230.0, SR, 8000))
+    with torch.no_grad():
+        logits[..., edge] = 20.0
+        offsets.fill_(0.0 if edge == 0 else 1.0)  # the very ends of [fmin, fmax]
+    terms = objective(audio, logits, offsets, periodicity, EDGES)
+    terms["loss"].backward()
+    assert all(torch.isfinite(value) for value in terms.values())
+    assert torch.isfinite(offsets.grad).all() and torch.isfinite(logits.grad).all()
+
+
+def test_objective_refuses_non_finite_audio_by_name():
+    audio, logits, offsets, periodicity = _objective_inputs(torch.zeros(8000))
+    audio = audio.clone()
+    audio[0, 5] = math.nan
+    with pytest.raises(ValueError, match=r"audio must be finite .* 1 NaN and 0 infinite"):
+        SelfSupervisedFoldLoss()(audio, logits, offsets, periodicity, EDGES)
+    with pytest.raises(ValueError, match="audio must be finite"):
+        candidate_fold_costs(audio, EDGES, 160, 50)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_audio_is_read_in_float32(dtype):
+    # Half-precision FFTs do not run on CPU; the costs and the objective read float32.
+    tone = harmonic_tone(200.0, SR, 8000).to(dtype)
+    costs = candidate_fold_costs(tone, EDGES, 160, 50)
+    assert costs.dtype == torch.float32
+    assert torch.equal(costs, candidate_fold_costs(tone.float(), EDGES, 160, 50))
+    audio, logits, offsets, periodicity = _objective_inputs(tone)
+    terms = SelfSupervisedFoldLoss(upsample=2)(audio, logits, offsets, periodicity, EDGES)
+    expected = SelfSupervisedFoldLoss(upsample=2)(
+        audio.float(), logits, offsets, periodicity, EDGES
+    )
+    assert torch.equal(terms["loss"], expected["loss"])

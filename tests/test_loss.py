@@ -313,3 +313,117 @@ def test_bad_arguments():
         fold_alignment_loss(envelope, torch.zeros(100, dtype=torch.int16))
     with pytest.raises(ValueError, match="reads_per_cycle must be None or a positive integer"):
         fold_alignment_loss(envelope, audio, reads_per_cycle=0)
+
+
+# --- robustness (issue 7): bad input is refused by name, edge cases stay finite -----------
+
+
+def _nan_at(values, *positions, value=float("nan")):
+    values = values.clone()
+    values[..., list(positions)] = value
+    return values
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+def test_non_finite_audio_envelope_or_weights_are_refused(form):
+    audio, envelope = noise(1500, 20), wobbly_envelope().detach()
+    options = {"max_period": 40} if form is dense_fold_loss else {}
+    # A NaN anywhere would spread through the normalisation into the whole loss.
+    with pytest.raises(ValueError, match=r"audio must be finite .* 2 NaN and 0 infinite"):
+        form(envelope, _nan_at(audio, 700, 701), 300, **options)
+    with pytest.raises(ValueError, match=r"audio must be finite .* 0 NaN and 1 infinite"):
+        form(envelope, _nan_at(audio, 3, value=-math.inf), 300, **options)
+    with pytest.raises(ValueError, match=r"period_envelope must be finite .* 1 NaN"):
+        form(_nan_at(envelope, 2), audio, 300, **options)
+    with pytest.raises(ValueError, match=r"period_envelope must be finite .* 1 infinite"):
+        form(_nan_at(envelope, 0, value=math.inf), audio, 300, **options)
+    with pytest.raises(ValueError, match=r"weights must be finite .* 1 NaN"):
+        form(envelope, audio, 300, weights=_nan_at(torch.ones(6, dtype=F64), 1), **options)
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+def test_empty_or_one_sample_audio_is_refused(form):
+    envelope = wobbly_envelope().detach()
+    for audio in (torch.zeros(0, dtype=F64), torch.zeros(1, dtype=F64), torch.zeros(3, 0)):
+        with pytest.raises(
+            ValueError, match=r"audio must have shape \(\.\.\., time\) with time >= 2"
+        ):
+            form(envelope, audio)
+
+
+def test_cycle_form_refuses_audio_without_two_whole_cycles():
+    # 30 samples hold one cycle of period 20: nothing to compare. A loss of 0 here (the
+    # old answer) would reward any period longer than half the audio.
+    envelope = constant_envelope(20.0, n_frames=3)
+    with pytest.raises(ValueError, match="audio is too short for the envelope: 30 samples"):
+        fold_alignment_loss(envelope, noise(30, 21))
+    # 45 samples hold two whole cycles: a loss, positive on noise.
+    assert float(fold_alignment_loss(envelope, noise(45, 21))) > 0
+    # In a batch, an item without cycles weighs nothing; the others are scored.
+    batch = torch.stack([constant_envelope(20.0, 3), constant_envelope(30.0, 3)])
+    per_frame = fold_alignment_loss(batch, noise(50, 22), reduction="none")
+    assert per_frame[0].abs().sum() > 0 and per_frame[1].abs().sum() == 0
+
+
+def test_cycle_form_refuses_periods_under_one_sample():
+    # log2 period -3 is an eighth of a sample: 8 cycles per sample to compare.
+    with pytest.raises(ValueError, match=r"period_envelope must be >= 0 .* minimum of -3"):
+        fold_alignment_loss(torch.tensor([2.0, -3.0], dtype=F64), noise(400, 23))
+    assert torch.isfinite(fold_alignment_loss(torch.zeros(2, dtype=F64), noise(400, 23)))
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+def test_channels_last_audio_is_refused_with_a_hint(form):
+    # soundfile returns (time, channels): time must be the last axis.
+    stereo = noise(1200, 24, batch=(2,)).T
+    with pytest.raises(ValueError, match=r"looks like \(time, channels\).*audio.mean\(-1\)"):
+        form(constant_envelope(20.0, 5), stereo)
+    # (channels, time) is a batch: each channel against the broadcast envelope.
+    per_channel = form(constant_envelope(20.0, 5), stereo.T, reduction="none")
+    torch.testing.assert_close(
+        per_channel[1], form(constant_envelope(20.0, 5), stereo.T[1], reduction="none")
+    )
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+def test_an_envelope_longer_than_the_audio_is_refused(form):
+    audio = noise(1200, 25)
+    options = {"max_period": 40} if form is dense_fold_loss else {}
+    # 100 frames at hop 160 reach sample 15 840: not this audio's envelope (or a hop in
+    # the wrong unit). The frame convention's ceil(1200 / 160) = 8 frames, and one
+    # more, are fine.
+    with pytest.raises(ValueError, match=r"100 frames, but audio of 1200 samples holds at most 9"):
+        form(constant_envelope(20.0, 100), audio, 160, **options)
+    for n_frames in (8, 9):
+        assert torch.isfinite(form(constant_envelope(20.0, n_frames), audio, 160, **options))
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_are_computed_in_float32(form, dtype):
+    audio = harmonic_tone(SR / 23.0, SR, 1500).to(dtype)
+    envelope = wobbly_envelope().detach().to(dtype).requires_grad_()
+    options = dict(kernel="cubic", **({"max_period": 40} if form is dense_fold_loss else {}))
+    loss = form(envelope, audio, 300, **options)
+    assert loss.dtype == torch.float32
+    # Exactly the float32 computation on the same (rounded) values ...
+    expected = form(envelope.detach().float(), audio.float(), 300, **options)
+    assert torch.equal(loss.detach(), expected)
+    # ... not the half-precision one, which loses whole percents in its sums.
+    loss.backward()
+    assert envelope.grad.dtype == dtype and torch.isfinite(envelope.grad.float()).all()
+
+
+@pytest.mark.parametrize(
+    "log2_period", [math.log2(SR / 1100), math.log2(SR / 50)], ids=["fmax", "fmin"]
+)
+@pytest.mark.parametrize("normalization", ["none", "energy"])
+@pytest.mark.parametrize("silent", [False, True], ids=["tone", "silence"])
+def test_cycle_form_stays_finite_at_the_edges_of_the_range(log2_period, normalization, silent):
+    audio = torch.zeros(4000, dtype=F64) if silent else harmonic_tone(230.0, SR, 4000).double()
+    envelope = torch.full((5,), log2_period, dtype=F64, requires_grad=True)
+    loss = fold_alignment_loss(envelope, audio, 1000, kernel="cubic", normalization=normalization)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(envelope.grad).all()
+    if silent:  # silence: a perfect match (0 / 0 counts as 0) with no gradient
+        assert float(loss.detach()) == 0 and not envelope.grad.any()

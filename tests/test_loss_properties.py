@@ -25,13 +25,16 @@ def random_envelope(seed, n_frames=5, batch=()):
 
 
 @FAST
-@given(seed=st.integers(0, 10_000), gain=st.floats(1e-3, 1e3), form=st.sampled_from("cd"))
-def test_energy_normalised_loss_is_gain_invariant(seed, gain, form):
+@given(seed=st.integers(0, 10_000), gain=st.floats(1e-3, 1e3), form=st.sampled_from("cds"))
+def test_normalised_loss_is_gain_invariant(seed, gain, form):
+    # c: cycle form, d: dense form (both "energy"); s: dense "submultiple".
     loss = fold_alignment_loss if form == "c" else dense_fold_loss
     audio, envelope = random_signal(seed), random_envelope(seed)
     options = dict(normalization="energy", reduction="none")
-    if form == "d":
+    if form != "c":
         options["max_period"] = 30
+    if form == "s":
+        options.update(normalization="submultiple", min_period=6)
     torch.testing.assert_close(
         loss(envelope, gain * audio, 300, **options), loss(envelope, audio, 300, **options)
     )
@@ -89,3 +92,30 @@ def test_loss_and_gradient_stay_finite_across_the_allowed_range(log2_period, nor
     )
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(envelope.grad).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(f0=st.floats(150.0, 400.0), frames=st.integers(1, 6))
+def test_delaying_the_audio_delays_the_optimum(f0, frames):
+    # A tone that jumps up a major third at sample 1500, scored per frame against a grid
+    # of constant periods: the best candidate is the true period on each side of the
+    # jump, and delaying the audio by whole frames delays the best candidates with it.
+    sample_rate, hop, n = 16000, 100, 4000
+    contour = torch.where(torch.arange(n) < 1500, f0, f0 * 1.25).double()
+    audio = harmonic_tone(contour, sample_rate).double() + 0.05 * random_signal(int(f0), n)
+    low, high = math.log2(sample_rate / (f0 * 1.25) / 1.12), math.log2(sample_rate / f0 * 1.12)
+    grid = torch.linspace(low, high, 48, dtype=F64)
+    n_frames = n // hop
+    envelopes = grid[:, None].expand(len(grid), n_frames)
+    options = dict(kernel="cubic", reduction="none", max_period=2**high)
+
+    def best(signal):
+        return grid[dense_fold_loss(envelopes, signal, hop, **options).argmin(0)]
+
+    original = best(audio)
+    step = float(grid[1] - grid[0])
+    before, after = math.log2(sample_rate / f0), math.log2(sample_rate / (f0 * 1.25))
+    assert (original[2:11] - before).abs().max() <= step
+    assert (original[18:37] - after).abs().max() <= step
+    delayed = best(torch.cat([torch.zeros(frames * hop, dtype=F64), audio[: n - frames * hop]]))
+    assert torch.equal(delayed[frames + 2 : 37], original[2 : 37 - frames])

@@ -30,6 +30,20 @@ Normalisations (``normalization=``):
 
 :func:`reference_fold_loss` is the original Python loop with its bugs fixed, kept for
 tests and benchmarks only (it rounds periods to integers: no gradient).
+
+Inputs (both forms and :func:`candidate_fold_costs`):
+
+* ``audio`` and ``period_envelope`` must be finite: NaN or infinite values are refused
+  with a ``ValueError`` that counts them (a NaN would otherwise spread through the
+  normalisation into the whole loss).
+* float32 and float64 are computed in their own dtype; float16 and bfloat16 inputs are
+  computed in float32 and the loss is float32 (as under ``torch.autocast``), gradients
+  flowing back in the inputs' dtypes. Integer audio is refused (scale PCM first).
+* Time is the last axis. ``(channels, time)`` audio is a batch: every channel is
+  compared with itself under the (broadcast) envelope; ``(time, channels)`` audio is
+  refused with a hint to downmix or transpose.
+* Digital silence gives a loss of 0 with a zero gradient (0 / 0 counts as a perfect
+  match), never NaN.
 """
 
 from __future__ import annotations
@@ -113,14 +127,30 @@ def fold_alignment_loss(
     Returns:
         The loss, a scalar for ``"mean"``/``"sum"``.
 
+    Raises:
+        ValueError: non-finite audio or envelope; periods under 1 sample
+            (``period_envelope < 0``); audio without two whole cycles of the envelope
+            (nothing to compare: an error rather than a loss of 0, which would reward
+            long periods); more control points than the audio holds at ``hop_length``.
+        TypeError: audio or envelope not floating point.
+
     Example:
         >>> audio = torch.sin(2 * math.pi * torch.arange(400) / 20)
         >>> loss = fold_alignment_loss(torch.tensor([math.log2(20.0)]), audio)
         >>> bool(loss < 1e-4)
         True
     """
-    _check_loss_args(period_envelope, audio, kernel, reduction, weights)
+    period_envelope, audio, weights = _check_loss_args(
+        period_envelope, audio, kernel, reduction, weights
+    )
     _check_choice("normalization", normalization, CYCLE_NORMALIZATIONS)
+    shortest = float(period_envelope.detach().min())
+    if shortest < 0:
+        raise ValueError(
+            "period_envelope must be >= 0 in the cycle form (periods of at least 1 sample; "
+            f"shorter ones multiply the cycles to compare), got a minimum of {shortest:g} "
+            f"(a period of {2**shortest:.3g} samples)"
+        )
     if reads_per_cycle is not None and (
         isinstance(reads_per_cycle, bool)
         or not isinstance(reads_per_cycle, int)
@@ -131,6 +161,7 @@ def fold_alignment_loss(
         )
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
+    _check_frames_fit(n_frames, hop, audio.shape)
     boundaries, exists = envelope_cycle_boundaries(
         period_envelope, n_samples, hop, interp=envelope_interp
     )
@@ -142,6 +173,12 @@ def fold_alignment_loss(
     before = starts[..., 1:-1] - starts[..., :-2]  # length of cycle k
     after = starts[..., 2:] - starts[..., 1:-1]  # length of cycle k + 1
     valid = exists[..., 1:]  # cycle k + 1 must end inside the signal
+    if not bool(valid.any()):
+        raise ValueError(
+            f"audio is too short for the envelope: {n_samples} samples hold fewer than two "
+            f"whole cycles (shortest period {2**shortest:.4g} samples), so no cycle has a "
+            "successor to compare with" + _channels_last_hint(audio.shape)
+        )
     length = torch.minimum(before, after)
     difference, energy = _cycle_sums(
         audio,
@@ -309,6 +346,16 @@ def dense_fold_loss(
     Returns:
         The loss: a scalar for ``"mean"``/``"sum"``, ``(..., n_frames)`` for ``"none"``.
 
+    Raises:
+        ValueError: non-finite audio or envelope; audio too short to leave a valid
+            region after the margins; more control points than the audio holds at
+            ``hop_length``; bad ``min_period``/``max_period``.
+        TypeError: audio or envelope not floating point.
+
+    Periods above ``max_period`` are not refused (an optimiser may overshoot for a
+    step), but their reads near the ends fall into the zero padding: clamp the envelope
+    to the allowed range, as :func:`foldpitch.fit.fit_envelope` does.
+
     Example:
         >>> t = torch.arange(4000)
         >>> audio = torch.sin(2 * math.pi * t / 40) + 0.5 * torch.sin(2 * math.pi * t / 20)
@@ -317,11 +364,14 @@ def dense_fold_loss(
         >>> bool(losses[1] < 1e-4 < losses[0])
         True
     """
-    _check_loss_args(period_envelope, audio, kernel, reduction, weights)
+    period_envelope, audio, weights = _check_loss_args(
+        period_envelope, audio, kernel, reduction, weights
+    )
     _check_choice("normalization", normalization, DENSE_NORMALIZATIONS)
     _check_choice("align", align, ALIGNMENTS)
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
+    _check_frames_fit(n_frames, hop, audio.shape)
     period = period_curve(period_envelope, n_samples, hop, interp=envelope_interp)
     if max_period is None:
         max_period = float(period.detach().max())  # not fixed: see the docstring
@@ -334,7 +384,7 @@ def dense_fold_loss(
         raise ValueError(
             f"audio is too short: {n_samples} samples leave no valid region after a margin "
             f"of {margin} samples at each end (max_period={max_period:g}, kernel radius "
-            f"{radius}); need more than {2 * margin} samples"
+            f"{radius}); need more than {2 * margin} samples" + _channels_last_hint(audio.shape)
         )
     region = torch.arange(margin, n_samples - margin, device=audio.device)
     period = period[..., margin : n_samples - margin]
@@ -528,6 +578,7 @@ def candidate_fold_costs(
         >>> bool(edges[best] <= math.log2(100) <= edges[best + 1])
         True
     """
+    audio = _check_audio(audio)
     edges = log2_period_edges.detach().to("cpu", torch.float64)
     if edges.ndim != 1 or edges.numel() < 2 or not bool((edges.diff() > 0).all()):
         raise ValueError("log2_period_edges must be a 1-D increasing tensor of >= 2 edges")
@@ -660,7 +711,9 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
     ) -> dict[str, Tensor]:
         """Args: ``audio (batch, time)``; ``logits`` and ``offsets`` ``(batch, n_frames,
         K)``; ``periodicity_logits (batch, n_frames)``; bin edges ``(K + 1,)``, log2 of
-        the period in samples."""
+        the period in samples. Audio must be finite (``ValueError`` otherwise); float16
+        and bfloat16 audio is read in float32."""
+        audio = _check_audio(audio)
         costs = candidate_fold_costs(
             audio,
             log2_period_edges,
@@ -740,17 +793,71 @@ def _check_choice(name: str, value, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
-def _check_loss_args(period_envelope, audio, kernel, reduction, weights) -> None:
-    _check_envelope(period_envelope)
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def _upcast(tensor: Tensor) -> Tensor:
+    """float16/bfloat16 -> float32 (autograd casts the gradient back); others unchanged."""
+    return tensor.float() if tensor.dtype in _HALF_DTYPES else tensor
+
+
+def _check_finite(name: str, tensor: Tensor, meaning: str) -> None:
+    values = tensor.detach()
+    if not bool(torch.isfinite(values).all()):
+        n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+        raise ValueError(
+            f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite "
+            f"value(s) in a tensor of shape {tuple(values.shape)}"
+        )
+
+
+def _channels_last_hint(shape) -> str:
+    if len(shape) >= 2 and shape[-1] <= 8 < shape[-2]:
+        return (
+            f"; audio of shape {tuple(shape)} looks like (time, channels): time must be "
+            "the last axis, so downmix it (audio.mean(-1)) or transpose it (one loss per "
+            "channel)"
+        )
+    return ""
+
+
+def _check_audio(audio) -> Tensor:
+    """Audio ``(..., time)``: floating point and finite; float16/bfloat16 as float32."""
     if not isinstance(audio, Tensor) or not audio.is_floating_point():
         raise TypeError(
             "audio must be a floating-point torch.Tensor of shape (..., time), got "
             + (f"dtype {audio.dtype}" if isinstance(audio, Tensor) else type(audio).__name__)
+            + " (scale integer PCM to [-1, 1] first)"
         )
     if audio.ndim == 0 or audio.shape[-1] < 2:
         raise ValueError(
             f"audio must have shape (..., time) with time >= 2, got {tuple(audio.shape)}"
+            + _channels_last_hint(audio.shape)
         )
+    _check_finite("audio", audio, "samples")
+    return _upcast(audio)
+
+
+def _check_frames_fit(n_frames: int, hop: float, audio_shape) -> None:
+    """Control point ``f`` sits at sample ``f * hop``: at most one may lie past the end."""
+    n_samples = audio_shape[-1]
+    if n_frames >= 2 and (n_frames - 2) * hop > n_samples - 1:
+        most = math.floor((n_samples - 1) / hop) + 2
+        raise ValueError(
+            f"period_envelope has {n_frames} frames, but audio of {n_samples} samples holds "
+            f"at most {most} control points at hop_length={hop:g} samples (frame f sits at "
+            f"sample f * hop_length; expected about ceil(time / hop_length) = "
+            f"{math.ceil(n_samples / hop)}): is hop_length in samples, and is the envelope "
+            "the audio's?" + _channels_last_hint(audio_shape)
+        )
+
+
+def _check_loss_args(period_envelope, audio, kernel, reduction, weights):
+    """Checked ``(period_envelope, audio, weights)``, float16/bfloat16 ones as float32."""
+    _check_envelope(period_envelope)
+    audio = _check_audio(audio)
+    _check_finite("period_envelope", period_envelope, "log2 periods in samples")
+    period_envelope = _upcast(period_envelope)
     _check_choice("kernel", kernel, KERNELS)
     _check_choice("reduction", reduction, REDUCTIONS)
     try:
@@ -767,6 +874,11 @@ def _check_loss_args(period_envelope, audio, kernel, reduction, weights) -> None
                 f"weights must be a tensor of shape (..., n_frames={period_envelope.shape[-1]}), "
                 f"got {got}"
             )
+        if not weights.is_floating_point():
+            weights = weights.to(audio.dtype)
+        _check_finite("weights", weights, "per-frame weights")
+        weights = _upcast(weights)
+    return period_envelope, audio, weights
 
 
 def _check_period_bounds(min_period, max_period, normalization) -> None:
