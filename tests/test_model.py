@@ -109,3 +109,103 @@ def test_load_pitchnet_refuses_other_files(tmp_path):
     torch.save({"state_dict": {}}, other)
     with pytest.raises(ValueError, match="not a foldpitch training checkpoint"):
         load_pitchnet(other)
+
+
+# --- checkpoints that are not foldpitch's (issue 7) ------------------------------------
+
+
+def _checkpoint(tmp_path, name="net.ckpt", **entry):
+    """A checkpoint like scripts/train.py writes (the foldpitch entry, model.* weights)."""
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL)
+    state = {
+        "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()},
+        "foldpitch": {"model_config": net.config(), "resolved_config": None, **entry},
+        "global_step": 7,
+    }
+    path = tmp_path / name
+    torch.save(state, path)
+    return path, net, state
+
+
+def test_a_checkpoint_without_format_version_loads_as_format_1(tmp_path):
+    # The shipped checkpoint predates the field: it must keep loading.
+    path, net, _ = _checkpoint(tmp_path)
+    model, info = load_pitchnet(path)
+    assert info["format_version"] == 1 and info["global_step"] == 7
+    audio = torch.randn(1, 1600, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(model(audio).logits, net.eval()(audio).logits)
+
+
+def test_the_shipped_checkpoint_loads():
+    from foldpitch.predict import DEFAULT_CHECKPOINT
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint in this checkout")
+    model, info = load_pitchnet(DEFAULT_CHECKPOINT)
+    assert info["format_version"] == 1 and model.sample_rate == 16000
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"not a checkpoint at all", "torch.load cannot read it safely"),
+        (b"", "torch.load cannot read it safely"),
+    ],
+)
+def test_files_that_are_not_torch_files_are_refused(tmp_path, content, match):
+    path = tmp_path / "random.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"random.ckpt is not a foldpitch checkpoint: {match}"):
+        load_pitchnet(path)
+
+
+def test_torch_files_that_are_not_foldpitch_checkpoints_are_refused(tmp_path):
+    cases = {
+        "tensor.pt": torch.zeros(3),
+        "weights.pt": PitchNet(**SMALL).state_dict(),  # bare weights, no config
+        "lightning.ckpt": {"state_dict": {}, "epoch": 1, "global_step": 5},  # not ours
+    }
+    for name, content in cases.items():
+        torch.save(content, tmp_path / name)
+        with pytest.raises(ValueError, match=f"{name} is not a foldpitch training checkpoint"):
+            load_pitchnet(tmp_path / name)
+    torch.save({"state_dict": {}, "foldpitch": {"commit": None}}, tmp_path / "empty.ckpt")
+    with pytest.raises(ValueError, match="the 'foldpitch' entry has no model_config"):
+        load_pitchnet(tmp_path / "empty.ckpt")
+
+
+def test_a_newer_format_is_refused_with_an_upgrade_hint(tmp_path):
+    path, _, _ = _checkpoint(tmp_path, format_version=2)
+    with pytest.raises(
+        ValueError, match=r"checkpoint format 2, newer than .*\(format 1\); upgrade"
+    ):
+        load_pitchnet(path)
+    path, _, _ = _checkpoint(tmp_path, "odd.ckpt", format_version="1")
+    with pytest.raises(ValueError, match="unknown checkpoint format_version '1'"):
+        load_pitchnet(path)
+
+
+def test_a_config_or_weights_this_version_cannot_build_are_refused(tmp_path):
+    path, net, state = _checkpoint(tmp_path)
+    state["foldpitch"]["model_config"]["attention_heads"] = 4  # from a future version
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="model_config does not build this version's PitchNet"):
+        load_pitchnet(path)
+    path, net, state = _checkpoint(tmp_path)
+    state["foldpitch"]["model_config"]["channels"] = 32  # weights are for 16 channels
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="weights do not fit the network"):
+        load_pitchnet(path)
+
+
+def test_checkpoints_that_would_run_code_are_refused(tmp_path):
+    path = tmp_path / "pickle.ckpt"
+    torch.save({"foldpitch": {}, "state_dict": {}, "payload": _Unsafe()}, path)
+    with pytest.raises(ValueError, match="torch.load cannot read it safely"):
+        load_pitchnet(path)
+
+
+class _Unsafe:
+    """An arbitrary object: weights_only loading must refuse to unpickle it."""

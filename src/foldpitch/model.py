@@ -30,7 +30,15 @@ from torch import Tensor, nn
 
 from .frontend import Spectrogram
 
-__all__ = ["PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
+__all__ = ["CHECKPOINT_FORMAT", "PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
+
+CHECKPOINT_FORMAT = 1
+"""Version of the ``"foldpitch"`` entry of checkpoints written by this code.
+
+1: ``model_config``, ``resolved_config``, ``commit``, ``samples_seen`` (and the network's
+weights under ``state_dict["model.*"]``). Checkpoints written before the field existed
+(the shipped one among them) have no ``format_version`` and are read as format 1.
+:func:`load_pitchnet` refuses a format newer than this one."""
 
 
 @dataclass
@@ -216,26 +224,60 @@ def load_pitchnet(
 
     Returns:
         ``(model, info)``: the network in eval mode, and a dict with ``"model_config"``,
-        ``"resolved_config"`` (the training run's Hydra config, or ``None``) and
-        ``"global_step"``.
+        ``"resolved_config"`` (the training run's Hydra config, or ``None``),
+        ``"format_version"`` and ``"global_step"``.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not a foldpitch checkpoint.
+        FileNotFoundError: no such file.
+        ValueError: not a foldpitch checkpoint (not a torch file, a file torch cannot
+            load safely, or a checkpoint without the ``"foldpitch"`` entry), a format
+            newer than :data:`CHECKPOINT_FORMAT`, or a config and weights that do not
+            build this version's network. The message names the file and the reason.
     """
     path = os.fspath(checkpoint)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    expected = "expected a .ckpt written by scripts/train.py (or export_pitchnet)"
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # unpickling raises many types on foreign files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"{path} is not a foldpitch checkpoint: torch.load cannot read it safely "
+            f"({type(error).__name__}: {reason[:200]}); {expected}"
+        ) from error
     if not isinstance(state, dict) or "foldpitch" not in state or "state_dict" not in state:
         raise ValueError(
-            f"{path} is not a foldpitch training checkpoint (no 'foldpitch' entry); "
-            "expected a .ckpt written by scripts/train.py"
+            f"{path} is not a foldpitch training checkpoint (no 'foldpitch' entry); {expected}"
         )
-    info = dict(state["foldpitch"])
-    model = PitchNet(**info["model_config"])
+    info = state["foldpitch"]
+    if not isinstance(info, dict) or not isinstance(info.get("model_config"), dict):
+        raise ValueError(f"{path}: the 'foldpitch' entry has no model_config; {expected}")
+    info = dict(info)
+    version = info.setdefault("format_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"{path}: unknown checkpoint format_version {version!r}")
+    if version > CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} has checkpoint format {version}, newer than this foldpitch reads "
+            f"(format {CHECKPOINT_FORMAT}); upgrade foldpitch to load it"
+        )
+    try:
+        model = PitchNet(**info["model_config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: its model_config does not build this version's PitchNet ({error})"
+        ) from error
     prefix = "model."
     weights = {k[len(prefix) :]: v for k, v in state["state_dict"].items() if k.startswith(prefix)}
-    model.load_state_dict(weights)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()
+        raise ValueError(
+            f"{path}: its weights do not fit the network its model_config describes "
+            f"({' '.join(line.strip() for line in first[:3])[:300]})"
+        ) from error
     info["global_step"] = state.get("global_step")
     return model.eval(), info
 
