@@ -23,7 +23,7 @@ import torch
 import foldpitch.predict as predict_module
 from foldpitch.cli import main
 from foldpitch.frontend import n_frames_for
-from foldpitch.model import PitchNet
+from foldpitch.model import PitchNet, PitchNetOutput
 from foldpitch.predict import PitchResult, predict, pyin_like
 from foldpitch.synth import harmonic_tone
 
@@ -76,11 +76,18 @@ def tone(seconds: float, sample_rate: int = RATE, f0: float = 220.0) -> torch.Te
     return torch.where(torch.arange(n) < n // 2, audio, noise)
 
 
-def assert_same(a: PitchResult, b: PitchResult, rtol: float = 1e-4) -> None:
+def assert_same(
+    a: PitchResult,
+    b: PitchResult,
+    rtol: float = predict_module.CHUNK_TOLERANCE["f0_rtol"],
+    atol: float = predict_module.CHUNK_TOLERANCE["periodicity_atol"],
+) -> None:
+    """Same frames; f0 within ``rtol`` (relative), periodicity within ``atol``. The
+    defaults are the tolerance predict's docstring states for chunked results."""
     assert a.f0.shape == b.f0.shape and a.times.shape == b.times.shape
     torch.testing.assert_close(a.times, b.times, rtol=0, atol=1e-12)
     torch.testing.assert_close(a.f0, b.f0, rtol=rtol, atol=0)
-    torch.testing.assert_close(a.periodicity, b.periodicity, rtol=0, atol=1e-4)
+    torch.testing.assert_close(a.periodicity, b.periodicity, rtol=0, atol=atol)
 
 
 # --- frames, shapes, dtypes ---------------------------------------------------------
@@ -132,6 +139,35 @@ def test_chunked_equals_unchunked(net, batch_size):
     assert_same(whole, chunked)
     tiny = predict(audio, RATE, net, device="cpu", chunk_seconds=0.07)
     assert_same(whole, tiny)
+
+
+def test_the_network_sees_bounded_chunks_of_long_audio(monkeypatch):
+    # Ten minutes in chunks of 30 s, two per call: the network never sees more than two
+    # chunks plus their context, however long the audio (the 1-hour peak memory is
+    # measured by benchmarks/predict_speed.py). A stand-in forward keeps this fast.
+    stub = random_net()
+    seen = []
+
+    def recording_forward(audio):
+        seen.append(tuple(audio.shape))
+        zeros = torch.zeros(audio.shape[0], n_frames_for(audio.shape[-1], 160), 32)
+        return PitchNetOutput(zeros, zeros + 0.5, zeros[..., 0] + 3.0)
+
+    monkeypatch.setattr(stub, "forward", recording_forward)
+    minutes = 10
+    result = predict(
+        np.zeros(minutes * 60 * RATE, np.float32),
+        RATE,
+        stub,
+        device="cpu",
+        chunk_seconds=30.0,
+        batch_size=2,
+    )
+    assert result.f0.shape == (minutes * 60 * 100,) and bool(result.voiced.all())
+    context = predict_module._context_frames(stub) * 160
+    assert max(length for _, length in seen) <= 30 * RATE + 2 * context
+    assert max(rows for rows, _ in seen) <= 2
+    assert sum(rows for rows, _ in seen) == minutes * 2  # every chunk exactly once
 
 
 def test_chunk_context_grows_with_the_receptive_field():
@@ -226,6 +262,40 @@ def test_numpy_torch_and_pcm_inputs_agree(net):
     )
 
 
+def test_a_dc_offset_is_removed(net):
+    # Samples on a 2 ** -15 grid: adding 0.5 is exact in float32, so removing each
+    # row's mean gives the very same network input. Without it, a strong offset fills
+    # the lowest spectrum bins and every other bin falls relative to it.
+    audio = (np.round(tone(1.2).numpy() * 20000) / 32768).astype(np.float32)
+    reference = predict(audio, RATE, net, device="cpu")
+    assert_same(predict(audio + np.float32(0.5), RATE, net, device="cpu"), reference, 0, 0)
+    batch = np.stack([audio - np.float32(0.25), audio + np.float32(2.0)])
+    both = predict(batch, RATE, net, device="cpu")  # each row its own mean
+    for row in range(2):
+        row_result = PitchResult(both.times, both.f0[row], both.periodicity[row], None)
+        assert_same(row_result, reference)
+
+
+def test_audio_shorter_than_one_frame_gives_one_frame(net):
+    # One sample at 44.1 kHz resamples to none at 16 kHz: still one frame, finite.
+    for audio, rate in ((np.zeros(1), 44100), (np.full(3, 0.1), 22050), (np.ones(1), RATE)):
+        result = predict(audio, rate, net, device="cpu")
+        assert result.f0.shape == result.times.shape == (1,)
+        assert bool(torch.isfinite(result.f0).all() & torch.isfinite(result.periodicity).all())
+
+
+def test_silence_and_clipping_with_the_shipped_model():
+    if not predict_module.DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint in this checkout")
+    silence = predict(np.zeros(RATE, np.float32), RATE, device="cpu")
+    assert not silence.voiced.any() and bool(torch.isfinite(silence.f0).all())
+    # Clipping keeps the period: a tone driven 10x into the rails keeps its f0.
+    clipped = (10 * 0.3 * harmonic_tone(220.0, RATE, RATE)).clamp(-1, 1)
+    result = predict(clipped, RATE, device="cpu")
+    assert bool(result.voiced[10:-10].all())
+    assert abs(float(result.f0[10:-10].median()) - 220.0) < 2.0
+
+
 def test_batch_equals_looped(net):
     audio = torch.stack([tone(1.0, f0=f0) for f0 in (110.0, 220.0, 440.0)])
     batch = predict(audio, RATE, net, device="cpu", batch_size=2)
@@ -255,8 +325,8 @@ def test_fmin_fmax_restriction(net):
     torch.testing.assert_close(restricted.f0[inside], free.f0[inside], rtol=0, atol=0)
     assert torch.equal(restricted.periodicity, free.periodicity)
     # Elsewhere: the best bin whose frequencies overlap [fmin, fmax], not a clamped guess.
-    with torch.no_grad():
-        out = net(audio)
+    with torch.no_grad():  # predict removes each row's mean (DC) first
+        out = net((audio.double() - audio.double().mean(-1, keepdim=True)).float())
     edges = net.log2_period_edges.double()
     bin_low_hz, bin_high_hz = RATE / 2 ** edges[1:], RATE / 2 ** edges[:-1]
     allowed = (bin_high_hz > fmin) & (bin_low_hz < fmax)
@@ -294,6 +364,9 @@ def test_pyin_like_matches_librosa_conventions(net):
     [
         (np.array([0.0, np.nan, 0.0]), RATE, {}, ValueError, "NaN or infinite"),
         (np.array([0.0, np.inf]), RATE, {}, ValueError, "NaN or infinite"),
+        (np.array([np.nan, 0.0, np.nan, -np.inf]), RATE, {}, ValueError, r"2 NaN, 1 infinite"),
+        (np.zeros((16000, 2)), RATE, {}, ValueError, r"\(16000, 2\) looks like \(time, channels\)"),
+        (torch.zeros(4000, 6), RATE, {}, ValueError, r"downmix it \(audio.mean\(axis=1\)\)"),
         (np.zeros(0), RATE, {}, ValueError, "empty"),
         (np.zeros((0, 100)), RATE, {}, ValueError, "empty"),
         (np.zeros((2, 2, 100)), RATE, {}, ValueError, r"mono \(time,\) or a batch"),
@@ -458,6 +531,114 @@ def test_cli_errors(checkpoint, audio_folder, tmp_path, capsys, monkeypatch):
     assert "default checkpoint" in capsys.readouterr().err
     code = main(["predict", str(audio_folder), "--checkpoint", str(checkpoint), "--fmin", "10"])
     assert code == 2 and "fmin=10 Hz is outside" in capsys.readouterr().err
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path) -> Path:
+    """An untrained network saved in the checkpoint format (no training run needed)."""
+    net = random_net(seed=7)
+    path = tmp_path / "tiny.ckpt"
+    state = {
+        "state_dict": {f"model.{k}": v for k, v in net.state_dict().items()},
+        "foldpitch": {"format_version": 1, "model_config": net.config()},
+        "global_step": 0,
+    }
+    torch.save(state, path)
+    return path
+
+
+def test_cli_skips_existing_outputs_unless_overwrite(tiny_checkpoint, audio_folder, capsys):
+    arguments = ["predict", str(audio_folder / "one.wav"), "--checkpoint", str(tiny_checkpoint)]
+    assert main(arguments) == 0
+    output = audio_folder / "one.f0.csv"
+    first = output.read_text()
+    output.write_text(first + "# marker\n")
+    capsys.readouterr()
+    assert main(arguments) == 0  # skipped: not an error
+    error = capsys.readouterr().err
+    assert "skipped" in error and "1 of 1 inputs skipped" in error and "--overwrite" in error
+    assert output.read_text().endswith("# marker\n")  # untouched
+    assert main([*arguments, "--overwrite"]) == 0
+    assert output.read_text() == first
+
+
+def test_cli_folder_without_audio_is_reported_and_others_still_run(
+    tiny_checkpoint, audio_folder, tmp_path, capsys
+):
+    empty = tmp_path / "no_audio"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no audio here")
+    code = main(
+        ["predict", str(empty), str(audio_folder / "one.wav"), "--checkpoint", str(tiny_checkpoint)]
+    )
+    error = capsys.readouterr().err
+    assert code == 1
+    assert "no_audio: no audio files in this folder" in error and "1 of 2 inputs failed" in error
+    assert (audio_folder / "one.f0.csv").is_file()
+
+
+def test_cli_unsupported_format_is_reported_and_others_still_run(
+    tiny_checkpoint, audio_folder, tmp_path, capsys
+):
+    odd = tmp_path / "clip.xyz"
+    odd.write_bytes(b"\x00\x01 not a format anyone reads" * 20)
+    code = main(
+        ["predict", str(odd), str(audio_folder / "one.wav"), "--checkpoint", str(tiny_checkpoint)]
+    )
+    error = capsys.readouterr().err
+    assert code == 1 and "clip.xyz" in error and "unsupported format or corrupt file" in error
+    assert (audio_folder / "one.f0.csv").is_file() and not (tmp_path / "clip.f0.csv").exists()
+
+
+def test_cli_unwritable_outputs(tiny_checkpoint, audio_folder, tmp_path, capsys):
+    # An --out-dir that cannot be created is a usage error (exit 2) before any work.
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    common = ["--checkpoint", str(tiny_checkpoint)]
+    code = main(["predict", str(audio_folder), *common, "--out-dir", str(blocker / "out")])
+    assert code == 2 and "cannot create --out-dir" in capsys.readouterr().err
+    # One output that cannot be written (a folder in its place): that input fails with
+    # the output's name, the others are written.
+    (audio_folder / "one.f0.csv").mkdir()
+    code = main(["predict", str(audio_folder), *common, "--overwrite"])
+    error = capsys.readouterr().err
+    assert code == 1 and "cannot write" in error and "one.f0.csv" in error
+    assert (audio_folder / "sub" / "two.f0.csv").is_file()
+    assert not list(audio_folder.rglob(".*.tmp*"))  # no temporary file left behind
+
+
+def test_outputs_are_written_atomically(tmp_path):
+    from foldpitch.io import atomic_output, write_track_csv
+
+    target = tmp_path / "clip.f0.csv"
+    times, f0 = torch.arange(5) * 0.01, torch.full((5,), 220.0)
+    # A crash half-way (here: a column too short, after the header and four rows) ...
+    with pytest.raises(ValueError):
+        write_track_csv(target, times, f0, torch.ones(5), torch.ones(4, dtype=torch.bool))
+    # ... leaves neither a truncated CSV that looks complete nor a temporary file.
+    assert list(tmp_path.iterdir()) == []
+    write_track_csv(target, times, f0, torch.ones(5), torch.ones(5, dtype=torch.bool))
+    assert len(target.read_text().splitlines()) == 6
+    with pytest.raises(RuntimeError), atomic_output(target) as temporary:
+        temporary.write_text("partial")
+        raise RuntimeError("crash while writing")
+    assert len(target.read_text().splitlines()) == 6  # the old file is still whole
+    assert [path.name for path in tmp_path.iterdir()] == ["clip.f0.csv"]
+
+
+def test_fit_cli_skips_existing_outputs_and_reports_an_unwritable_out_dir(tmp_path, capsys):
+    audio = tmp_path / "tone.wav"
+    sf.write(audio, harmonic_tone(200.0, RATE, 8000).numpy(), RATE)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "tone.f0.csv").write_text("time,frequency,periodicity,voiced\n")
+    assert main(["fit", str(audio), "--out-dir", str(out)]) == 0
+    assert "skipped" in capsys.readouterr().err
+    assert (out / "tone.f0.csv").read_text() == "time,frequency,periodicity,voiced\n"
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert main(["fit", str(audio), "--out-dir", str(blocker / "out")]) == 2
+    assert "cannot create --out-dir" in capsys.readouterr().err
 
 
 def test_script_wraps_the_cli():

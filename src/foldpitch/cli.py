@@ -12,6 +12,12 @@ tone by gradient descent on the dense fold-alignment loss, starting 10 % off.
 ``foldpitch predict PATH...`` runs the trained network (see :func:`foldpitch.predict.predict`)
 over audio files, folders (searched recursively) and ``.txt`` lists of paths, and writes
 one CSV (or JSON) per file next to it or under ``--out-dir``.
+
+Both commands: multi-channel files are downmixed by averaging their channels; an input
+that fails (missing, unsupported format, corrupt, unwritable output) is reported and the
+others are still processed, with exit status 1 at the end; outputs are written to a
+temporary file and renamed, so a crash never leaves a half-written one; an input whose
+output already exists is skipped (and counted) unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hop-ms", type=float, default=10.0, help="frame spacing in ms (default: 10)")
     fit.add_argument("--steps", type=int, default=100, help="fine Adam steps (default: 100)")
     fit.add_argument("--plot", action="store_true", help="also write NAME.f0.png beside the CSV")
+    fit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo inputs whose CSV exists (default: skip them)",
+    )
 
     predict = commands.add_parser(
         "predict",
@@ -65,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
             "file listing one path per line (relative to the list's folder; blank lines "
             "and lines starting with # are skipped). Multi-channel audio is downmixed by "
             "averaging the channels. Writes NAME.f0.csv (time,frequency,periodicity,"
-            "voiced) or NAME.f0.json per input; frequency is an estimate in every frame, "
-            "voiced says whether to trust it. Exit status 1 if any input failed."
+            "voiced) or NAME.f0.json per input, through a temporary file (a crash never "
+            "leaves a half-written one); frequency is an estimate in every frame, voiced "
+            "says whether to trust it. Inputs whose output exists are skipped unless "
+            "--overwrite. Missing files, folders without audio, unsupported or corrupt "
+            "files and unwritable outputs are reported, the other inputs still run, and "
+            "the exit status is 1; bad options exit with 2."
         ),
     )
     predict.add_argument(
@@ -96,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         "keep their path relative to it",
     )
     predict.add_argument("--plot", action="store_true", help="also write NAME.f0.png")
+    predict.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="redo inputs whose output exists (default: skip them)",
+    )
     return parser
 
 
@@ -113,24 +133,33 @@ def main(argv: list[str] | None = None) -> int:
 def run_fit(args) -> int:
     """Fit every file; a file that fails is reported and the others still run."""
     from .fit import fit_envelope
-    from .io import read_audio, write_track_csv
+    from .io import atomic_output, read_audio, write_track_csv
 
     out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        print(f"foldpitch fit: cannot create --out-dir {out_dir}: {error}", file=sys.stderr)
+        return 2
+    failures = skipped = 0
     for number, name in enumerate(args.audio, 1):
         print(f"[{number}/{len(args.audio)}] {name}", file=sys.stderr)
+        target = out_dir / f"{Path(name).stem}.f0.csv"
+        if target.exists() and not args.overwrite:
+            skipped += 1
+            print(f"    skipped: {target} exists (--overwrite to redo it)", file=sys.stderr)
+            continue
         try:
             audio, sample_rate = read_audio(name)
             track = fit_envelope(
                 audio, sample_rate, args.fmin, args.fmax, args.hop_ms / 1000, fine_steps=args.steps
             )
-            target = out_dir / f"{Path(name).stem}.f0.csv"
-            write_track_csv(target, track.times, track.f0, track.periodicity, track.voiced)
+            _write(write_track_csv, target, track.times, track.f0, track.periodicity, track.voiced)
             if args.plot:
                 from .plot import plot_track
 
-                plot_track(target.with_suffix(".png"), audio, sample_rate, track, Path(name).name)
+                with atomic_output(target.with_suffix(".png")) as temporary:
+                    plot_track(temporary, audio, sample_rate, track, Path(name).name)
             voiced = float(track.voiced.float().mean())
             print(
                 f"    -> {target} ({len(track.times)} frames, {voiced:.0%} voiced)", file=sys.stderr
@@ -138,14 +167,25 @@ def run_fit(args) -> int:
         except (OSError, ValueError, TypeError) as error:
             failures += 1
             print(f"    failed: {error}", file=sys.stderr)
+    if skipped:
+        print(f"{skipped} of {len(args.audio)} inputs skipped (outputs exist)", file=sys.stderr)
     if failures:
         print(f"{failures} of {len(args.audio)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
 
 
+def _write(writer, target: Path, *values) -> None:
+    """Run ``writer(target, *values)``; a failure to write names the output file."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        writer(target, *values)
+    except OSError as error:
+        raise OSError(f"cannot write {target}: {error.strerror or error}") from error
+
+
 def run_predict(args) -> int:
     """Predict every input; an input that fails is reported and the others still run."""
-    from .io import read_audio, write_track_csv
+    from .io import atomic_output, read_audio, write_track_csv
     from .predict import _check_range, _resolve_device, _resolve_model, predict
 
     if args.hop_ms is not None and not (math.isfinite(args.hop_ms) and args.hop_ms > 0):
@@ -169,11 +209,18 @@ def run_predict(args) -> int:
         except ImportError:
             print("foldpitch predict: --plot needs matplotlib (the plot extra)", file=sys.stderr)
             return 2
+    out_dir = Path(args.out_dir) if args.out_dir else None
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            print(f"foldpitch predict: cannot create --out-dir {out_dir}: {error}", file=sys.stderr)
+            return 2
 
     inputs, failures = _collect_inputs(args.paths)
     total = len(inputs) + len(failures)
-    out_dir = Path(args.out_dir) if args.out_dir else None
     written: set[Path] = set()
+    skipped: list[str] = []
     say, progress = _progress_tools()
     for name, relative in progress(inputs):
         try:
@@ -183,6 +230,10 @@ def run_predict(args) -> int:
                 target = out_dir / relative.parent / f"{relative.stem}.f0.{args.format}"
             if target.resolve() in written:
                 raise ValueError(f"another input already wrote {target}")
+            if target.exists() and not args.overwrite:
+                skipped.append(str(name))
+                say(f"skipped: {name}: {target} exists (--overwrite to redo it)")
+                continue
             audio, sample_rate = read_audio(name)
             hop_length = None
             if args.hop_ms is not None:
@@ -197,19 +248,25 @@ def run_predict(args) -> int:
                 device=device,
                 batch_size=args.batch_size,
             )
-            target.parent.mkdir(parents=True, exist_ok=True)
             if args.format == "csv":
-                write_track_csv(target, result.times, result.f0, result.periodicity, result.voiced)
+                columns = (result.times, result.f0, result.periodicity, result.voiced)
+                _write(write_track_csv, target, *columns)
             else:
-                _write_json(target, result)
+                _write(_write_json, target, result)
             written.add(target.resolve())
             if args.plot:
-                plot_prediction(target.with_suffix(".png"), audio, sample_rate, result, name.name)
+                with atomic_output(target.with_suffix(".png")) as temporary:
+                    plot_prediction(temporary, audio, sample_rate, result, name.name)
             voiced = float(result.voiced.float().mean())
             say(f"{name} -> {target} ({len(result.times)} frames, {voiced:.0%} voiced)")
         except (OSError, ValueError, TypeError, RuntimeError, MemoryError) as error:
             failures.append(str(name))
             say(f"failed: {name}: {error}")
+    if skipped:
+        say(
+            f"{len(skipped)} of {total} inputs skipped: their outputs exist "
+            "(--overwrite to redo them)"
+        )
     if failures:
         say(f"{len(failures)} of {total} inputs failed: {', '.join(failures)}")
     elif not inputs:
@@ -230,9 +287,18 @@ def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str
 
     def expand(path: Path, from_list: bool) -> None:
         if path.is_dir():
+            found_any = False
             for found in sorted(path.rglob("*")):
                 if found.is_file() and found.suffix.lower() in extensions:
                     inputs.append((found, found.relative_to(path)))
+                    found_any = True
+            if not found_any:
+                print(
+                    f"failed: {path}: no audio files in this folder (none with an extension "
+                    "libsndfile reads)",
+                    file=sys.stderr,
+                )
+                failures.append(str(path))
         elif path.suffix.lower() == ".txt" and not from_list and path.is_file():
             try:
                 lines = path.read_text().splitlines()

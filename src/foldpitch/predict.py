@@ -25,7 +25,18 @@ Conventions:
 * **Long audio** is processed in chunks of ``chunk_seconds`` that read 0.5 s of extra
   context on each side (more if the network's receptive field needs it) and keep only
   their own frames; a frame's output depends only on the audio around it, so the result
-  equals processing the whole signal at once (up to float rounding).
+  equals processing the whole signal at once up to float rounding, in every frame
+  (chunk edges included): f0 within 1e-4 relative, periodicity within 1e-4 absolute
+  (:data:`CHUNK_TOLERANCE`, checked in ``tests/test_predict.py``). The network never
+  sees more than ``batch_size`` chunks of ``chunk_seconds`` plus context at once, so
+  memory beyond the audio itself does not grow with the duration.
+* **Input checks.** Audio must be finite (NaN or infinite samples are an error that
+  counts them). Its mean (a DC offset) is removed per row before the network sees it,
+  since the per-frame spectrum normalisation would let a strong offset mask the
+  harmonics. Clipped audio needs no special care. Digital silence gives finite f0 and
+  unvoiced frames with the trained model. Audio shorter than one hop gives one frame.
+  ``(time, channels)`` arrays (as ``soundfile.read`` returns them) are refused with a
+  hint: downmix first (``foldpitch predict`` averages the channels of a file).
 """
 
 from __future__ import annotations
@@ -54,6 +65,11 @@ VOICING_THRESHOLD = 0.5
 
 CONTEXT_SECONDS = 0.5
 """Extra audio read on each side of a chunk (at least; more if the network needs it)."""
+
+CHUNK_TOLERANCE = {"f0_rtol": 1e-4, "periodicity_atol": 1e-4}
+"""How far a chunked result may differ from the unchunked one (float rounding only)."""
+
+_BLOCK = 1 << 20  # samples per row converted at once: bounds the temporaries on long audio
 
 _PCM_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
 _TORCH_PCM = {torch.int16: np.dtype(np.int16), torch.int32: np.dtype(np.int32)}
@@ -99,10 +115,12 @@ def predict(
     """Estimate the f0 and periodicity of audio with a trained network.
 
     Args:
-        audio: waveform, a numpy array or torch tensor ``(time,)`` or ``(batch, time)``.
-            float32; float16, bfloat16 and float64 are converted to float32; int16 and
-            int32 PCM are scaled to ``[-1, 1]`` (divided by ``2 ** 15`` or ``2 ** 31``).
-            Never modified.
+        audio: waveform, a numpy array or torch tensor ``(time,)`` or ``(batch, time)``
+            (a 2-row array is a batch of two signals, e.g. the channels of a stereo file,
+            each with its own result). float32; float16, bfloat16 and float64 are
+            computed in float32; int16 and int32 PCM are scaled to ``[-1, 1)``
+            (divided by ``2 ** 15`` or ``2 ** 31``). Finite; each row's mean (DC offset)
+            is removed. Never modified.
         sample_rate: of ``audio`` in Hz, a positive integer. Other rates than the
             network's are resampled with ``soxr``.
         checkpoint: a ``.ckpt`` path (loaded once per path and device, then cached), an
@@ -137,7 +155,8 @@ def predict(
     Raises:
         TypeError: ``audio`` is not an array or tensor of a supported dtype;
             ``sample_rate``, ``hop_length`` or ``batch_size`` is not an integer.
-        ValueError: empty or 3-D audio, NaN or infinite samples, a non-positive value,
+        ValueError: empty or 3-D audio, ``(time, channels)``-shaped audio, NaN or
+            infinite samples, a non-positive value, ``sample_rate`` not a whole number,
             ``fmin``/``fmax`` outside the network's range or ``fmin >= fmax``.
         FileNotFoundError: the checkpoint (or, with ``checkpoint=None``, the shipped
             model) does not exist.
@@ -166,7 +185,7 @@ def predict(
 
     with torch.inference_mode():
         model_rate = net.sample_rate
-        native_audio = _resample(waveform, sample_rate, model_rate)
+        native_audio = _remove_dc(_resample(waveform, sample_rate, model_rate))
         log2_period, periodicity = _run_network(
             net, native_audio, fmin, fmax, target, chunk_seconds, batch_size
         )
@@ -358,13 +377,31 @@ def _interpolate(
 
 
 def _resample(audio: Tensor, sample_rate: int, target_rate: int) -> Tensor:
-    """``(batch, time)`` float32 from ``sample_rate`` to ``target_rate`` with soxr."""
+    """``(batch, time)`` float32 from ``sample_rate`` to ``target_rate`` with soxr; at least
+    one sample (a single sample at 44.1 kHz would otherwise become none at 16 kHz)."""
     if sample_rate == target_rate:
         return audio
     import soxr
 
     resampled = soxr.resample(audio.numpy().T, sample_rate, target_rate, quality="HQ")
-    return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))
+    resampled = torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32))
+    if resampled.shape[-1] == 0:
+        resampled = audio.new_zeros(audio.shape[0], 1)
+    return resampled
+
+
+def _remove_dc(audio: Tensor) -> Tensor:
+    """Subtract each row's mean, in float64 block by block, from a float32 ``(batch, time)``
+    tensor this module owns (in place). A DC offset is no pitch, but the network's
+    per-frame spectrum normalisation would let a strong one mask the harmonics."""
+    total = torch.zeros(audio.shape[0], dtype=torch.float64)
+    for start in range(0, audio.shape[-1], _BLOCK):
+        total += audio[:, start : start + _BLOCK].sum(-1, dtype=torch.float64)
+    mean = total / audio.shape[-1]
+    for start in range(0, audio.shape[-1], _BLOCK):
+        block = audio[:, start : start + _BLOCK]
+        block.copy_(block.double() - mean[:, None])
+    return audio
 
 
 # --- checks and conversions ---------------------------------------------------------
@@ -375,8 +412,9 @@ def _as_float32(audio) -> Tensor:
     if isinstance(audio, Tensor):
         array = audio.detach()
         if array.dtype in _TORCH_PCM:
+            # int16 is exact in float32; int32 rounds once, as float64 then float32 would.
             scale = _PCM_SCALE[_TORCH_PCM[array.dtype]]
-            array = array.cpu().to(torch.float64) / scale
+            array = array.to("cpu", torch.float32) / scale
         elif not array.is_floating_point():
             raise TypeError(
                 "audio must be floating point (float16, bfloat16, float32, float64) or "
@@ -385,7 +423,7 @@ def _as_float32(audio) -> Tensor:
         array = array.to("cpu", torch.float32)
     elif isinstance(audio, np.ndarray):
         if audio.dtype in _PCM_SCALE:
-            array = torch.from_numpy(audio.astype(np.float64) / _PCM_SCALE[audio.dtype])
+            array = torch.from_numpy(audio.astype(np.float32)) / _PCM_SCALE[audio.dtype]
         elif audio.dtype.kind == "f":
             array = torch.from_numpy(np.array(audio, dtype=np.float32))
         else:
@@ -393,7 +431,6 @@ def _as_float32(audio) -> Tensor:
                 "audio must be floating point (float16, float32, float64) or int16/int32 "
                 f"PCM, got a numpy array of dtype {audio.dtype}"
             )
-        array = array.to(torch.float32)
     else:
         raise TypeError(
             f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}"
@@ -406,8 +443,21 @@ def _as_float32(audio) -> Tensor:
         array = array[None]
     if array.shape[0] == 0 or array.shape[1] == 0:
         raise ValueError(f"audio is empty: shape {tuple(audio.shape)}, need at least one sample")
-    if not torch.isfinite(array).all():
-        raise ValueError("audio contains NaN or infinite samples; expected finite values")
+    rows, time = array.shape
+    if time <= 8 < rows:
+        raise ValueError(
+            f"audio of shape {tuple(array.shape)} looks like (time, channels), as "
+            "soundfile.read returns it; predict takes (time,) or (batch, time) with time "
+            "last: downmix it (audio.mean(axis=1)) or transpose it (audio.T, one result "
+            "per channel)"
+        )
+    finite = torch.isfinite(array)
+    if not bool(finite.all()):
+        n_nan = int(torch.isnan(array).sum())
+        raise ValueError(
+            f"audio contains NaN or infinite samples ({n_nan} NaN, "
+            f"{int((~finite).sum()) - n_nan} infinite); expected finite values"
+        )
     if isinstance(audio, Tensor) and array.data_ptr() == audio.data_ptr():
         array = array.clone()  # never hand the caller's memory on
     return array.contiguous()
