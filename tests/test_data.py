@@ -276,6 +276,39 @@ def test_audio_folder_empty_or_missing_raises(tmp_path):
         AudioFolder(only_bad)
 
 
+def test_audio_folder_skips_files_whose_samples_do_not_read(audio_dir, monkeypatch):
+    # A header that reads but samples that do not: NaN samples, or a decoding error
+    # (simulated). One warning per file, counted; the item comes from another file.
+    sf.write(audio_dir / "nan.wav", np.full(8000, np.nan, np.float32), 8000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match="broken.wav"):
+        data = AudioFolder(audio_dir, seconds=0.25, sample_rate=SR, seed=0, length=40)
+    assert data.skipped == 1 and len(data.files) == 3  # nan.wav passes the scan
+    real_read = sf.read
+
+    def failing_read(path, *args, **kwargs):
+        if str(path).endswith("stereo.wav"):
+            raise RuntimeError("Error : unexpected end of stream (simulated)")
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(sf, "read", failing_read)
+    with pytest.warns(UserWarning) as caught:
+        items = [data[i]["audio"] for i in range(len(data))]
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2, messages  # once per file, not once per item
+    assert "nan.wav" in messages[0] and "NaN or infinite samples" in messages[0]
+    assert "stereo.wav" in messages[1] and "unexpected end of stream" in messages[1]
+    assert data.skipped == 3
+    for item in items:  # every item from the one readable file: a 440 Hz tone
+        assert torch.isfinite(item).all() and item.shape == (SR // 4,)
+    # Deterministic: the same items again (known-bad files are skipped without warning).
+    for i, item in enumerate(items):
+        assert torch.equal(data[i]["audio"], item)
+    monkeypatch.setattr(sf, "read", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    data._unreadable.clear()
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="none of the 3 audio"):
+        data[0]
+
+
 # --------------------------------------------------------------------------- espeak-ng
 
 

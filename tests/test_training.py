@@ -7,9 +7,12 @@ each); they need the ``train`` extra.
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +65,10 @@ def test_fast_experiment_trains_and_writes_a_self_contained_checkpoint(tmp_path)
     assert info["model_config"]["channels"] == 16
     assert info["resolved_config"]["loss"]["_target_"] == "foldpitch.loss.SelfSupervisedFoldLoss"
     assert info["global_step"] == 12
+    assert info["format_version"] == 1
+    assert (
+        torch.load(report["last_checkpoint"], weights_only=True)["foldpitch"]["format_version"] == 1
+    )
     assert info["commit"] is None or len(info["commit"].split("+")[0]) == 40
     out = model(torch.randn(1, 1600))
     assert out.logits.shape == (1, 10, 32)
@@ -125,8 +132,12 @@ def test_training_on_a_folder_of_audio(tmp_path):
     (folder / "broken.wav").write_bytes(b"not audio")
     run_dir = tmp_path / "run"
     result = run_train(run_dir, "logger=none", "data=folder", f"data.train.source={folder}")
-    assert "broken.wav" in result.stderr  # skipped with a warning, not a crash
-    assert rank_report(run_dir)["steps"] == 12
+    assert "broken.wav" in result.stderr  # skipped with a warning, not a crash ...
+    assert result.stderr.count("skipping unreadable audio file") == 1  # ... one warning
+    report = rank_report(run_dir)
+    assert report["steps"] == 12
+    assert report["skipped_audio_files"] == 1  # ... and counted in the summary
+    assert "unreadable audio files skipped: 1" in result.stdout
     del rng
 
 
@@ -197,12 +208,111 @@ def test_training_data_and_step_use_no_labels():
         system.training_step(labelled, 0)
 
 
-def test_non_finite_loss_stops_training():
+def test_non_finite_loss_stops_training(monkeypatch):
+    system = _fast_system()
+    terms = {"loss": torch.tensor(math.nan)}
+    monkeypatch.setattr(system.objective, "forward", lambda *args: terms)
+    with pytest.raises(FloatingPointError, match="non-finite training loss at step 0"):
+        system.training_step({"audio": torch.randn(2, 8000)}, 0)
+
+
+def test_diverged_weights_stop_training_before_the_objective():
+    system = _fast_system()
+    with torch.no_grad():
+        system.model.head.bias[0] = math.nan
+    with pytest.raises(FloatingPointError, match="non-finite network output at step 0"):
+        system.training_step({"audio": torch.randn(2, 8000)}, 0)
+
+
+def test_non_finite_audio_in_a_batch_is_refused_by_name():
     system = _fast_system()
     audio = torch.randn(2, 8000)
     audio[0, 100] = float("nan")
-    with pytest.raises(FloatingPointError, match="non-finite training loss"):
+    with pytest.raises(ValueError, match="audio must be finite .* 1 NaN"):
         system.training_step({"audio": audio}, 0)
+
+
+def test_non_finite_gradients_stop_before_the_optimiser_step():
+    # A finite loss can still have an infinite gradient; clipping would make it NaN.
+    system = _fast_system()
+    for parameter in system.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    system.on_before_optimizer_step(None)  # finite: nothing happens
+    system.model.stem[0].weight.grad[0, 0] = math.inf
+    with pytest.raises(FloatingPointError, match=r"non-finite gradient .* model.stem.0.weight"):
+        system.on_before_optimizer_step(None)
+
+
+def test_a_checkpoint_with_non_finite_weights_is_never_written():
+    system = _fast_system()
+    checkpoint: dict = {}
+    system.on_save_checkpoint(checkpoint)
+    assert checkpoint["foldpitch"]["format_version"] == 1
+    with torch.no_grad():
+        system.model.head.weight[0, 0, 0] = math.nan
+    with pytest.raises(FloatingPointError, match="refusing to write a checkpoint .* head.weight"):
+        system.on_save_checkpoint({})
+
+
+def test_a_diverging_run_stops_with_a_message_and_no_nan_checkpoint(tmp_path):
+    # A learning rate of 1e30 sends the weights to overflow after the first step.
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "experiment=fast",
+        "logger=none",
+        f"hydra.run.dir={run_dir}",
+        "optim.learning_rate=1e30",
+        "checkpoint_every_n_steps=1",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode != 0
+    assert "non-finite network output" in result.stderr, result.stderr[-3000:]
+    assert not (run_dir / "ranks").exists()  # it did not report a finished run
+    for path in (run_dir / "checkpoints").glob("*.ckpt"):
+        weights = torch.load(path, weights_only=True)["state_dict"].values()
+        assert all(bool(torch.isfinite(value).all()) for value in weights), path
+
+
+def test_a_run_killed_mid_epoch_resumes_and_finishes_with_the_same_steps(tmp_path):
+    # 64 clips in batches of 4: 16 steps per epoch. last.ckpt is rewritten every 3 steps;
+    # the run is killed (SIGKILL) as soon as the first one exists, mid-epoch.
+    settings = ("logger=none", "trainer.max_steps=24", "checkpoint_every_n_steps=3")
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1")
+    command = [
+        sys.executable,
+        str(ROOT / "scripts" / "train.py"),
+        "experiment=fast",
+        f"hydra.run.dir={killed}",
+        *settings,
+    ]
+    last = killed / "checkpoints" / "last.ckpt"
+    with open(killed / "log.txt", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while not last.exists():
+                assert process.poll() is None, (killed / "log.txt").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no checkpoint within 180 s"
+                time.sleep(0.02)
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+    assert not (killed / "ranks").exists()  # killed before it finished
+    stopped_at = torch.load(last, weights_only=True)["global_step"]
+    assert 0 < stopped_at < 24 and stopped_at % 16 != 0  # mid-epoch
+
+    resumed = tmp_path / "resumed"
+    run_train(resumed, f"resume={last}", *settings)
+    report = rank_report(resumed)
+    # The same totals as an uninterrupted run of 24 steps (see the test above for 12).
+    assert report["steps"] == 24
+    assert report["samples_seen_this_rank"] == 24 * 4 * 8000
+    assert torch.load(report["last_checkpoint"], weights_only=True)["global_step"] == 24
 
 
 def test_hydra_configs_compose_and_instantiate():

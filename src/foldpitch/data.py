@@ -537,6 +537,8 @@ def _read_excerpt(
         path, start=start, stop=min(start + need, frames), dtype="float32", always_2d=True
     )
     mono = data.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise ValueError(f"{int((~np.isfinite(mono)).sum())} NaN or infinite samples")
     if source_rate != sample_rate and mono.size:
         import soxr  # optional dependency, imported where it is needed
 
@@ -554,7 +556,12 @@ class AudioFolder(Dataset):
     counted in :attr:`skipped`. Item ``i`` picks a file (with probability proportional
     to its duration) and an excerpt start from ``numpy.random.default_rng([seed, i])``,
     reads it, averages the channels, resamples to ``sample_rate`` with ``soxr`` and
-    zero-pads files shorter than ``seconds``.
+    zero-pads files shorter than ``seconds``. A file whose header reads but whose
+    samples do not (a decoding error, NaN or infinite samples) is skipped the same way
+    when an item first reads it -- one warning, counted in :attr:`skipped` (of the process
+    that read it: each DataLoader worker counts its own) -- and the item comes from the
+    next file in the list instead; which file replaces it depends only on ``(seed, i)``
+    and which files are unreadable.
 
     Args:
         source: a folder (searched recursively for files whose extension soundfile
@@ -620,6 +627,7 @@ class AudioFolder(Dataset):
             self.source = f"<list of {len(candidates)} paths>"
 
         self.skipped = 0
+        self._unreadable: set[int] = set()  # files whose samples failed to read
         self.files: list[tuple[str, int, int]] = []  # (path, frames, sample rate)
         for path in candidates:
             try:
@@ -651,11 +659,27 @@ class AudioFolder(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         index = _check_index(index, self.length)
         rng = _rng(self.seed, index)
-        path, frames, rate = self.files[rng.choice(len(self.files), p=self._weights)]
-        excerpt = math.ceil(self.seconds * rate)
-        start = int(rng.integers(0, max(frames - excerpt, 0) + 1))
-        audio = _read_excerpt(path, frames, rate, start, self.n_samples, self.sample_rate)
-        return {"audio": torch.from_numpy(audio)}
+        first = int(rng.choice(len(self.files), p=self._weights))
+        for attempt in range(len(self.files)):
+            position = (first + attempt) % len(self.files)
+            path, frames, rate = self.files[position]
+            excerpt = math.ceil(self.seconds * rate)
+            # Drawn even for a file known to be unreadable: the draws, hence the item,
+            # do not depend on when that was found out.
+            start = int(rng.integers(0, max(frames - excerpt, 0) + 1))
+            if position in self._unreadable:
+                continue
+            try:
+                audio = _read_excerpt(path, frames, rate, start, self.n_samples, self.sample_rate)
+            except Exception as error:  # soundfile raises several types
+                self._unreadable.add(position)
+                self.skipped += 1
+                warnings.warn(f"skipping unreadable audio file {path!r}: {error}", stacklevel=2)
+                continue
+            return {"audio": torch.from_numpy(audio)}
+        raise RuntimeError(
+            f"none of the {len(self.files)} audio files of {self.source!r} could be read"
+        )
 
 
 _WORDS = (

@@ -23,9 +23,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from .loss import SelfSupervisedFoldLoss
+from .loss import SelfSupervisedFoldLoss, _check_audio
 from .metrics import pitch_metrics
-from .model import PitchNet, PitchNetOutput
+from .model import CHECKPOINT_FORMAT, PitchNet, PitchNetOutput
 
 __all__ = ["PitchDataModule", "PitchSystem", "train"]
 
@@ -74,8 +74,22 @@ class PitchSystem(L.LightningModule):
     # --- training -----------------------------------------------------------------
 
     def fold_loss(self, audio: Tensor) -> tuple[PitchNetOutput, dict[str, Tensor]]:
-        """The network's output and the objective's terms for audio ``(batch, time)``."""
+        """The network's output and the objective's terms for audio ``(batch, time)``.
+
+        Raises ``ValueError`` for non-finite audio, and ``FloatingPointError`` when the
+        network's output is not finite (diverged weights), before the objective sees it."""
+        _check_audio(audio)
         out = self.model(audio)
+        finite = torch.stack(
+            [out.logits.isfinite().all(), out.offsets.isfinite().all()]
+            + [out.periodicity_logits.isfinite().all()]
+        )
+        if not bool(finite.all()):
+            raise FloatingPointError(
+                f"non-finite network output at step {self.global_step}: the weights have "
+                "diverged; stopping before they reach a checkpoint (lower "
+                "optim.learning_rate, or resume from the last checkpoint)"
+            )
         terms = self.objective(
             audio, out.logits, out.offsets, out.periodicity_logits, self.model.log2_period_edges
         )
@@ -90,13 +104,31 @@ class PitchSystem(L.LightningModule):
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(
                 f"non-finite training loss at step {self.global_step}: stopping before a "
-                "NaN reaches the weights or a checkpoint"
+                "NaN reaches the weights or a checkpoint (lower optim.learning_rate, or "
+                "resume from the last checkpoint)"
             )
         self.samples_seen += batch["audio"].numel()
         batch_size = batch["audio"].shape[0]
         for name, value in terms.items():
             self.log(f"train/{name}", value, prog_bar=name == "loss", batch_size=batch_size)
         return terms["loss"]
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        # A finite loss can still give an infinite gradient; clipping would turn it into
+        # NaN weights, and the next checkpoint would save them. Stop here instead.
+        gradients = [p.grad for p in self.parameters() if p.grad is not None]
+        if gradients and not bool(torch.stack([g.isfinite().all() for g in gradients]).all()):
+            names = [
+                name
+                for name, p in self.named_parameters()
+                if p.grad is not None and not bool(p.grad.isfinite().all())
+            ]
+            raise FloatingPointError(
+                f"non-finite gradient at step {self.global_step} in {', '.join(names[:3])}"
+                f"{' ...' if len(names) > 3 else ''}: stopping before the optimiser writes "
+                "it into the weights (lower optim.learning_rate, or resume from the last "
+                "checkpoint)"
+            )
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(
@@ -177,8 +209,18 @@ class PitchSystem(L.LightningModule):
     # --- checkpoints ------------------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Never write weights that are not finite: a NaN checkpoint would look complete.
+        broken = [
+            name for name, value in self.model.state_dict().items() if not value.isfinite().all()
+        ]
+        if broken:
+            raise FloatingPointError(
+                f"refusing to write a checkpoint at step {self.global_step}: non-finite "
+                f"weights in {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''}"
+            )
         # Everything inference needs, readable without Lightning or Hydra.
         checkpoint["foldpitch"] = {
+            "format_version": CHECKPOINT_FORMAT,
             "model_config": self.model.config(),
             "resolved_config": self.resolved_config,
             "commit": self.commit,
@@ -261,7 +303,14 @@ def train(cfg) -> dict:
     ``hydra.utils.instantiate``; checkpoints (``last.ckpt`` and the best by
     ``val/<first set>/raw_pitch_accuracy``) go to ``<output_dir>/checkpoints`` with the
     resolved config inside them and beside them (``config.yaml``). ``cfg.resume``
-    continues from a checkpoint.
+    continues from a checkpoint. With ``cfg.checkpoint_every_n_steps`` (an int),
+    ``last.ckpt`` is also rewritten every that many training steps, so a run killed
+    mid-epoch resumes close to where it stopped and finishes with the same number of
+    steps (Lightning writes checkpoints atomically: a kill never leaves half of one).
+
+    Training on a folder of audio: files that cannot be read are skipped with one
+    warning each (see :class:`foldpitch.data.AudioFolder`) and counted in the summary
+    (``skipped_audio_files``); a folder without readable audio fails before training.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -292,6 +341,20 @@ def train(cfg) -> dict:
     )
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks.append(checkpoint)
+    every = cfg.get("checkpoint_every_n_steps")
+    if every is not None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(
+                f"checkpoint_every_n_steps must be a positive integer or null, got {every!r}"
+            )
+        callbacks.append(
+            L.pytorch.callbacks.ModelCheckpoint(
+                dirpath=output_dir / "checkpoints",
+                every_n_train_steps=every,
+                save_top_k=0,
+                save_last=True,
+            )
+        )
     if logger:
         callbacks.append(L.pytorch.callbacks.LearningRateMonitor("step"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
@@ -317,6 +380,9 @@ def train(cfg) -> dict:
         "best_checkpoint": checkpoint.best_model_path,
         "validation": {k: round(float(v), 4) for part in final for k, v in part.items()},
     }
+    skipped = getattr(datamodule.train_set, "skipped", None)
+    if skipped is not None:  # a folder of the user's audio
+        summary["skipped_audio_files"] = skipped
     # One report per rank: DDP runs can be checked rank by rank.
     reports = output_dir / "ranks"
     reports.mkdir(parents=True, exist_ok=True)
@@ -354,6 +420,8 @@ def _print_summary(summary: dict, output_dir: Path) -> None:
         f"  steps: {summary['steps']} ({summary['train_seconds']} s, "
         f"world size {summary['world_size']})",
     ]
+    if "skipped_audio_files" in summary:
+        lines.append(f"  unreadable audio files skipped: {summary['skipped_audio_files']}")
     for key, value in sorted(summary["validation"].items()):
         lines.append(f"  {key}: {value}")
     lines += [
