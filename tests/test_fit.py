@@ -163,3 +163,113 @@ def test_fit_command_writes_csvs_and_reports_bad_files(tmp_path):
         abs(float(row["frequency"]) - 180.0) < 0.5 and row["voiced"] == "1" for row in middle
     )
     assert not (out / "broken.f0.csv").exists()
+
+
+# --- robustness (issue 7) ------------------------------------------------------------------
+
+QUICK = dict(coarse_steps=0, fine_steps=10)
+
+
+def test_digital_silence_gives_finite_unvoiced_frames():
+    track = fit_envelope(torch.zeros(8000), SR, **QUICK)
+    assert not track.voiced.any() and (track.periodicity == 0).all()
+    assert torch.isfinite(track.f0).all() and ((track.f0 >= 50) & (track.f0 <= 1100)).all()
+    assert len(track.pitch_marks) == 0
+
+
+def test_a_dc_offset_changes_nothing():
+    tone = harmonic_tone(200.0, SR, 8000)
+    plain = fit_envelope(tone, SR, **QUICK)
+    shifted = fit_envelope(tone + 0.5, SR, **QUICK)
+    assert torch.equal(shifted.voiced, plain.voiced) and plain.voiced[5:-5].all()
+    cents = 1200 * torch.log2(shifted.f0 / plain.f0)
+    assert cents.abs().max() < 0.01, cents.abs().max()
+    # Without the mean removed, the offset counted as periodic energy: noise was voiced.
+    noise = 0.1 * torch.randn(8000, generator=torch.Generator().manual_seed(3))
+    assert fit_envelope(noise + 1.0, SR, **QUICK).voiced.float().mean() < 0.1
+
+
+def test_clipped_audio_keeps_its_pitch():
+    clipped = (5 * harmonic_tone(200.0, SR, 8000)).clamp(-1, 1)
+    track = fit_envelope(clipped, SR, fine_steps=30)
+    assert track.voiced[5:-5].all()
+    assert abs(float(track.f0[5:-5].median()) - 200.0) < 0.2
+
+
+def test_float64_float16_and_bfloat16_audio_are_computed_in_float32():
+    tone = harmonic_tone(200.0, SR, 8000)
+    reference = fit_envelope(tone, SR, **QUICK)
+    same = fit_envelope(tone.double(), SR, **QUICK)
+    assert torch.equal(same.f0, reference.f0) and same.f0.dtype == torch.float32
+    for dtype in (torch.float16, torch.bfloat16):
+        track = fit_envelope(tone.to(dtype), SR, **QUICK)
+        assert track.f0.dtype == track.periodicity.dtype == torch.float32
+        expected = fit_envelope(tone.to(dtype).float(), SR, **QUICK)
+        assert torch.equal(track.f0, expected.f0)
+
+
+@pytest.mark.parametrize(
+    "sample_rate, error",
+    [
+        (0, ValueError),
+        (-16000, ValueError),
+        (16000.5, ValueError),
+        (float("nan"), ValueError),
+        (True, TypeError),
+        ("16000", TypeError),
+    ],
+)
+def test_sample_rate_must_be_a_positive_integer(sample_rate, error):
+    with pytest.raises(error, match="sample_rate must be a positive integer number of Hz"):
+        fit_envelope(harmonic_tone(200.0, SR, 4000), sample_rate)
+
+
+def test_whole_number_sample_rates_of_other_types_are_accepted():
+    import numpy as np
+
+    tone = harmonic_tone(200.0, SR, 4000)
+    reference = fit_envelope(tone, SR, **QUICK).f0
+    for sample_rate in (np.int64(SR), float(SR)):
+        assert torch.equal(fit_envelope(tone, sample_rate, **QUICK).f0, reference)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(fmin=0.0), ValueError, "need 0 < fmin < fmax"),
+        (dict(fmin=200.0, fmax=200.0), ValueError, "need 0 < fmin < fmax"),
+        (dict(fmax=9000.0), ValueError, r"fmax <= sample_rate / 2 = 8000 Hz"),
+        (dict(fmin=float("nan")), ValueError, "need 0 < fmin < fmax"),
+        (dict(fmin="50"), TypeError, "fmin must be a number of Hz"),
+        (dict(hop=float("inf")), ValueError, "hop must be at least one sample"),
+        (dict(init_f0=torch.full((25,), math.nan)), ValueError, "init_f0 must hold finite"),
+        (dict(init_f0=torch.zeros(25)), ValueError, "0 non-finite and 25 non-positive"),
+        (dict(init_f0=[200.0] * 25), ValueError, r"init_f0 must have shape \(25,\) \(a tensor"),
+    ],
+)
+def test_frequency_range_hop_and_start_are_checked(kwargs, error, message):
+    arguments = dict(audio=harmonic_tone(200.0, SR, 4000), sample_rate=SR) | kwargs
+    with pytest.raises(error, match=message):
+        fit_envelope(**arguments)
+
+
+@pytest.mark.parametrize("shape", [(2, 4000), (4000, 2)])
+def test_multichannel_audio_is_refused_with_a_downmix_hint(shape):
+    with pytest.raises(ValueError, match=r"audio must be mono .* downmix several channels"):
+        fit_envelope(torch.zeros(shape), SR)
+
+
+@pytest.mark.parametrize("n_samples", [0, 1, 319])
+def test_audio_shorter_than_four_periods_at_fmin_is_refused(n_samples):
+    with pytest.raises(
+        ValueError, match=r"audio is too short: .* \(four periods at fmin=50.0 Hz\)"
+    ):
+        fit_envelope(torch.zeros(n_samples), SR)
+
+
+def test_non_finite_audio_is_refused_with_a_count():
+    audio = harmonic_tone(200.0, SR, 4000)
+    audio[[10, 20]] = math.nan
+    audio[30] = math.inf
+    with pytest.raises(ValueError, match="audio must be finite; got 2 NaN and 1 infinite"):
+        fit_envelope(audio, SR)

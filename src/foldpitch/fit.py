@@ -21,6 +21,7 @@ Periods are in samples inside; the public edges are in seconds and Hz.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -77,12 +78,18 @@ def fit_envelope(
     """Fit the period envelope of one recording by search, then gradient descent.
 
     Args:
-        audio: mono signal ``(time,)``, floating point.
-        sample_rate: in Hz.
-        fmin, fmax: allowed f0 range in Hz.
+        audio: mono signal ``(time,)``, floating point and finite, at least four periods
+            at ``fmin`` long. float16, bfloat16 and float64 are computed in float32. Its
+            mean (a DC offset) is removed first: the energy normalisation would count a
+            DC offset as periodic energy. Clipped audio needs no special care (clipping
+            keeps the period).
+        sample_rate: in Hz, a positive integer (a whole float such as ``16000.0`` is
+            accepted).
+        fmin, fmax: allowed f0 range in Hz, ``0 < fmin < fmax <= sample_rate / 2``.
         hop: frame spacing in seconds (the envelope has one control point per frame).
         init_f0: optional starting f0 in Hz per frame ``(n_frames,)``, e.g. a network's
-            prediction; replaces the global search.
+            prediction; replaces the global search. Must be finite and positive; values
+            outside ``[fmin, fmax]`` are clamped to it.
         coarse_steps: Adam steps on the low-passed audio (0 to skip).
         fine_steps: Adam steps on the full-band audio.
         learning_rate: Adam step size, in octaves.
@@ -97,7 +104,17 @@ def fit_envelope(
             accurately.
 
     Returns:
-        A :class:`PitchTrack` with ``n_frames = floor((time - 1) / hop_samples) + 1``.
+        A :class:`PitchTrack` with ``n_frames = floor((time - 1) / hop_samples) + 1``,
+        float32 whatever the input's dtype. Digital silence gives unvoiced frames
+        (periodicity 0) with finite values.
+
+    Raises:
+        TypeError: audio not a floating-point tensor; ``sample_rate``, ``fmin``, ``fmax``
+            or ``hop`` not a number.
+        ValueError: audio not mono ``(time,)`` (multi-channel audio must be downmixed
+            first), too short, or not finite; ``sample_rate`` not a positive whole
+            number; ``fmin``/``fmax`` out of order or above Nyquist; ``hop`` under one
+            sample; ``init_f0`` of the wrong shape, not finite or not positive.
 
     Example:
         >>> from foldpitch.synth import harmonic_tone
@@ -105,11 +122,14 @@ def fit_envelope(
         >>> abs(float(track.f0[track.voiced].median()) - 220.0) < 0.5
         True
     """
-    _check_fit_args(audio, sample_rate, fmin, fmax, hop)
+    sample_rate = _check_fit_args(audio, sample_rate, fmin, fmax, hop)
     hop_samples = hop * sample_rate
     n_frames = int((audio.shape[-1] - 1) // hop_samples) + 1
     min_period, max_period = sample_rate / fmax, sample_rate / fmin
-    work = audio.detach().to(torch.float32)
+    # float32 whatever came in, without its mean: a DC offset would count as periodic
+    # energy in the normalisation (noise plus an offset would be called voiced).
+    work = audio.detach().to(torch.float64)
+    work = (work - work.mean()).to(torch.float32)
 
     if init_f0 is None:
         search = (work, hop_samples, n_frames, min_period, max_period)
@@ -117,10 +137,17 @@ def fit_envelope(
         # Again, with each frame's window centred for the period it found.
         log2_period = viterbi_path(*yin_candidates(*search, expected_period=torch.exp2(first_pass)))
     else:
-        if init_f0.shape != (n_frames,):
+        if not isinstance(init_f0, Tensor) or init_f0.shape != (n_frames,):
+            got = tuple(init_f0.shape) if isinstance(init_f0, Tensor) else type(init_f0).__name__
             raise ValueError(
-                f"init_f0 must have shape ({n_frames},) (one f0 in Hz per frame), "
-                f"got {tuple(init_f0.shape)}"
+                f"init_f0 must have shape ({n_frames},) (a tensor, one f0 in Hz per frame), "
+                f"got {got}"
+            )
+        if not bool((torch.isfinite(init_f0) & (init_f0 > 0)).all()):
+            raise ValueError(
+                "init_f0 must hold finite, positive frequencies in Hz; got "
+                f"{int((~torch.isfinite(init_f0)).sum())} non-finite and "
+                f"{int((init_f0 <= 0).sum())} non-positive value(s)"
             )
         log2_period = torch.log2(sample_rate / init_f0.detach().to(torch.float32).clamp(fmin, fmax))
     bounds = (math.log2(min_period), math.log2(max_period))
@@ -418,26 +445,46 @@ def viterbi_path(log2_periods: Tensor, costs: Tensor, octave_cost: float = 1.0) 
     return path[nearest]
 
 
-def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> None:
+def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> int:
+    """Checks the arguments of :func:`fit_envelope`; returns the sample rate as an int."""
     if not isinstance(audio, Tensor) or not audio.is_floating_point():
-        raise TypeError("audio must be a floating-point torch.Tensor of shape (time,)")
+        got = f"dtype {audio.dtype}" if isinstance(audio, Tensor) else type(audio).__name__
+        raise TypeError(
+            f"audio must be a floating-point torch.Tensor of shape (time,), got {got} "
+            "(scale integer PCM to [-1, 1] first)"
+        )
     if audio.ndim != 1:
-        raise ValueError(f"audio must be mono with shape (time,), got {tuple(audio.shape)}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise ValueError(
+            f"audio must be mono with shape (time,), got {tuple(audio.shape)}; downmix "
+            "several channels first (e.g. audio.mean(dim=0) for (channels, time))"
+        )
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
+        raise TypeError(f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}")
+    if not (math.isfinite(sample_rate) and sample_rate == int(sample_rate) and sample_rate > 0):
         raise ValueError(
             f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}"
         )
+    sample_rate = int(sample_rate)
+    for name, value in (("fmin", fmin), ("fmax", fmax), ("hop", hop)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            unit = "seconds" if name == "hop" else "Hz"
+            raise TypeError(f"{name} must be a number of {unit}, got {value!r}")
     if not (0 < fmin < fmax <= sample_rate / 2):
         raise ValueError(
             f"need 0 < fmin < fmax <= sample_rate / 2 = {sample_rate / 2:g} Hz, "
             f"got fmin={fmin}, fmax={fmax}"
         )
-    if not (hop > 0 and hop * sample_rate >= 1):
+    if not (hop > 0 and hop * sample_rate >= 1 and math.isfinite(hop)):
         raise ValueError(f"hop must be at least one sample (in seconds), got {hop}")
     if audio.shape[0] < 4 * sample_rate / fmin:
         raise ValueError(
             f"audio is too short: {audio.shape[0]} samples, need at least "
             f"{math.ceil(4 * sample_rate / fmin)} (four periods at fmin={fmin} Hz)"
         )
-    if not torch.isfinite(audio).all():
-        raise ValueError("audio contains NaN or Inf")
+    finite = torch.isfinite(audio)
+    if not bool(finite.all()):
+        raise ValueError(
+            f"audio must be finite; got {int(torch.isnan(audio).sum())} NaN and "
+            f"{int(torch.isinf(audio).sum())} infinite samples (NaN or Inf)"
+        )
+    return sample_rate
