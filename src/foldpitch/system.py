@@ -310,7 +310,9 @@ def train(cfg) -> dict:
 
     Training on a folder of audio: files that cannot be read are skipped with one
     warning each (see :class:`foldpitch.data.AudioFolder`) and counted in the summary
-    (``skipped_audio_files``); a folder without readable audio fails before training.
+    (``skipped_audio_files``: those found by the scan before training, plus those whose
+    samples failed in the main process; a DataLoader worker warns about the ones it
+    finds); a folder without readable audio fails before training.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
