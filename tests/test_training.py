@@ -29,15 +29,15 @@ from foldpitch.model import load_pitchnet  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def train_command(run_dir: Path, *overrides: str) -> list[str]:
+    """``scripts/train.py experiment=fast`` writing into ``run_dir``."""
+    script = str(ROOT / "scripts" / "train.py")
+    return [sys.executable, script, "experiment=fast", f"hydra.run.dir={run_dir}", *overrides]
+
+
 def run_train(run_dir: Path, *overrides: str, timeout: float = 240) -> subprocess.CompletedProcess:
     env = dict(os.environ, WANDB_MODE="offline", WANDB_SILENT="true")
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
-        "experiment=fast",
-        f"hydra.run.dir={run_dir}",
-        *overrides,
-    ]
+    command = train_command(run_dir, *overrides)
     result = subprocess.run(
         command, cwd=run_dir.parent, capture_output=True, text=True, env=env, timeout=timeout
     )
@@ -258,15 +258,9 @@ def test_a_diverging_run_stops_with_a_message_and_no_nan_checkpoint(tmp_path):
     # A learning rate of 1e30 sends the weights to overflow after the first step.
     run_dir = tmp_path / "run"
     env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
-        "experiment=fast",
-        "logger=none",
-        f"hydra.run.dir={run_dir}",
-        "optim.learning_rate=1e30",
-        "checkpoint_every_n_steps=1",
-    ]
+    command = train_command(
+        run_dir, "logger=none", "optim.learning_rate=1e30", "checkpoint_every_n_steps=1"
+    )
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode != 0
     assert "non-finite network output" in result.stderr, result.stderr[-3000:]
@@ -283,13 +277,7 @@ def test_a_run_killed_mid_epoch_resumes_and_finishes_with_the_same_steps(tmp_pat
     killed = tmp_path / "killed"
     killed.mkdir()
     env = dict(os.environ, WANDB_MODE="offline", OMP_NUM_THREADS="1")
-    command = [
-        sys.executable,
-        str(ROOT / "scripts" / "train.py"),
-        "experiment=fast",
-        f"hydra.run.dir={killed}",
-        *settings,
-    ]
+    command = train_command(killed, *settings)
     last = killed / "checkpoints" / "last.ckpt"
     with open(killed / "log.txt", "w") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log, env=env)

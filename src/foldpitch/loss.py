@@ -74,6 +74,7 @@ __all__ = [
 
 REDUCTIONS = ("mean", "sum", "none")
 CYCLE_NORMALIZATIONS = ("none", "energy")
+MIN_CYCLE_LOG2_PERIOD = -2.0  # a quarter sample: the shortest period the cycle form takes
 DENSE_NORMALIZATIONS = ("none", "energy", "submultiple")
 ALIGNMENTS = ("centered", "forward", "backward")
 
@@ -128,8 +129,8 @@ def fold_alignment_loss(
         The loss, a scalar for ``"mean"``/``"sum"``.
 
     Raises:
-        ValueError: non-finite audio or envelope; periods under 1 sample
-            (``period_envelope < 0``); audio without two whole cycles of the envelope
+        ValueError: non-finite audio or envelope; periods under a quarter sample
+            (``period_envelope < -2``); audio without two whole cycles of the envelope
             (nothing to compare: an error rather than a loss of 0, which would reward
             long periods); more control points than the audio holds at ``hop_length``.
         TypeError: audio or envelope not floating point.
@@ -145,11 +146,14 @@ def fold_alignment_loss(
     )
     _check_choice("normalization", normalization, CYCLE_NORMALIZATIONS)
     shortest = float(period_envelope.detach().min())
-    if shortest < 0:
+    if shortest < MIN_CYCLE_LOG2_PERIOD:
+        # Periods under a sample are allowed so that the period -> 0 collapse of the raw
+        # loss can be studied (benchmarks/loss_landscape.py); below a quarter sample the
+        # number of cycles to compare explodes.
         raise ValueError(
-            "period_envelope must be >= 0 in the cycle form (periods of at least 1 sample; "
-            f"shorter ones multiply the cycles to compare), got a minimum of {shortest:g} "
-            f"(a period of {2**shortest:.3g} samples)"
+            f"period_envelope must be >= {MIN_CYCLE_LOG2_PERIOD} in the cycle form (periods "
+            "of at least a quarter sample; shorter ones multiply the cycles to compare), "
+            f"got a minimum of {shortest:g} (a period of {2**shortest:.3g} samples)"
         )
     if reads_per_cycle is not None and (
         isinstance(reads_per_cycle, bool)
