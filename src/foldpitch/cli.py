@@ -337,10 +337,10 @@ def _progress_tools():
 
 def _write_json(path: Path, result) -> None:
     """``{"time": [...], "frequency": [...], "periodicity": [...], "voiced": [...]}``,
-    written to a temporary file and renamed."""
+    written through a temporary file (:func:`foldpitch.io.atomic_output`)."""
     import json
-    import os
-    import tempfile
+
+    from .io import atomic_output
 
     data = {
         "time": [round(value, 6) for value in result.times.tolist()],
@@ -348,14 +348,8 @@ def _write_json(path: Path, result) -> None:
         "periodicity": [round(value, 4) for value in result.periodicity.tolist()],
         "voiced": [bool(value) for value in result.voiced.tolist()],
     }
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "w") as stream:
+        json.dump(data, stream)
 
 
 def demo_example(sample_rate: int = 16000) -> tuple[Tensor, Tensor]:

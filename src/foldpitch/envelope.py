@@ -181,7 +181,8 @@ def _check_finite(name: str, values: Tensor, meaning: str) -> None:
     if not bool(torch.isfinite(values).all()):
         n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
         raise ValueError(
-            f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite value(s)"
+            f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite "
+            f"value(s) in a tensor of shape {tuple(values.shape)}"
         )
 
 

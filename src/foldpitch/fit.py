@@ -481,8 +481,7 @@ def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> int:
             f"audio is too short: {audio.shape[0]} samples, need at least "
             f"{math.ceil(4 * sample_rate / fmin)} (four periods at fmin={fmin} Hz)"
         )
-    finite = torch.isfinite(audio)
-    if not bool(finite.all()):
+    if not bool(torch.isfinite(audio).all()):
         raise ValueError(
             f"audio must be finite; got {int(torch.isnan(audio).sum())} NaN and "
             f"{int(torch.isinf(audio).sum())} infinite samples (NaN or Inf)"

@@ -46,22 +46,15 @@ def read_audio(path: str | Path) -> tuple[Tensor, int]:
 def write_track_csv(path: str | Path, times, f0, periodicity, voiced) -> None:
     """Write ``time,frequency,periodicity,voiced`` rows (seconds, Hz, [0, 1], 0/1).
 
-    Written to a temporary file in the same folder and renamed, so a crash never
-    leaves a half-written CSV behind.
+    Written through :func:`atomic_output`, so a crash never leaves a half-written CSV
+    behind.
     """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(["time", "frequency", "periodicity", "voiced"])
-            columns = (times.tolist(), f0.tolist(), periodicity.tolist(), voiced.tolist())
-            for time, frequency, periodic, voice in zip(*columns, strict=True):
-                writer.writerow([f"{time:.4f}", f"{frequency:.4f}", f"{periodic:.4f}", int(voice)])
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as temporary, open(temporary, "w", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(["time", "frequency", "periodicity", "voiced"])
+        columns = (times.tolist(), f0.tolist(), periodicity.tolist(), voiced.tolist())
+        for time, frequency, periodic, voice in zip(*columns, strict=True):
+            writer.writerow([f"{time:.4f}", f"{frequency:.4f}", f"{periodic:.4f}", int(voice)])
 
 
 @contextmanager

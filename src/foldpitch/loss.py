@@ -55,6 +55,7 @@ from torch import Tensor
 
 from .envelope import (
     _check_envelope,
+    _check_finite,
     envelope_cycle_boundaries,
     period_curve,
     resolve_hop_length,
@@ -803,16 +804,6 @@ _HALF_DTYPES = (torch.float16, torch.bfloat16)
 def _upcast(tensor: Tensor) -> Tensor:
     """float16/bfloat16 -> float32 (autograd casts the gradient back); others unchanged."""
     return tensor.float() if tensor.dtype in _HALF_DTYPES else tensor
-
-
-def _check_finite(name: str, tensor: Tensor, meaning: str) -> None:
-    values = tensor.detach()
-    if not bool(torch.isfinite(values).all()):
-        n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
-        raise ValueError(
-            f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite "
-            f"value(s) in a tensor of shape {tuple(values.shape)}"
-        )
 
 
 def _channels_last_hint(shape) -> str:

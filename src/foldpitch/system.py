@@ -80,11 +80,8 @@ class PitchSystem(L.LightningModule):
         network's output is not finite (diverged weights), before the objective sees it."""
         _check_audio(audio)
         out = self.model(audio)
-        finite = torch.stack(
-            [out.logits.isfinite().all(), out.offsets.isfinite().all()]
-            + [out.periodicity_logits.isfinite().all()]
-        )
-        if not bool(finite.all()):
+        outputs = (out.logits, out.offsets, out.periodicity_logits)
+        if not bool(torch.stack([output.isfinite().all() for output in outputs]).all()):
             raise FloatingPointError(
                 f"non-finite network output at step {self.global_step}: the weights have "
                 "diverged; stopping before they reach a checkpoint (lower "
