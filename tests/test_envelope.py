@@ -178,6 +178,33 @@ def test_sampled_boundaries_and_one_cycle_later_gradcheck():
     assert gradcheck(later, (smooth_envelope(),))
 
 
+def test_boundaries_gradcheck_on_a_batch_with_steep_and_flat_segments():
+    # Rows with different cycle counts (padded, invalid boundaries carry no gradient);
+    # flat, nearly flat (the series branch of the closed-form backward) and steep segments.
+    envelope = torch.tensor(
+        [[4.0, 4.0, 4.0 + 1e-4, 5.5, 3.2, 3.2], [5.0, 6.5, 6.5 - 3e-5, 4.0, 4.5, 6.0]], dtype=F64
+    ).requires_grad_()
+
+    def boundaries(envelope):
+        times, valid = envelope_cycle_boundaries(envelope, 260, 50)
+        return torch.where(valid, times, 0.0)
+
+    assert envelope_cycle_boundaries(envelope, 260, 50)[1].sum(-1).tolist() != [0, 0]
+    assert gradcheck(boundaries, (envelope,))
+
+
+@pytest.mark.parametrize(
+    "z", [-30.0, -3.0, -0.2, -0.011, -0.009, -1e-7, 0.0, 1e-7, 0.009, 0.011, 0.5, 4.0]
+)
+def test_first_moment_ratio_is_the_integral(z):
+    from foldpitch.envelope import _first_moment_ratio
+
+    w = torch.linspace(0, 1, 200001, dtype=F64)
+    expected = torch.trapezoid(w * torch.exp(z * w), w)
+    got = _first_moment_ratio(torch.tensor(z, dtype=F64))
+    torch.testing.assert_close(got, expected, rtol=1e-8, atol=0)  # trapezoid error < 2e-9
+
+
 def test_boundary_gradient_matches_the_implicit_function_theorem():
     # Constant period P: b_k = k P, so db_k/dlog2P = k P ln 2 (sum over all control points).
     envelope = torch.full((4,), math.log2(17.0), dtype=F64, requires_grad=True)

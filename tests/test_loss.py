@@ -164,6 +164,45 @@ def test_cycle_form_gradcheck(kernel, normalization):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("normalization", ["none", "energy"])
+def test_cycle_form_gradcheck_with_audio_that_needs_no_gradient(kernel, normalization):
+    # Audio without grad takes the window-sums Function with its own backward.
+    audio = noise(400, 5)
+
+    def loss(envelope):
+        return fold_alignment_loss(
+            envelope,
+            audio,
+            80,
+            kernel=kernel,
+            half_width=3,
+            normalization=normalization,
+            reduction="none",
+        )
+
+    assert gradcheck(loss, (wobbly_envelope(),))
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("normalization", ["none", "energy"])
+def test_window_sums_function_matches_autograd_through_the_reads(kernel, normalization):
+    # Two implementations of the same loss: autograd through sample_windows (taken when
+    # the audio needs a gradient) and the Function used otherwise. A vibrato envelope
+    # mixes cycle lengths across a factor of 2 (several length groups, masked tails).
+    audio = noise(3000, 6)
+    frames = torch.arange(30, dtype=F64)
+    envelope = (math.log2(30.0) + 0.6 * torch.sin(frames / 3)).requires_grad_()
+    options = dict(kernel=kernel, half_width=4, normalization=normalization, reduction="sum")
+    fast = fold_alignment_loss(envelope, audio, 100, **options)
+    (fast_grad,) = torch.autograd.grad(fast, envelope)
+    slow = fold_alignment_loss(envelope, audio.clone().requires_grad_(), 100, **options)
+    (slow_grad,) = torch.autograd.grad(slow, envelope)
+    torch.testing.assert_close(fast, slow, rtol=1e-10, atol=0)
+    torch.testing.assert_close(fast_grad, slow_grad, rtol=1e-8, atol=1e-10)
+    assert fast_grad.abs().max() > 0
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("align", ["centered", "forward", "backward"])
 def test_dense_form_gradcheck(kernel, align):
     audio = noise(300, 4).requires_grad_()

@@ -178,8 +178,12 @@ def _check_finite(name: str, values: Tensor, meaning: str) -> None:
     """Where a count of cycles sets a shape, NaN or infinity must be an error, not a
     ``cannot convert float NaN to integer`` from deep inside."""
     values = values.detach()
-    if not bool(torch.isfinite(values).all()):
-        n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+    # One reduction instead of an elementwise isfinite (a NaN or infinity makes the sum
+    # non-finite); only then count, which also clears a sum that merely overflowed.
+    if math.isfinite(float(values.sum(dtype=torch.float64))):
+        return
+    n_nan, n_inf = int(torch.isnan(values).sum()), int(torch.isinf(values).sum())
+    if n_nan or n_inf:
         raise ValueError(
             f"{name} must be finite ({meaning}); got {n_nan} NaN and {n_inf} infinite "
             f"value(s) in a tensor of shape {tuple(values.shape)}"
@@ -323,41 +327,102 @@ def envelope_cycle_boundaries(
         return cycle_boundaries(phase(period))
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    n_frames = log2_period.shape[-1]
-    hop = resolve_hop_length(hop_length, n_frames, n_samples)
+    hop = resolve_hop_length(hop_length, log2_period.shape[-1], n_samples)
     level = log2_period.to(torch.float64)
-    # Segments: one per pair of control points, then the last value held to the end.
-    tail = max(n_samples - 1 - (n_frames - 1) * hop, 0.0)
-    segment_start = torch.arange(n_frames, dtype=torch.float64, device=level.device) * hop
-    duration = torch.full_like(segment_start, hop)
-    duration[-1] = tail
-    slope = torch.nn.functional.pad((level[..., 1:] - level[..., :-1]) / hop, (0, 1))
-    increment = torch.exp2(-level) * duration * _expm1_ratio(-slope * duration * math.log(2))
-    phase_start = torch.nn.functional.pad(torch.cumsum(increment, -1), (1, 0))
+    rows = level.reshape(-1, level.shape[-1])
+    times, valid = _LogLinearBoundaries.apply(rows, n_samples, hop)
+    return times.reshape(level.shape[:-1] + (-1,)), valid.reshape(level.shape[:-1] + (-1,))
 
-    n_cycles = int(phase_start.detach()[..., -1].max().floor())  # sets a shape: host value
-    targets = torch.arange(1, n_cycles + 1, dtype=torch.float64, device=level.device)
-    targets = targets.expand(level.shape[:-1] + (n_cycles,)).contiguous()
-    segment = torch.searchsorted(phase_start[..., :-1].detach().contiguous(), targets, right=True)
-    segment = (segment - 1).clamp(0, n_frames - 1)
-    time_at_start_rate = (targets - phase_start.gather(-1, segment)) * torch.exp2(
-        level.gather(-1, segment)
-    )
-    z = time_at_start_rate * slope.gather(-1, segment) * math.log(2)
-    times = segment_start[segment] + time_at_start_rate * _log1p_ratio(-z)
-    valid = (targets <= phase_start[..., -1:]) & (times <= n_samples - 1)
-    return times, valid
+
+class _LogLinearBoundaries(torch.autograd.Function):
+    """Cycle boundaries of a log-linear envelope ``(rows, n_frames)`` -> ``(rows, K)``.
+
+    The gradient is the implicit function theorem's, in closed form: with
+    ``phi(t) = integral_0^t 2**-l(s) ds`` and ``l(s) = sum_m l_m h_m(s)`` (hat functions
+    ``h_m``), the boundary ``phi(t_k) = k`` moves by
+    ``dt_k/dl_m = ln2 * 2**l(t_k) * integral_0^t_k 2**-l(s) h_m(s) ds``. The integrals
+    over whole segments are shared by all later boundaries (a reverse cumulative sum);
+    only the segment holding ``t_k`` needs a partial one. One function with a short
+    backward instead of autograd through the forward's operations: it runs in every
+    evaluation of the cycle-form loss, where small operations dominate the time.
+    """
+
+    @staticmethod
+    def forward(ctx, level, n_samples, hop):
+        n_frames = level.shape[-1]
+        # Segments: one per pair of control points, then the last value held to the end.
+        duration = torch.full((n_frames,), hop, dtype=level.dtype, device=level.device)
+        duration[-1] = max(n_samples - 1 - (n_frames - 1) * hop, 0.0)
+        # On segment f, 2**-l(f hop + u) = inverse_f exp(-rate_f u).
+        rate = torch.nn.functional.pad(level.diff(dim=-1) * (math.log(2) / hop), (0, 1))
+        inverse = torch.exp2(-level)
+        increment = inverse * duration * _expm1_ratio(-rate * duration)
+        phase_start = torch.nn.functional.pad(torch.cumsum(increment, -1), (1, 0))
+
+        n_cycles = int(phase_start[:, -1].max())  # sets a shape: host value
+        targets = torch.arange(1, n_cycles + 1, dtype=level.dtype, device=level.device)
+        targets = targets.expand(level.shape[0], n_cycles).contiguous()
+        # phase_start[:, 0] = 0 < 1 <= target, so every segment index is >= 0.
+        segment = torch.searchsorted(phase_start[:, :-1].contiguous(), targets, right=True) - 1
+        # The crossing inside the segment: inverse (1 - exp(-rate u)) / rate = phase_into.
+        phase_into = targets - phase_start.gather(-1, segment)
+        time_at_start_rate = phase_into / inverse.gather(-1, segment)
+        offset = time_at_start_rate * _log1p_ratio(-time_at_start_rate * rate.gather(-1, segment))
+        times = segment.to(level.dtype) * hop + offset
+        valid = (targets <= phase_start[:, -1:]) & (times <= n_samples - 1)
+        ctx.save_for_backward(
+            inverse, rate, duration, increment, segment, offset, phase_into, valid
+        )
+        ctx.hop = hop
+        ctx.mark_non_differentiable(valid)
+        return times, valid
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_times, _):
+        inverse, rate, duration, increment, segment, offset, phase_into, valid = ctx.saved_tensors
+        rows, n_frames = inverse.shape
+        inverse_k, rate_k = inverse.gather(-1, segment), rate.gather(-1, segment)
+        # grad * ln2 * 2**l(t_k); boundaries past the end (never used) carry no gradient.
+        grad = grad_times.masked_fill(~valid, 0) * torch.exp(rate_k * offset) / inverse_k
+        grad *= math.log(2)
+        # Integrals of 2**-l weighted by the hats: the zeroth moment is the phase
+        # (increment, phase_into); the first moment, over u / hop, goes to point f + 1.
+        u = torch.cat([duration.expand(rows, n_frames), offset], -1)
+        to_next = (
+            torch.cat([inverse, inverse_k], -1)
+            * u
+            * (u / ctx.hop)
+            * _first_moment_ratio(-torch.cat([rate, rate_k], -1) * u)
+        )
+        to_next[:, n_frames - 1] = 0  # the last, held segment weighs only its own point
+        to_next[:, n_frames:].masked_fill_(segment == n_frames - 1, 0)
+        whole_next, part_next = to_next[:, :n_frames], to_next[:, n_frames:]
+        per_segment = inverse.new_zeros((3, rows, n_frames))
+        for i, values in enumerate((grad, grad * (phase_into - part_next), grad * part_next)):
+            per_segment[i].scatter_add_(-1, segment, values)
+        here, partial_own, partial_next = per_segment
+        later = here.sum(-1, keepdim=True) - here.cumsum(-1)  # boundaries past segment f
+        own = (increment - whole_next) * later + partial_own
+        following = whole_next * later + partial_next
+        return own + torch.nn.functional.pad(following[:, :-1], (1, 0)), None, None
 
 
 def _expm1_ratio(z: Tensor) -> Tensor:
-    """``expm1(z) / z``, equal to 1 at z = 0 and smooth there."""
-    small = z.abs() < 1e-4
-    z_safe = torch.where(small, torch.ones_like(z), z)
-    return torch.where(small, 1 + z / 2 + z * z / 6, torch.expm1(z_safe) / z_safe)
+    """``expm1(z) / z``, 1 at z = 0 (accurate for tiny z: expm1 is)."""
+    return torch.where(z == 0, 1.0, torch.expm1(z) / z)
+
+
+def _first_moment_ratio(z: Tensor) -> Tensor:
+    """``integral_0^1 w exp(z w) dw = (exp(z) (z - 1) + 1) / z**2``, 1/2 at z = 0.
+
+    The closed form cancels for small z (relative error ~1e-16 / z**2): a series there.
+    """
+    small = z.abs() < 1e-2
+    series = 1 / 2 + z * (1 / 3 + z * (1 / 8 + z * (1 / 30 + z / 144)))
+    return torch.where(small, series, (torch.exp(z) * (z - 1) + 1) / (z * z))
 
 
 def _log1p_ratio(z: Tensor) -> Tensor:
-    """``log1p(z) / z``, equal to 1 at z = 0 and smooth there."""
-    small = z.abs() < 1e-4
-    z_safe = torch.where(small, torch.ones_like(z), z)
-    return torch.where(small, 1 - z / 2 + z * z / 3, torch.log1p(z_safe) / z_safe)
+    """``log1p(z) / z``, 1 at z = 0 (accurate for tiny z: log1p is)."""
+    return torch.where(z == 0, 1.0, torch.log1p(z) / z)

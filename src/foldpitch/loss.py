@@ -233,24 +233,29 @@ def _cycle_sums(
     cycle_length = length.reshape(-1)[cycle]
 
     group = torch.log2(cycle_length.detach().clamp_min(1)).floor()
-    if reads_per_cycle is not None:
-        group = torch.zeros_like(group)  # a fixed number of reads: nothing to pad
-    difference = audio.new_zeros(cycle.shape)
-    energy = audio.new_zeros(cycle.shape) if with_energy else None
-    for value in group.unique().tolist():
-        members = (group == value).nonzero().squeeze(-1)
-        sums = _covered_sums(
-            flat_audio,
-            first[members],
-            second[members],
-            cycle_length[members],
-            kernel,
-            reads_per_cycle,
-            with_energy,
+    shortest, longest = (int(value) for value in torch.aminmax(group))
+    if reads_per_cycle is not None or shortest == longest:
+        # A fixed number of reads, or lengths within a factor of 2: one group.
+        difference, energy = _covered_sums(
+            flat_audio, first, second, cycle_length, kernel, reads_per_cycle, with_energy
         )
-        difference = difference.index_put((members,), sums[0])
-        if with_energy:
-            energy = energy.index_put((members,), sums[1])
+    else:
+        difference = audio.new_zeros(cycle.shape)
+        energy = audio.new_zeros(cycle.shape) if with_energy else None
+        for value in group.unique().tolist():
+            members = (group == value).nonzero().squeeze(-1)
+            sums = _covered_sums(
+                flat_audio,
+                first[members],
+                second[members],
+                cycle_length[members],
+                kernel,
+                reads_per_cycle,
+                with_energy,
+            )
+            difference = difference.index_put((members,), sums[0])
+            if with_energy:
+                energy = energy.index_put((members,), sums[1])
 
     def unflatten(values):
         if values is None:
@@ -267,6 +272,10 @@ def _covered_sums(flat_audio, first, second, length, kernel, reads_per_cycle, wi
         # its start, so whole cycles are read as windows (the fast path). Reads
         # s < floor(L) count fully, the read at floor(L) by the fraction of L.
         n_reads = math.ceil(float(length.detach().max()))
+        if not flat_audio.requires_grad:
+            return _WindowSums.apply(
+                flat_audio, first, second, length, kernel, n_reads, with_energy
+            )
         a = sample_windows(flat_audio, first, n_reads, **read)
         b = sample_windows(flat_audio, second, n_reads, **read)
         whole = length.detach().floor()
@@ -289,6 +298,97 @@ def _covered_sums(flat_audio, first, second, length, kernel, reads_per_cycle, wi
     difference = covered_sum((a - b).square())
     energy = covered_sum(a.square() + b.square()) if with_energy else None
     return difference, energy
+
+
+class _WindowSums(torch.autograd.Function):
+    """Covered sums of ``(a - b)^2`` (and ``a^2 + b^2``) per cycle, for audio without grad.
+
+    ``a(s) = x(first + s)``, ``b(s) = x(second + s)``; reads ``s < floor(L)`` count fully,
+    the read at ``floor(L)`` by ``L - floor(L)``. The same sums as the autograd path of
+    :func:`_covered_sums`, but the backward needs no copy of the reads: the derivative
+    of a read with respect to its start is the kernel's derivative applied to the same
+    window, so each gradient is a few dot products of the saved values with the saved
+    windows. Gradients flow to ``first``, ``second`` and ``length``.
+
+    Shapes: ``flat_audio (S,)`` (zero outside the signals), the rest ``(K,)``; returns
+    ``(K,)`` sums (and ``None`` for the energy without ``with_energy``).
+    """
+
+    @staticmethod
+    def forward(ctx, flat_audio, first, second, length, kernel, n_reads, with_energy):
+        # Zeros in front of the first tap of a read at 0 and behind the last window.
+        front, span = kernel.radius, n_reads + len(kernel.taps) - 1
+        padded = torch.nn.functional.pad(flat_audio, (front, span))
+        all_windows = padded.unfold(0, span, 1)  # a view: copies only the rows selected
+        dtype = flat_audio.dtype
+        whole = length.floor()
+        # Reads before the shortest floor(L) count in every cycle: only the columns
+        # after it need a mask (for a steady pitch, one or two of them).
+        n_whole = int(whole.min())
+        tail_coverage = torch.arange(n_whole, n_reads, device=length.device) < whole[:, None]
+        last = whole.long().clamp(max=n_reads - 1)[:, None]
+        partial = (length - whole).to(dtype)
+
+        def read(start):
+            floor = start.floor()
+            frac = (start - floor).to(dtype)[:, None]
+            windows = all_windows.index_select(0, floor.long() + (front + kernel.taps[0]))
+            if kernel.name == "linear":
+                values = torch.lerp(windows[:, :-1], windows[:, 1:], frac)
+            else:
+                values = None
+                for i, (_, weight) in enumerate(kernel.weights(frac)):
+                    tap = windows[:, i : i + n_reads]
+                    values = tap * weight if values is None else values.addcmul_(tap, weight)
+            return windows, frac, values
+
+        def covered(values):
+            """``(values, masked tail, value at floor(L))`` and the covered sum of squares."""
+            head, tail = values[:, :n_whole], values[:, n_whole:] * tail_coverage
+            at_last = values.gather(-1, last).squeeze(-1)
+            total = torch.linalg.vecdot(head, head) + torch.linalg.vecdot(tail, tail)
+            return (values, tail, at_last), total + partial * at_last.square()
+
+        windows_a, frac_a, a = read(first)
+        windows_b, frac_b, b = read(second)
+        saved, difference = covered(a - b)
+        sums = [difference]
+        if with_energy:
+            (saved_a, energy_a), (saved_b, energy_b) = covered(a), covered(b)
+            sums.append(energy_a + energy_b)
+            saved += saved_a + saved_b
+        ctx.save_for_backward(windows_a, frac_a, windows_b, frac_b, partial, last, *saved)
+        ctx.kernel, ctx.n_whole, ctx.n_reads = kernel, n_whole, n_reads
+        ctx.with_energy = with_energy
+        return tuple(sums) if with_energy else (difference, None)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_difference, grad_energy):
+        windows_a, frac_a, windows_b, frac_b, partial, last, *saved = ctx.saved_tensors
+        kernel, n_whole, n_reads = ctx.kernel, ctx.n_whole, ctx.n_reads
+
+        def slope_sum(values, tail, at_last, windows, frac):
+            """Covered sum of ``values_s * x'(start + s)``: the kernel's derivative
+            weights on the same windows."""
+            total = 0
+            for i, (_, slope) in enumerate(kernel.weights(frac, order=1)):
+                tap = torch.linalg.vecdot(values[:, :n_whole], windows[:, i : i + n_whole])
+                tap += torch.linalg.vecdot(tail, windows[:, i + n_whole : i + n_reads])
+                tap += partial * at_last * windows.gather(-1, last + i).squeeze(-1)
+                total = total + slope.squeeze(-1) * tap
+            return total
+
+        difference = saved[:3]
+        grad_first = 2 * grad_difference * slope_sum(*difference, windows_a, frac_a)
+        grad_second = -2 * grad_difference * slope_sum(*difference, windows_b, frac_b)
+        grad_length = grad_difference * difference[2].square()
+        if ctx.with_energy and grad_energy is not None:
+            a, b = saved[3:6], saved[6:]
+            grad_first = grad_first + 2 * grad_energy * slope_sum(*a, windows_a, frac_a)
+            grad_second = grad_second + 2 * grad_energy * slope_sum(*b, windows_b, frac_b)
+            grad_length = grad_length + grad_energy * (a[2].square() + b[2].square())
+        return None, grad_first, grad_second, grad_length, None, None, None
 
 
 # --- the dense form ----------------------------------------------------------------
