@@ -97,6 +97,7 @@ def test_fast_enough():
         ({"spectra": ("pink",)}, "spectra"),
         ({"snr_db": (30.0, 10.0)}, "snr_db"),
         ({"p_clean": 2.0}, "p_clean"),
+        ({"p_speech": -0.1}, "p_speech"),
     ],
 )
 def test_corpus_rejects_bad_arguments(kwargs, match):
@@ -195,6 +196,59 @@ def test_labelled_unvoiced_frames_are_quiet_when_clean():
         if frames.numel():
             assert audio[frames * hop].max() <= 0.15 * audio.max(), f"index {i}"
     assert n_unvoiced > 20  # rests and releases do occur
+
+
+def speech_like_set(**options):
+    return LabelledSyntheticSet(
+        length=8, seconds=1.0, seed=21, p_speech=1.0, p_silent=0.0, p_noise_only=0.0, **options
+    )
+
+
+def test_speech_like_labels_agree_with_pyin():
+    # An independent tracker on clean speech-like excerpts (with their aspiration noise
+    # and fricatives): where both call a frame voiced, away from voicing edges, pyin
+    # finds the labelled f0.
+    librosa = pytest.importorskip("librosa")
+    hop = 160
+    labelled = speech_like_set(snr_db=None, hop_length=hop)
+    errors = []
+    for i in range(len(labelled)):
+        item = labelled[i]
+        f0 = item["f0"].numpy().astype(float)
+        estimate, voiced, _ = librosa.pyin(
+            item["audio"].numpy(), sr=SR, fmin=50, fmax=1100, frame_length=2048, hop_length=hop
+        )
+        n = min(len(f0), len(estimate))
+        steady = np.convolve(f0[:n] > 0, np.ones(5), mode="same") == 5  # 2 frames from edges
+        both = steady & voiced[:n]
+        errors.append(np.abs(1200 * np.log2(estimate[:n][both] / f0[:n][both])))
+    errors = np.concatenate(errors)
+    assert errors.size > 200, f"only {errors.size} frames compared"
+    # pyin reports a 10-cent grid over a 128 ms window; the labels follow the jitter
+    # (up to 1.5 %, 26 cents) sample by sample: about 11 cents median here.
+    assert np.median(errors) < 20, f"median {np.median(errors):.1f} cents"
+    assert np.mean(errors < 50) > 0.95, f"{np.mean(errors < 50):.3f} within 50 cents"
+
+
+def test_speech_like_excerpts_alternate_voicing_and_hold_fricatives():
+    labelled = speech_like_set(snr_db=None)
+    voiced_share, runs, hiss = [], [], []
+    for i in range(len(labelled)):
+        item = labelled[i]
+        voiced = item["voiced"].numpy()
+        voiced_share.append(voiced.mean())
+        runs.append(np.count_nonzero(np.diff(voiced.astype(int)) == 1) + voiced[0])
+        # Above 4 kHz in unvoiced frames: fricatives (no harmonic reaches there loudly).
+        audio = item["audio"].numpy()
+        frames = np.flatnonzero(~voiced) * 160
+        frames = frames[frames + 512 <= audio.size]
+        if frames.size:
+            spectra = np.abs(np.fft.rfft(np.stack([audio[f : f + 512] for f in frames]), axis=-1))
+            high = (spectra[:, 128:] ** 2).sum(-1) / np.maximum((spectra**2).sum(-1), 1e-20)
+            hiss.append(high.max())
+    assert 0.4 < np.mean(voiced_share) < 0.95
+    assert np.mean(runs) >= 2  # several voiced stretches per second, as in speech
+    assert max(hiss) > 0.5  # some gap holds a fricative
 
 
 # --------------------------------------------------------------------------- folders

@@ -202,6 +202,151 @@ def _harmonic_gains(
     return base, gain_db
 
 
+def _notes_contour(
+    rng: np.random.Generator,
+    n_samples: int,
+    n_contour: int,
+    sample_rate: int,
+    contours: Sequence[str],
+    lo: float,
+    hi: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """log2 f0 and amplitude envelope of 1 to 4 segments, each a rest or a note."""
+    n_segments = int(rng.integers(1, 5))
+    fractions = rng.dirichlet(np.full(n_segments, 2.0))
+    bounds = np.concatenate([[0], np.round(np.cumsum(fractions) * n_samples)]).astype(int)
+    bounds[-1] = n_contour  # the last segment runs to the end of the contour
+    sample = np.arange(n_contour)
+    log2_f0 = np.full(n_contour, np.nan)
+    envelope = np.zeros(n_contour)
+    rests = rng.random(n_segments) < 0.2
+    if rests.all():
+        rests[rng.integers(n_segments)] = False
+    for k in range(n_segments):
+        start, stop = bounds[k], bounds[k + 1]
+        if rests[k] or stop <= start:
+            continue
+        end = min(stop, n_samples) if k == n_segments - 1 else stop
+        t = (sample[start:stop] - start) / sample_rate
+        log2_f0[start:stop], envelope[start:stop] = _note_contour(
+            rng,
+            t,
+            max(end - start, 1) / sample_rate,
+            contours,
+            lo,
+            hi,
+            first=k == 0,
+            last=k == n_segments - 1,
+        )
+    # Rests keep the pitch of a neighbouring note (it is silent there anyway).
+    known = ~np.isnan(log2_f0)
+    log2_f0 = np.interp(sample, sample[known], log2_f0[known])
+    return log2_f0, envelope
+
+
+# F1-F3 of ten vowels (Hz, adult male averages); items scale them by a vocal-tract
+# factor and move between them, as speech moves between vowels.
+_VOWEL_FORMANTS = np.array(
+    [
+        [730, 1090, 2440],
+        [270, 2290, 3010],
+        [300, 870, 2240],
+        [530, 1840, 2480],
+        [660, 1720, 2410],
+        [570, 840, 2410],
+        [440, 1020, 2240],
+        [490, 1350, 1690],
+        [390, 1990, 2550],
+        [640, 1190, 2390],
+    ],
+    dtype=float,
+)
+
+
+def _raised_cosine_ramps(t: np.ndarray, start: float, stop: float, ramp: float) -> np.ndarray:
+    """1 inside ``[start, stop]`` (seconds) with raised-cosine ramps of ``ramp`` s."""
+    ramp = max(min(ramp, (stop - start) / 2), 1e-4)
+    rise = np.clip((t - start) / ramp, 0, 1)
+    fall = np.clip((stop - t) / ramp, 0, 1)
+    return 0.5 - 0.5 * np.cos(np.pi * np.minimum(rise, fall))
+
+
+def _speech_contour(
+    rng: np.random.Generator, t: np.ndarray, seconds: float, lo: float, hi: float
+) -> tuple[np.ndarray, np.ndarray, list[tuple[float, float]]]:
+    """log2 f0 and amplitude envelope of a speech-like excerpt at times ``t`` (s), and its
+    unvoiced gaps ``[(start, stop), ...]``.
+
+    Voiced stretches of 80-350 ms alternate with gaps of 30-150 ms. The f0 follows a
+    speaker's base pitch, a declination, 1-4 accents of up to 6 semitones and a
+    jitter of 0.2-1.5 % redrawn every 2 ms, inside ``[lo, hi]`` (log2 Hz).
+    """
+    speaker_lo, speaker_hi = max(lo, math.log2(65.0)), min(hi, math.log2(500.0))
+    if speaker_lo >= speaker_hi:  # an f0 range outside the speech range: use it whole
+        speaker_lo, speaker_hi = lo, hi
+    log2_f0 = rng.uniform(speaker_lo, speaker_hi) - rng.uniform(0, 4) / 12 * t
+    for _ in range(int(rng.integers(1, 5))):
+        centre, width = rng.uniform(0, seconds), rng.uniform(0.05, 0.2)
+        log2_f0 += rng.uniform(-6, 6) / 12 * np.exp(-0.5 * ((t - centre) / width) ** 2)
+    knots = np.arange(0, t[-1] + 0.004, 0.002)
+    jitter = rng.standard_normal(knots.size) * rng.uniform(0.002, 0.015) / math.log(2)
+    log2_f0 = np.clip(log2_f0 + np.interp(t, knots, jitter), lo, hi)
+
+    envelope = np.zeros_like(t)
+    gaps = []
+    position = -rng.uniform(0, 0.3)  # the excerpt may start inside a voiced stretch
+    while position < t[-1]:
+        stop = position + rng.uniform(0.08, 0.35)
+        level = 10 ** (rng.uniform(-12, 0) / 20)
+        envelope += level * _raised_cosine_ramps(t, position, stop, rng.uniform(0.01, 0.04))
+        gap = rng.uniform(0.03, 0.15)
+        gaps.append((stop, stop + gap))
+        position = stop + gap
+    shimmer = np.interp(t, knots, rng.standard_normal(knots.size) * rng.uniform(0.01, 0.1))
+    return log2_f0, envelope * np.exp(shimmer), gaps
+
+
+def _speech_gains(
+    rng: np.random.Generator, control_seconds: np.ndarray, max_harmonics: int
+) -> tuple[np.ndarray, callable]:
+    """Glottal-source harmonic amplitudes ``(H,)`` and a gain(frequency Hz ``(H, C)``) in
+    dB from four formants that move between vowels at the control times ``(C,)``."""
+    base = 1.0 / np.arange(1, max_harmonics + 1) ** rng.uniform(0.8, 1.6)
+    tract = rng.uniform(0.85, 1.25)  # vocal-tract scaling: longer (lower) to shorter
+    changes = np.cumsum(rng.uniform(0.08, 0.25, int(control_seconds[-1] / 0.08) + 3))
+    vowels = _VOWEL_FORMANTS[rng.integers(len(_VOWEL_FORMANTS), size=changes.size)] * tract
+    vowels = np.concatenate([vowels, np.full((changes.size, 1), 3500.0 * tract)], axis=1)
+    tracks = np.stack([np.interp(control_seconds, changes - changes[0], f) for f in vowels.T])
+    bandwidths = np.array([60.0, 90.0, 130.0, 200.0]) * rng.uniform(0.7, 2.0)
+
+    def gain_db(frequency: np.ndarray) -> np.ndarray:
+        # Cascade of two-pole resonators, |H(f)| = F^2 / |F^2 - f^2 + i f B| (1 at f = 0).
+        centre, width = tracks[:, None, :], bandwidths[:, None, None]
+        power = ((centre**2 - frequency**2) ** 2 + (frequency * width) ** 2) / centre**4
+        return -10 * np.log10(power).sum(axis=0)
+
+    return base, gain_db
+
+
+def _speech_noise(
+    rng: np.random.Generator, t: np.ndarray, envelope: np.ndarray, gaps, sample_rate: int
+) -> np.ndarray:
+    """Aperiodic parts of a speech-like excerpt, relative to a unit-power voiced part:
+    aspiration (white noise under the voiced envelope, -30 to -10 dB) and fricatives in
+    half of the gaps (noise above 1.5-5 kHz, -25 to -5 dB)."""
+    n = t.size
+    noise = rng.standard_normal(n) * envelope * 10 ** (rng.uniform(-30, -10) / 20)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    cutoff = rng.uniform(1500, min(5000, 0.4 * sample_rate))
+    hiss = np.fft.irfft(spectrum * (np.fft.rfftfreq(n, 1 / sample_rate) > cutoff), n=n)
+    hiss /= max(np.sqrt(np.mean(hiss**2)), 1e-12)
+    for start, stop in gaps:
+        if rng.random() < 0.5:
+            shape = _raised_cosine_ramps(t, start - 0.01, stop + 0.01, 0.02)
+            noise += hiss * shape * 10 ** (rng.uniform(-25, -5) / 20)
+    return noise
+
+
 def synthesize_excerpt(
     seed: int,
     index: int,
@@ -219,6 +364,7 @@ def synthesize_excerpt(
     p_silent: float = 0.03,
     formants: bool = True,
     white_noise: bool = False,
+    p_speech: float = 0.0,
     n_contour: int | None = None,
 ) -> dict[str, np.ndarray]:
     """One generated excerpt and its exact f0 contour (the generator of both datasets).
@@ -250,6 +396,11 @@ def synthesize_excerpt(
         formants: apply the random spectral tilt and formant-like resonances; without
             them the harmonics keep the base spectrum (the benchmark's plain tones).
         white_noise: added noise is always white (default: white to brown).
+        p_speech: probability of a speech-like excerpt instead of notes: voiced
+            stretches of 80-350 ms with a prosodic f0 (base pitch in 65-500 Hz,
+            declination, accents, 0.2-1.5 % jitter), a glottal-like source through four
+            formants that move between vowels, aspiration noise, and gaps of 30-150 ms
+            that are silent or hold a fricative (high-passed noise).
         n_contour: length of the returned contours in samples (default
             ``n_samples``); longer contours continue the last segment, so labels can
             be read at frames past the last sample. The audio does not depend on it.
@@ -286,36 +437,17 @@ def synthesize_excerpt(
         audio *= level / max(np.abs(audio).max(), 1e-12)
         return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
 
-    # Segments: boundaries in samples, each a rest or a note.
-    n_segments = int(rng.integers(1, 5))
-    fractions = rng.dirichlet(np.full(n_segments, 2.0))
-    bounds = np.concatenate([[0], np.round(np.cumsum(fractions) * n_samples)]).astype(int)
-    bounds[-1] = n_contour  # the last segment runs to the end of the contour
     sample = np.arange(n_contour)
-    log2_f0 = np.full(n_contour, np.nan)
-    envelope = np.zeros(n_contour)
-    rests = rng.random(n_segments) < 0.2
-    if rests.all():
-        rests[rng.integers(n_segments)] = False
-    for k in range(n_segments):
-        start, stop = bounds[k], bounds[k + 1]
-        if rests[k] or stop <= start:
-            continue
-        end = min(stop, n_samples) if k == n_segments - 1 else stop
-        t = (sample[start:stop] - start) / sample_rate
-        log2_f0[start:stop], envelope[start:stop] = _note_contour(
-            rng,
-            t,
-            max(end - start, 1) / sample_rate,
-            contours,
-            lo,
-            hi,
-            first=k == 0,
-            last=k == n_segments - 1,
+    # Drawn only when enabled, so that tone-only sets keep their random streams.
+    speech = p_speech > 0 and rng.random() < p_speech
+    if speech:
+        log2_f0, envelope, gaps = _speech_contour(
+            rng, sample / sample_rate, n_samples / sample_rate, lo, hi
         )
-    # Rests keep the pitch of a neighbouring note (it is silent there anyway).
-    known = ~np.isnan(log2_f0)
-    log2_f0 = np.interp(sample, sample[known], log2_f0[known])
+    else:
+        log2_f0, envelope = _notes_contour(
+            rng, n_samples, n_contour, sample_rate, contours, lo, hi
+        )
     f0_all = np.exp2(log2_f0)
     voiced = envelope >= VOICING_THRESHOLD
     f0 = np.where(voiced, f0_all, 0.0)
@@ -326,13 +458,17 @@ def synthesize_excerpt(
     audible = envelope[:n_samples] > 0
     lowest = f0_audio[audible].min() if audible.any() else fmax
     n_harmonics = int(max(1, min(max_harmonics, nyquist * 0.9 // lowest)))
-    base, gain_db = _harmonic_gains(rng, spectra, max_harmonics, formants)
+    n_control = n_samples // _CONTROL_HOP + 2
+    if speech:
+        control_seconds = np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)
+        base, gain_db = _speech_gains(rng, control_seconds / sample_rate, max_harmonics)
+    else:
+        base, gain_db = _harmonic_gains(rng, spectra, max_harmonics, formants)
     base = base[:n_harmonics]
     harmonics = np.arange(1, n_harmonics + 1)
     step = 0.5 * (f0_audio[1:] + f0_audio[:-1]) / sample_rate
     cycles = rng.uniform() + np.concatenate([[0.0], np.cumsum(step)])
     # Harmonic amplitudes at control points, linearly interpolated to every sample.
-    n_control = n_samples // _CONTROL_HOP + 2
     control_f0 = f0_audio[np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)]
     frequency = harmonics[:, None] * control_f0[None, :]
     amplitude = base[:, None] * 10 ** (gain_db(frequency) / 20) * (frequency < 0.45 * sample_rate)
@@ -350,6 +486,9 @@ def synthesize_excerpt(
     loud = voiced[:n_samples]
     power = np.mean(tone[loud] ** 2) if loud.any() else np.mean(tone**2)
     tone /= max(np.sqrt(power), 1e-12)
+    if speech:
+        t = np.arange(n_samples) / sample_rate
+        tone += _speech_noise(rng, t, envelope[:n_samples], gaps, sample_rate)
 
     if snr_db is None:
         snr = None
@@ -380,7 +519,7 @@ class SyntheticCorpus(Dataset):
         fmin, fmax: f0 range in Hz.
         **options: passed on to :func:`synthesize_excerpt` (``contours``, ``spectra``,
             ``max_harmonics``, ``snr_db``, ``p_clean``, ``p_noise_only``, ``p_silent``,
-            ``formants``, ``white_noise``).
+            ``formants``, ``white_noise``, ``p_speech``).
 
     Items:
         ``{"audio": float32 tensor (n_samples,)}`` with ``n_samples = round(seconds *
@@ -425,6 +564,7 @@ class SyntheticCorpus(Dataset):
             "p_silent",
             "formants",
             "white_noise",
+            "p_speech",
         }
         unknown = set(options) - allowed
         if unknown:
@@ -454,6 +594,7 @@ class SyntheticCorpus(Dataset):
             "p_silent": _check_probability("p_silent", options.get("p_silent", 0.03)),
             "formants": bool(options.get("formants", True)),
             "white_noise": bool(options.get("white_noise", False)),
+            "p_speech": _check_probability("p_speech", options.get("p_speech", 0.0)),
         }
         if self.options["p_noise_only"] + self.options["p_silent"] > 1:
             raise ValueError("p_noise_only + p_silent must be at most 1")
