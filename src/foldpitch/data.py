@@ -445,9 +445,7 @@ def synthesize_excerpt(
             rng, sample / sample_rate, n_samples / sample_rate, lo, hi
         )
     else:
-        log2_f0, envelope = _notes_contour(
-            rng, n_samples, n_contour, sample_rate, contours, lo, hi
-        )
+        log2_f0, envelope = _notes_contour(rng, n_samples, n_contour, sample_rate, contours, lo, hi)
     f0_all = np.exp2(log2_f0)
     voiced = envelope >= VOICING_THRESHOLD
     f0 = np.where(voiced, f0_all, 0.0)
