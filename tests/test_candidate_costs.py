@@ -165,7 +165,7 @@ def test_periodicity_follows_the_predicted_bin_not_the_spread_of_the_distributio
     # A clean 1000 Hz tone of odd harmonics cancels at its period only (a dip narrower
     # than one bin). A distribution that peaks there but spreads over its neighbours has
     # a high expected fold loss; the frame is still periodic and must be called so.
-    objective = SelfSupervisedFoldLoss(refine_weight=0.0)
+    objective = SelfSupervisedFoldLoss(refine_weight=0.0, periodicity_threshold=0.4)
     f0 = 1000.0
     tone = harmonic_tone(f0, SR, 8000, spectrum="odd")
     true_bin = int((math.log2(SR / f0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
