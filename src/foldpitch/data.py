@@ -4,8 +4,8 @@ foldpitch trains without pitch labels, so every *training* dataset here returns 
 ``{"audio": Tensor (n_samples,)}`` and nothing else:
 
 - :class:`SyntheticCorpus`: a built-in generated corpus (harmonic sounds with steady,
-  vibrato, gliding and jumping f0, random spectral envelopes, noise, silences), so that
-  training runs out of the box;
+  vibrato, gliding and jumping f0, random spectral envelopes, noise, silences, and with
+  ``p_speech`` speech-like excerpts), so that training runs out of the box;
 - :class:`AudioFolder`: random excerpts of the user's own audio files;
 - :class:`EspeakSpeech`: short synthetic utterances from ``espeak-ng`` when it is
   installed (see :func:`espeak_available`).
