@@ -437,13 +437,11 @@ def synthesize_excerpt(
         audio *= level / max(np.abs(audio).max(), 1e-12)
         return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
 
-    sample = np.arange(n_contour)
+    seconds = np.arange(n_contour) / sample_rate
     # Drawn only when enabled, so that tone-only sets keep their random streams.
     speech = p_speech > 0 and rng.random() < p_speech
     if speech:
-        log2_f0, envelope, gaps = _speech_contour(
-            rng, sample / sample_rate, n_samples / sample_rate, lo, hi
-        )
+        log2_f0, envelope, gaps = _speech_contour(rng, seconds, n_samples / sample_rate, lo, hi)
     else:
         log2_f0, envelope = _notes_contour(rng, n_samples, n_contour, sample_rate, contours, lo, hi)
     f0_all = np.exp2(log2_f0)
@@ -456,18 +454,18 @@ def synthesize_excerpt(
     audible = envelope[:n_samples] > 0
     lowest = f0_audio[audible].min() if audible.any() else fmax
     n_harmonics = int(max(1, min(max_harmonics, nyquist * 0.9 // lowest)))
+    # Harmonic amplitudes at control points, linearly interpolated to every sample.
     n_control = n_samples // _CONTROL_HOP + 2
+    control = np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)  # samples
     if speech:
-        control_seconds = np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)
-        base, gain_db = _speech_gains(rng, control_seconds / sample_rate, max_harmonics)
+        base, gain_db = _speech_gains(rng, control / sample_rate, max_harmonics)
     else:
         base, gain_db = _harmonic_gains(rng, spectra, max_harmonics, formants)
     base = base[:n_harmonics]
     harmonics = np.arange(1, n_harmonics + 1)
     step = 0.5 * (f0_audio[1:] + f0_audio[:-1]) / sample_rate
     cycles = rng.uniform() + np.concatenate([[0.0], np.cumsum(step)])
-    # Harmonic amplitudes at control points, linearly interpolated to every sample.
-    control_f0 = f0_audio[np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)]
+    control_f0 = f0_audio[control]
     frequency = harmonics[:, None] * control_f0[None, :]
     amplitude = base[:, None] * 10 ** (gain_db(frequency) / 20) * (frequency < 0.45 * sample_rate)
     position = np.arange(n_samples) / _CONTROL_HOP
@@ -485,8 +483,7 @@ def synthesize_excerpt(
     power = np.mean(tone[loud] ** 2) if loud.any() else np.mean(tone**2)
     tone /= max(np.sqrt(power), 1e-12)
     if speech:
-        t = np.arange(n_samples) / sample_rate
-        tone += _speech_noise(rng, t, envelope[:n_samples], gaps, sample_rate)
+        tone += _speech_noise(rng, seconds[:n_samples], envelope[:n_samples], gaps, sample_rate)
 
     if snr_db is None:
         snr = None

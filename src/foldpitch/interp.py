@@ -91,6 +91,18 @@ class Kernel:
         else:
             yield from _hann_sinc_weights(u, order, self.half_width)
 
+    def read_windows(self, windows: Tensor, frac: Tensor, length: int) -> Tensor:
+        """``length`` consecutive reads sharing one fraction: ``windows (..., length +
+        len(taps) - 1)`` start at the first tap of read 0, ``frac (..., 1)``; returns
+        ``(..., length)``. The weights are computed once per window, not per read."""
+        if self.name == "linear":
+            return torch.lerp(windows[..., :-1], windows[..., 1:], frac)
+        out = None
+        for i, (_, weight) in enumerate(self.weights(frac)):
+            tap = windows[..., i : i + length]
+            out = tap * weight if out is None else out.addcmul_(tap, weight)
+        return out
+
 
 def _linear_weight(u: Tensor, k: int, order: int) -> Tensor:
     # Tap k=0 sits at distance u in [0, 1), tap k=1 at u - 1 in [-1, 0).
@@ -417,10 +429,7 @@ def sample_windows(
         windows = all_windows.index_select(0, first_tap.reshape(-1))
         windows = windows.reshape(first_tap.shape + (span,))
     frac = frac.expand(batch_shape + start.shape[-1:])[..., None]
-    out = 0
-    for i, (_, weight) in enumerate(spec.weights(frac)):
-        out = out + weight * windows[..., i : i + length]
-    return out
+    return spec.read_windows(windows, frac, length)
 
 
 def _check_sample_args(x, t, kernel, half_width, padding) -> None:

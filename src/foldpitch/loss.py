@@ -333,14 +333,7 @@ class _WindowSums(torch.autograd.Function):
             floor = start.floor()
             frac = (start - floor).to(dtype)[:, None]
             windows = all_windows.index_select(0, floor.long() + (front + kernel.taps[0]))
-            if kernel.name == "linear":
-                values = torch.lerp(windows[:, :-1], windows[:, 1:], frac)
-            else:
-                values = None
-                for i, (_, weight) in enumerate(kernel.weights(frac)):
-                    tap = windows[:, i : i + n_reads]
-                    values = tap * weight if values is None else values.addcmul_(tap, weight)
-            return windows, frac, values
+            return windows, frac, kernel.read_windows(windows, frac, n_reads)
 
         def covered(values):
             """``(values, masked tail, value at floor(L))`` and the covered sum of squares."""
