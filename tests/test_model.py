@@ -51,6 +51,21 @@ def test_log2_period_is_differentiable_in_the_offset():
     assert net.head.weight.grad is not None and net.head.weight.grad.abs().sum() > 0
 
 
+def test_log2_period_of_several_bins_per_frame_matches_one_bin_at_a_time():
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL).eval()
+    out = net(torch.randn(2, 1600))
+    bins = out.logits.topk(3, -1).indices  # (batch, frames, 3)
+    several = net.log2_period(out, bins)
+    assert several.shape == bins.shape
+    for j in range(3):
+        torch.testing.assert_close(several[..., j], net.log2_period(out, bins[..., j]))
+    # by hand: the bin's lower edge plus its offset in bin widths
+    frame = out.offsets[0, 4, bins[0, 4, 2]]
+    expected = net.log2_period_edges[bins[0, 4, 2]] + frame * net.bin_width
+    torch.testing.assert_close(several[0, 4, 2], expected)
+
+
 def test_outputs_are_gain_invariant():
     torch.manual_seed(0)
     net = PitchNet(**SMALL).eval()

@@ -312,12 +312,14 @@ def test_batch_equals_looped(net):
 
 
 def test_fmin_fmax_restriction(net):
+    # Per-frame decoding, so that every frame can be checked on its own; the Viterbi
+    # decoder's respect of the allowed bins is tested in test_viterbi_*.
     audio = torch.stack(
         [tone(2.0), 0.3 * torch.randn(32000, generator=torch.Generator().manual_seed(2))]
     )
-    free = predict(audio, RATE, net, device="cpu")
+    free = predict(audio, RATE, net, device="cpu", decoder="argmax")
     fmin, fmax = 100.0, 400.0
-    restricted = predict(audio, RATE, net, device="cpu", fmin=fmin, fmax=fmax)
+    restricted = predict(audio, RATE, net, device="cpu", fmin=fmin, fmax=fmax, decoder="argmax")
     assert bool(((restricted.f0 >= fmin) & (restricted.f0 <= fmax)).all())
     inside = (free.f0 >= fmin) & (free.f0 <= fmax)
     assert inside.any() and (~inside).any(), "the case needs frames on both sides"
@@ -336,7 +338,96 @@ def test_fmin_fmax_restriction(net):
     torch.testing.assert_close(restricted.f0.double(), expected, rtol=1e-5, atol=0)
     assert ((restricted.f0 > fmin) & (restricted.f0 < fmax))[~inside].any()
     # The defaults are the model's range.
-    assert_same(predict(audio, RATE, net, fmin=net.fmin, fmax=net.fmax, device="cpu"), free, 0)
+    default_range = predict(
+        audio, RATE, net, fmin=net.fmin, fmax=net.fmax, device="cpu", decoder="argmax"
+    )
+    assert_same(default_range, free, 0)
+
+
+# --- decoding -------------------------------------------------------------------------
+
+
+def full_log_probs(bins, log_probs, allowed) -> np.ndarray:
+    """The whole ``(rows, n_frames, n_bins)`` table that ``viterbi_bins`` decodes: the
+    candidates' values, the rest of each frame's probability shared equally by its other
+    allowed bins, ``-inf`` for bins not allowed."""
+    rows, frames, k = bins.shape
+    others = allowed.sum() - k
+    share = (1 - np.exp(log_probs).sum(-1)) / others if others else np.zeros((rows, frames))
+    with np.errstate(divide="ignore"):
+        table = np.where(allowed, np.log(share)[..., None], -np.inf)
+    for r in range(rows):
+        for f in range(frames):
+            table[r, f, bins[r, f]] = log_probs[r, f]
+    return table
+
+
+def random_candidates(rows, frames, n_bins, k, allowed, seed):
+    rng = np.random.default_rng(seed)
+    logits = np.where(allowed, 3 * rng.standard_normal((rows, frames, n_bins)), -np.inf)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    bins = np.argsort(-log_probs, axis=-1)[..., :k]
+    return bins, np.take_along_axis(log_probs, bins, -1)
+
+
+@pytest.mark.parametrize("k", [6, 3])  # every allowed bin a candidate; only some
+@pytest.mark.parametrize("jump_cost", [0.0, 0.4, 3.0])
+def test_viterbi_finds_the_best_path_of_all(k, jump_cost):
+    # Exhaustive search over all 7 ** 5 paths of each row is the reference.
+    n_bins, frames = 7, 5
+    allowed = np.array([True] * 6 + [False])
+    bins, log_probs = random_candidates(2, frames, n_bins, k, allowed, seed=k)
+    table = full_log_probs(bins, log_probs, allowed)
+    path = predict_module.viterbi_bins(bins, log_probs, allowed, jump_cost)
+    every = np.stack(np.meshgrid(*[np.arange(n_bins)] * frames, indexing="ij"), -1)
+    every = every.reshape(-1, frames)
+    for row in range(2):
+        scores = table[row, np.arange(frames), every].sum(-1)
+        scores = scores - jump_cost * np.abs(np.diff(every, axis=-1)).sum(-1)
+        chosen = table[row, np.arange(frames), path[row]].sum()
+        chosen -= jump_cost * np.abs(np.diff(path[row])).sum()
+        assert chosen == pytest.approx(scores.max(), abs=1e-12)
+        assert allowed[path[row]].all()
+    if jump_cost == 0:  # nothing links the frames: each frame's most probable bin
+        np.testing.assert_array_equal(path, table.argmax(-1))
+
+
+def test_viterbi_bridges_a_flat_frame_but_follows_a_real_jump():
+    n_bins, frames = 40, 12
+    allowed = np.ones(n_bins, dtype=bool)
+    table = np.full((1, frames, n_bins), -12.0)
+    table[0, :6, 10] = table[0, 6:, 30] = -0.01  # a jump of 20 bins at frame 6
+    table[0, 3] = -np.log(n_bins) + 0.01 * np.eye(n_bins)[35]  # flat; bin 35 barely first
+    bins = np.argsort(-table, axis=-1)
+    log_probs = np.take_along_axis(table, bins, -1)
+    path = predict_module.viterbi_bins(bins, log_probs, allowed, jump_cost=0.2)[0]
+    assert path.tolist() == [10] * 6 + [30] * 6
+    assert predict_module.viterbi_bins(bins, log_probs, allowed, jump_cost=0.0)[0, 3] == 35
+
+
+def test_viterbi_keeps_the_pitch_through_a_noise_burst():
+    # The shipped model on a 220 Hz tone with 100 ms of loud noise in the middle: frame by
+    # frame, the noise gets stray periods; the decoded path stays on the tone's.
+    f0 = torch.full((RATE,), 220.0, dtype=torch.float64)
+    audio = harmonic_tone(f0, RATE).float()
+    generator = torch.Generator().manual_seed(0)
+    audio[7200:8800] = 0.5 * torch.randn(1600, generator=generator)
+    cents = {}
+    for decoder in predict_module.DECODERS:
+        result = predict(audio, RATE, decoder=decoder, device="cpu")
+        cents[decoder] = 1200 * torch.log2(result.f0.double() / 220.0).abs()
+    assert (cents["argmax"][45:55] > 100).any(), "the case needs stray frames"
+    assert (cents["viterbi"] < 50).all()
+
+
+def test_viterbi_follows_a_note_change():
+    # 220 Hz, then 330 Hz: the path jumps with the tone, within a frame of the change.
+    f0 = torch.cat([torch.full((8000,), 220.0), torch.full((8000,), 330.0)]).double()
+    result = predict(harmonic_tone(f0, RATE).float(), RATE, device="cpu")
+    truth = torch.where(result.times < 0.5, 220.0, 330.0).double()
+    cents = 1200 * torch.log2(result.f0.double() / truth).abs()
+    near_change = (result.times - 0.5).abs() < 0.015
+    assert (cents[~near_change] < 50).all()
 
 
 # --- pyin_like ------------------------------------------------------------------------
@@ -382,6 +473,7 @@ def test_pyin_like_matches_librosa_conventions(net):
         (np.zeros(100), RATE, {"hop_length": 0}, ValueError, "hop_length must be a positive"),
         (np.zeros(100), RATE, {"hop_length": 1.5}, TypeError, "hop_length must be a positive"),
         (np.zeros(100), RATE, {"batch_size": 0}, ValueError, "batch_size must be a positive"),
+        (np.zeros(100), RATE, {"decoder": "beam"}, ValueError, "decoder must be one of"),
         (np.zeros(100), RATE, {"chunk_seconds": 0}, ValueError, "chunk_seconds must be"),
         (np.zeros(100), RATE, {"fmin": 20.0}, ValueError, r"fmin=20 Hz is outside .*\[50, 1100\]"),
         (np.zeros(100), RATE, {"fmax": 2000.0}, ValueError, "fmax=2000 Hz is outside"),
@@ -497,7 +589,8 @@ def test_cli_json_list_out_dir_and_hop(checkpoint, audio_folder, tmp_path, capsy
     listing.write_text("# two files\naudio/one.wav\n\naudio/sub/two.wav\n")
     out_dir = tmp_path / "out"
     arguments = ["predict", str(listing), "--checkpoint", str(checkpoint), "--format", "json"]
-    code = main([*arguments, "--out-dir", str(out_dir), "--hop-ms", "5", "--fmax", "500"])
+    options = ["--hop-ms", "5", "--fmax", "500", "--decoder", "argmax"]
+    code = main([*arguments, "--out-dir", str(out_dir), *options])
     assert code == 0, capsys.readouterr().err
     assert sorted(path.name for path in out_dir.iterdir()) == ["one.f0.json", "two.f0.json"]
     data = json.loads((out_dir / "two.f0.json").read_text())
@@ -506,6 +599,10 @@ def test_cli_json_list_out_dir_and_hop(checkpoint, audio_folder, tmp_path, capsy
     assert all(len(values) == n_frames for values in data.values())
     np.testing.assert_allclose(data["time"], np.arange(n_frames) * 110 / 22050, atol=1e-6)
     assert max(data["frequency"]) <= 500
+    stereo, rate = sf.read(audio_folder / "sub" / "two.wav", dtype="float32")
+    options = dict(hop_length=110, fmax=500.0, decoder="argmax", device="cpu")
+    expected = predict(stereo.mean(axis=1), rate, checkpoint, **options)
+    np.testing.assert_allclose(data["frequency"], expected.f0.numpy(), rtol=1e-6)
     assert all(isinstance(value, bool) for value in data["voiced"])
     assert not list(audio_folder.rglob("*.json"))  # nothing written beside the inputs
 

@@ -433,8 +433,6 @@ def _foldpitch_network():
     from pathlib import Path
 
     try:
-        import torch
-
         from foldpitch.model import load_pitchnet
     except ImportError as error:
         raise MethodUnavailable("foldpitch", f"cannot import foldpitch: {error}") from error
@@ -444,37 +442,35 @@ def _foldpitch_network():
         if not os.path.isfile(path):
             raise MethodUnavailable("foldpitch", f"no checkpoint at {path}")
         _NETWORKS[path] = load_pitchnet(path)[0]
-    return torch, _NETWORKS[path]
+    return _NETWORKS[path]
+
+
+def _foldpitch_predict(audio, sample_rate, fmin, fmax, **options) -> Track:
+    """:func:`foldpitch.predict.predict` with the network of :func:`_foldpitch_network`;
+    its f0 on every frame is the pitch guess."""
+    from foldpitch.predict import predict
+
+    net = _foldpitch_network()
+    result = predict(audio, sample_rate, net, fmin=fmin, fmax=fmax, device="cpu", **options)
+    f0 = result.f0.numpy().astype(np.float64)
+    return make_track(result.times.numpy(), f0, result.voiced.numpy(), guess_hz=f0)
 
 
 @register("foldpitch", packages=("foldpitch",))
 def foldpitch_network(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
-    """foldpitch's network (checkpoint: ``$FOLDPITCH_CHECKPOINT`` or the shipped one).
-
-    The most probable period bin plus its offset; voiced where the periodicity output is
-    above 0.5. The estimate is restricted to ``[fmin, fmax]`` by clamping (the network's
-    own range is fixed when it is trained). Its hop is the network's (10 ms).
-    """
-    torch, net = _foldpitch_network()
-    audio = _resample(np.asarray(audio, dtype=np.float32), sample_rate, net.sample_rate)
-    with torch.inference_mode():
-        out = net(torch.from_numpy(audio)[None])
-        f0 = net.frequency(net.log2_period(out))[0].clamp(fmin, fmax).numpy()
-        voiced = (torch.sigmoid(out.periodicity_logits)[0] > 0.5).numpy()
-    times = _frames(len(f0), net.hop_length, net.sample_rate)
-    return make_track(times, f0.astype(np.float64), voiced, guess_hz=f0)
+    """foldpitch's network (checkpoint: ``$FOLDPITCH_CHECKPOINT`` or the shipped one)
+    through :func:`foldpitch.predict.predict` with its defaults: the Viterbi path through
+    the period bins plus the chosen bin's offset; voiced where the periodicity output is
+    above 0.5. Bins outside ``[fmin, fmax]`` are ignored. Its hop is the network's
+    (10 ms)."""
+    return _foldpitch_predict(audio, sample_rate, fmin, fmax)
 
 
 @register("foldpitch-refined", packages=("foldpitch",))
 def foldpitch_refined(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
     """foldpitch's network, then ``refine=True``: the direct fit of the envelope (dense
     fold loss, 30 Adam steps) started from the network's f0; voicing is the network's."""
-    torch, net = _foldpitch_network()
-    from foldpitch.predict import predict
-
-    result = predict(audio, sample_rate, net, fmin=fmin, fmax=fmax, device="cpu", refine=True)
-    f0 = result.f0.numpy().astype(np.float64)
-    return make_track(result.times.numpy(), f0, result.voiced.numpy(), guess_hz=f0)
+    return _foldpitch_predict(audio, sample_rate, fmin, fmax, refine=True)
 
 
 @register("foldpitch-fit", packages=("foldpitch",))

@@ -34,6 +34,7 @@ from torch import Tensor
 from .envelope import hz_to_log2_period, log2_period_to_hz
 from .loss import dense_fold_loss
 from .plot import plot_prediction
+from .predict import DECODERS
 from .synth import glide_f0, harmonic_tone, vibrato_f0
 
 
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--batch-size", type=int, default=8, help="chunks per network call (default: 8)"
+    )
+    predict.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default="viterbi",
+        help="viterbi: the most probable f0 path through the file; argmax: each frame on "
+        "its own (default: viterbi)",
     )
     predict.add_argument("--format", choices=("csv", "json"), default="csv", help="(default: csv)")
     predict.add_argument(
@@ -247,6 +255,7 @@ def run_predict(args) -> int:
                 fmax=args.fmax,
                 device=device,
                 batch_size=args.batch_size,
+                decoder=args.decoder,
             )
             if args.format == "csv":
                 columns = (result.times, result.f0, result.periodicity, result.voiced)

@@ -184,11 +184,17 @@ class PitchNet(nn.Module):
         )
 
     def log2_period(self, output: PitchNetOutput, bins: Tensor | None = None) -> Tensor:
-        """log2 period in samples per frame ``(batch, n_frames)``: bin ``bins`` (default:
-        the most probable) plus its offset. Differentiable with respect to the offset."""
+        """log2 period in samples of bin ``bins`` plus its offset, per frame: ``bins``
+        ``(batch, n_frames)`` (default: the most probable bin) gives ``(batch,
+        n_frames)``, and ``(batch, n_frames, k)`` (several bins per frame) gives ``(batch,
+        n_frames, k)``. Differentiable with respect to the offsets."""
         if bins is None:
             bins = output.logits.argmax(-1)
-        offset = output.offsets.gather(-1, bins[..., None]).squeeze(-1)
+        one_per_frame = bins.ndim == output.offsets.ndim - 1
+        index = bins[..., None] if one_per_frame else bins
+        offset = output.offsets.gather(-1, index)
+        if one_per_frame:
+            offset = offset.squeeze(-1)
         return self.log2_period_edges[bins] + offset * self.bin_width
 
     def frequency(self, log2_period: Tensor) -> Tensor:
