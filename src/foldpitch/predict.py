@@ -18,6 +18,13 @@ Conventions:
   input's rate) reads the network's frames at the requested times by linear
   interpolation of the log2 period and of the periodicity (held at the last frame past
   the network's last frame).
+* **Decoding.** The network gives each frame a distribution over period bins. By
+  default (``decoder="viterbi"``) the bins are chosen together, as the most probable
+  path through the whole signal, where moving the f0 between frames costs
+  :data:`VITERBI_OCTAVE_COST` nats per octave: frames whose distribution is flat (onsets,
+  noise bursts) stay on their neighbours' pitch, while a real note change is followed
+  within a frame. ``decoder="argmax"`` takes each frame's most probable bin on its own.
+  Either way the f0 is the chosen bin plus the network's offset within it.
 * **Unvoiced frames.** ``f0`` is an estimate in every frame, also where ``voiced`` is
   ``False``: mask it with ``voiced`` (:func:`pyin_like` puts NaN there, as librosa does).
 * **Sample rates.** Audio at another rate than the network's is resampled with ``soxr``
@@ -28,8 +35,11 @@ Conventions:
   equals processing the whole signal at once up to float rounding, in every frame
   (chunk edges included): f0 within 1e-4 relative, periodicity within 1e-4 absolute
   (:data:`CHUNK_TOLERANCE`, checked in ``tests/test_predict.py``). The network never
-  sees more than ``batch_size`` chunks of ``chunk_seconds`` plus context at once, so
-  memory beyond the audio itself does not grow with the duration.
+  sees more than ``batch_size`` chunks of ``chunk_seconds`` plus context at once; what
+  grows with the duration besides the audio is the decoder's record of every frame (its
+  :data:`VITERBI_CANDIDATES` most probable bins and one back-pointer per bin, about
+  0.6 kB per frame, 210 MB per hour at 10 ms frames; 14 bytes per frame with
+  ``decoder="argmax"``).
 * **Input checks.** Audio must be finite (NaN or infinite samples are an error that
   counts them). Its mean (a DC offset) is removed per row before the network sees it,
   since the per-frame spectrum normalisation would let a strong offset mask the
@@ -365,14 +375,11 @@ def _decode(candidates: _Candidates, net: PitchNet, decoder: str) -> Tensor:
         return candidates.log2_periods[..., 0].clone()
     jump_cost = VITERBI_OCTAVE_COST * net.bin_width  # per bin, in nats
     path = viterbi_bins(
-        candidates.bins.long().numpy(),
-        candidates.log_probs.double().numpy(),
-        candidates.allowed.numpy(),
-        jump_cost,
+        candidates.bins.numpy(), candidates.log_probs.numpy(), candidates.allowed.numpy(), jump_cost
     )
     path = torch.from_numpy(path)
     # The chosen bin's own offset when it is a candidate, else the middle of the bin.
-    match = candidates.bins.long() == path[..., None]
+    match = candidates.bins == path.to(candidates.bins.dtype)[..., None]
     found = candidates.log2_periods.gather(-1, match.to(torch.uint8).argmax(-1, keepdim=True))
     middle = net.log2_period_edges.cpu()[path] + 0.5 * net.bin_width
     return torch.where(match.any(-1), found[..., 0], middle.float())
@@ -407,7 +414,7 @@ def viterbi_bins(
     if n_others <= 0:
         others = np.full_like(others, -np.inf)
     position = np.arange(n_bins) * jump_cost
-    back = np.zeros((n_rows, n_frames, n_bins), dtype=np.uint8 if n_bins <= 256 else np.int64)
+    back = np.zeros((n_rows, n_frames, n_bins), dtype=np.uint8 if n_bins <= 256 else np.int32)
     score = None
     block = 1024  # frames whose full log-probabilities are built at once
     for start in range(0, n_frames, block):
