@@ -779,7 +779,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         self,
         hop_length: int = 160,
         temperature: float = 0.05,
-        periodicity_threshold: float = 0.6,
+        periodicity_threshold: float = 0.7,
         refine_weight: float = 1.0,
         kernel: str = "cubic",
         submultiple_margin: float = 0.3,
