@@ -179,6 +179,23 @@ def test_espeak_voice(world):
     assert 140 < np.median(voiced) < 300  # the female variant
 
 
+def test_held_out_set_shares_no_voice_or_sentence_with_the_benchmark():
+    bench_voices, bench_texts = zip(*speech.ESPEAK_VOICES, strict=True)
+    dev_voices, dev_texts = zip(*speech.DEV_VOICES, strict=True)
+    assert not set(dev_voices) & set(bench_voices)
+    assert not set(dev_texts) & set(bench_texts)
+    assert speech.DEV_SEED != 0  # the benchmark's noise seed
+
+
+def test_held_out_set_is_labelled_as_such(world):
+    if speech.shutil.which(speech.ESPEAK) is None:
+        pytest.skip("espeak-ng is not installed")
+    clips = speech.build_speech_clips(
+        (None,), parts=("espeak",), voices=speech.DEV_VOICES[:1], set_name="speech-dev"
+    )
+    assert [(c.name, c.set) for c in clips] == [("espeak-it-clean", "speech-dev")]
+
+
 def test_missing_espeak_is_skipped_and_reported(monkeypatch, tmp_path):
     pytest.importorskip("mir_eval")
     from benchmarks.accuracy import data, methods, run

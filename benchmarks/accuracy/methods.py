@@ -466,6 +466,13 @@ def foldpitch_network(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track
     return _foldpitch_predict(audio, sample_rate, fmin, fmax)
 
 
+@register("foldpitch-argmax", packages=("foldpitch",))
+def foldpitch_argmax(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """foldpitch's network with ``decoder="argmax"``: each frame's most probable bin on
+    its own, no Viterbi path (what the decoder adds)."""
+    return _foldpitch_predict(audio, sample_rate, fmin, fmax, decoder="argmax")
+
+
 @register("foldpitch-refined", packages=("foldpitch",))
 def foldpitch_refined(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
     """foldpitch's network, then ``refine=True``: the direct fit of the envelope (dense

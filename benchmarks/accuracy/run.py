@@ -22,6 +22,11 @@ add up to about 5.5 (torchcrepe-full 3.2, foldpitch-fit about 1, foldpitch-refin
 nominal f0s per tone kind keep it under 45 minutes (4 would add 96 s of audio, about 9
 minutes).
 
+``--sets speech-dev`` is a held-out speech set built the same way from other espeak-ng
+voices and sentences (:data:`benchmarks.accuracy.speech.DEV_VOICES`, about 66 s clean
+and at 10 dB): settings of foldpitch (the decoder, the periodicity threshold) were
+chosen on it, not on the benchmark's speech.
+
 Without ``--full`` the run is on the tones only (``--sets tones,speech`` adds the
 speech) with 4 nominal f0s, and the report is printed (``--out`` also writes it, and
 the figure beside it). ``--quick`` is a small subset for smoke runs (16 tone clips; with
@@ -64,7 +69,7 @@ __all__ = ["main", "report", "run_method", "write_figure"]
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 FULL_N_F0 = 3
-SETS = ("tones", "speech")
+SETS = ("tones", "speech", "speech-dev")
 HEADLINE_SNRS = (None, 10.0)
 HEADLINE_METRICS = (
     "raw_pitch_accuracy",
@@ -265,7 +270,6 @@ def _describe_data(data: DataSet, args) -> list[str]:
 
     out = []
     tones = [c for c in data.clips if c.set == "tones"]
-    speech = [c for c in data.clips if c.set == "speech"]
     if tones:
         out.append(
             f"- **Tones** (`benchmarks/accuracy/data.py`): {len(tones)} clips, "
@@ -276,28 +280,34 @@ def _describe_data(data: DataSet, args) -> list[str]:
             f"{', '.join(_snr_label(s) for s in _unique(c.snr_db for c in tones))}; "
             f"f0 {F0_RANGE[0]:g}-{F0_RANGE[1]:g} Hz, exact by construction."
         )
-    if speech:
-        from .speech import data_versions
-
-        variants = {
-            kind: ", ".join(_unique(c.spectrum for c in speech if c.kind == kind))
-            for kind in _unique(c.kind for c in speech)
-        }
-        sources = "; ".join(f"{kind}: {names}" for kind, names in variants.items())
-        out.append(
-            f"- **Speech** (`benchmarks/accuracy/speech.py`): {len(speech)} clips, "
-            f"{sum(c.duration for c in speech):.0f} s of audio: WORLD analysis and "
-            "resynthesis (the MDB-stem-synth method; the f0 given to the synthesiser is "
-            "the ground truth) of the CMU ARCTIC utterance shipped with pysptk, at its "
-            "own pitch and shifted by whole semitones, and of espeak-ng sentences "
-            f"({sources}); SNR: "
-            f"{', '.join(_snr_label(s) for s in _unique(c.snr_db for c in speech))}; "
-            f"built with {data_versions()}."
-        )
+    for set_name, title in (("speech", "Speech"), ("speech-dev", "Held-out speech")):
+        speech = [c for c in data.clips if c.set == set_name]
+        if speech:
+            out.append(f"- **{title}** {_describe_speech(speech)}")
     for part, reason in data.skipped.items():
         out.append(f"- **Skipped: {part}** ({reason}); its clips are not in these results.")
     out.append(f"- Data built in {data.build_seconds:.0f} s; seed {args.seed}.")
     return out
+
+
+def _describe_speech(clips) -> str:
+    from .speech import data_versions
+
+    variants = {
+        kind: ", ".join(_unique(c.spectrum for c in clips if c.kind == kind))
+        for kind in _unique(c.kind for c in clips)
+    }
+    sources = "; ".join(f"{kind}: {names}" for kind, names in variants.items())
+    return (
+        f"(`benchmarks/accuracy/speech.py`): {len(clips)} clips, "
+        f"{sum(c.duration for c in clips):.0f} s of audio: WORLD analysis and "
+        "resynthesis (the MDB-stem-synth method; the f0 given to the synthesiser is "
+        "the ground truth) of the CMU ARCTIC utterance that pysptk ships (at its own "
+        "pitch and shifted by whole semitones) and of espeak-ng sentences, as present "
+        f"here: {sources}; SNR: "
+        f"{', '.join(_snr_label(s) for s in _unique(c.snr_db for c in clips))}; "
+        f"built with {data_versions()}."
+    )
 
 
 def report(runs: list[MethodRun], data, args, elapsed: float, figure: str | None = None) -> str:
@@ -516,6 +526,18 @@ def build_data(args) -> DataSet:
                 )
         except Exception as error:  # noqa: BLE001 - reported, not hidden
             data.skipped["speech set"] = f"failed: {type(error).__name__}: {error}"
+    if "speech-dev" in args.set_names:
+        try:
+            data.clips += speech.build_speech_clips(
+                _parse_snrs(args.speech_snrs),
+                parts=("espeak",),
+                voices=speech.DEV_VOICES,
+                seed=speech.DEV_SEED,
+                require=True,
+                set_name="speech-dev",
+            )
+        except Exception as error:  # noqa: BLE001 - reported, not hidden
+            data.skipped["speech-dev set"] = f"failed: {type(error).__name__}: {error}"
     data.build_seconds = time.perf_counter() - started
     return data
 

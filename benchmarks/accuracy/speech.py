@@ -83,6 +83,7 @@ from .data import F0_RANGE, HOP_SECONDS, SAMPLE_RATE, Clip, _with_noise
 
 __all__ = [
     "ARCTIC_SHIFTS",
+    "DEV_VOICES",
     "ESPEAK_VOICES",
     "FRAME_PERIOD_MS",
     "PARTS",
@@ -112,6 +113,21 @@ ESPEAK_VOICES: tuple[tuple[str, str], ...] = (
     ("es", "El veloz murciélago hindú comía feliz cardillo y kiwi."),
     ("es+f3", "¿Dónde está la estación de tren más cercana, por favor?"),
 )
+DEV_VOICES: tuple[tuple[str, str], ...] = (
+    ("it", "Il treno per Milano parte alle otto e mezza di mattina."),
+    ("it+f2", "Mi scusi, sa dirmi dove si trova la biblioteca comunale?"),
+    ("pt", "O rato roeu a roupa do rei de Roma ontem à noite."),
+    ("pt+f4", "Você gostaria de caminhar até a praia depois do almoço?"),
+    ("nl", "De kat zat rustig op de vensterbank naar de regen te kijken."),
+    ("nl+m2", "Waarom ben je gisteren niet naar het feest gekomen?"),
+    ("pl", "W Szczebrzeszynie chrząszcz brzmi w trzcinie, i z tego słynie."),
+    ("sv+f1", "Hur mycket kostar en biljett till Stockholm i morgon?"),
+    ("en-us+m3", "Nobody expected the meeting to run so late on a Friday."),
+    ("en+f2", "Could you please close the window, it is getting rather cold?"),
+)
+"""The held-out speech set (``--sets speech-dev``): other voices and sentences than
+:data:`ESPEAK_VOICES`, for choosing settings without looking at the benchmark."""
+DEV_SEED = 7  # seeds its noise, apart from the benchmark's
 PARTS = ("arctic", "espeak")
 SPEECH_KINDS = ("arctic", "arctic-shifted", "espeak")
 
@@ -410,6 +426,7 @@ def _clips_of(
     semitones: float,
     snrs: Sequence[float | None],
     seed: int,
+    set_name: str,
 ) -> list[Clip]:
     audio, times, truth = resynthesise(analysis, semitones)
     if not (truth > 0).any():
@@ -420,7 +437,7 @@ def _clips_of(
         name = f"{stem}-{_noise_label(snr)}"
         noisy = audio if snr is None else _with_noise(audio, voiced, snr, seed, name)
         clips.append(
-            Clip(name, kind, noisy, analysis.sample_rate, times, truth, snr, variant, "speech")
+            Clip(name, kind, noisy, analysis.sample_rate, times, truth, snr, variant, set_name)
         )
     return clips
 
@@ -443,6 +460,7 @@ def build_speech_clips(
     sample_rate: int = SAMPLE_RATE,
     max_seconds: float | None = None,
     require: bool = False,
+    set_name: str = "speech",
 ) -> list[Clip]:
     """The speech set: every source variant x SNR (``None`` = clean), see the module doc.
 
@@ -458,9 +476,10 @@ def build_speech_clips(
             quick tests); ``None`` keeps it whole.
         require: raise ``RuntimeError`` when a requested part cannot be built; by
             default it is skipped, and :func:`missing_parts` gives the reason.
+        set_name: the clips' ``set`` (``"speech-dev"`` for the held-out set).
 
     Returns:
-        :class:`~benchmarks.accuracy.data.Clip` objects with ``set == "speech"``,
+        :class:`~benchmarks.accuracy.data.Clip` objects with ``set == set_name``,
         ``kind`` one of :data:`SPEECH_KINDS` and ``spectrum`` the variant (``"+3st"``, or
         the espeak-ng voice); names like ``arctic+3st-10dB``, ``espeak-de+f2-clean``.
     """
@@ -481,12 +500,14 @@ def build_speech_clips(
             for shift in shifts:
                 kind = "arctic" if shift == 0 else "arctic-shifted"
                 variant = f"{shift:+g}st"
-                clips += _clips_of(analysis, kind, "arctic" + variant, variant, shift, snrs, seed)
+                stem = "arctic" + variant
+                clips += _clips_of(analysis, kind, stem, variant, shift, snrs, seed, set_name)
         else:
             for voice, text in voices:
                 audio = _crop(espeak_audio(voice, text, sample_rate), sample_rate, max_seconds)
                 analysis = analyse(audio, sample_rate)
-                clips += _clips_of(analysis, "espeak", f"espeak-{voice}", voice, 0, snrs, seed)
+                stem = f"espeak-{voice}"
+                clips += _clips_of(analysis, "espeak", stem, voice, 0, snrs, seed, set_name)
     return clips
 
 
