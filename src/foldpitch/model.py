@@ -190,11 +190,9 @@ class PitchNet(nn.Module):
         n_frames, k)``. Differentiable with respect to the offsets."""
         if bins is None:
             bins = output.logits.argmax(-1)
-        one_per_frame = bins.ndim == output.offsets.ndim - 1
-        index = bins[..., None] if one_per_frame else bins
-        offset = output.offsets.gather(-1, index)
-        if one_per_frame:
-            offset = offset.squeeze(-1)
+        # gather wants the bins as (batch, n_frames, k); one bin per frame is k = 1.
+        index = bins.reshape(*output.offsets.shape[:-1], -1)
+        offset = output.offsets.gather(-1, index).reshape(bins.shape)
         return self.log2_period_edges[bins] + offset * self.bin_width
 
     def frequency(self, log2_period: Tensor) -> Tensor:

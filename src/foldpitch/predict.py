@@ -372,7 +372,7 @@ def _run_network(
 def _decode(candidates: _Candidates, net: PitchNet, decoder: str) -> Tensor:
     """log2 period (samples at the network's rate) per frame ``(rows, n_frames)``."""
     if decoder == "argmax":
-        return candidates.log2_periods[..., 0].clone()
+        return candidates.log2_periods[..., 0]
     jump_cost = VITERBI_OCTAVE_COST * net.bin_width  # per bin, in nats
     path = viterbi_bins(
         candidates.bins.numpy(), candidates.log_probs.numpy(), candidates.allowed.numpy(), jump_cost
