@@ -113,9 +113,11 @@ def test_delaying_the_audio_delays_the_optimum(f0, frames):
         return grid[dense_fold_loss(envelopes, signal, hop, **options).argmin(0)]
 
     original = best(audio)
-    step = float(grid[1] - grid[0])
+    # With the noise on 100-sample frames, the best candidate is the grid point nearest
+    # the truth or its neighbour (within 1.16 steps over 120 f0s in 150-400 Hz).
+    tolerance = 1.5 * float(grid[1] - grid[0])
     before, after = math.log2(sample_rate / f0), math.log2(sample_rate / (f0 * 1.25))
-    assert (original[2:11] - before).abs().max() <= step
-    assert (original[18:37] - after).abs().max() <= step
+    assert (original[2:11] - before).abs().max() <= tolerance
+    assert (original[18:37] - after).abs().max() <= tolerance
     delayed = best(torch.cat([torch.zeros(frames * hop, dtype=F64), audio[: n - frames * hop]]))
     assert torch.equal(delayed[frames + 2 : 37], original[2 : 37 - frames])
