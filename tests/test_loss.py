@@ -34,11 +34,14 @@ def constant_envelope(period, n_frames=11, dtype=F64):
 
 @pytest.mark.parametrize("period", [16, 37, 80, 123])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_cycle_form_equals_the_reference_loop_on_integer_periods(period, seed):
+@pytest.mark.parametrize("backend", ["native", "torch"])
+def test_cycle_form_equals_the_reference_loop_on_integer_periods(period, seed, backend):
     audio = noise(8000, seed)
     envelope = constant_envelope(period)
     expected = reference_fold_loss(envelope, audio, hop_length=800)
-    got = fold_alignment_loss(envelope, audio, 800, kernel="linear", reduction="sum")
+    got = fold_alignment_loss(
+        envelope, audio, 800, kernel="linear", reduction="sum", backend=backend
+    )
     assert float(expected) > 0
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=0)
     # M reads per cycle, with M = the period, read the same samples

@@ -1,0 +1,128 @@
+"""The fused CPU kernel of the cycle-form loss (``csrc/fold_cycles.c``), built on first use.
+
+The C file is compiled once per source version with the system's C compiler (``$CC``,
+else the compiler Python was built with, else ``cc``) into a cache folder
+(``$FOLDPITCH_CACHE``, else ``$XDG_CACHE_HOME/foldpitch``, else ``~/.cache/foldpitch``)
+and loaded with :mod:`ctypes`; it needs neither the PyTorch headers nor a build step at
+install time. Where there is no compiler, or ``FOLDPITCH_NATIVE=0`` is set, the loss
+uses its PyTorch path, with one warning saying why (none for ``FOLDPITCH_NATIVE=0``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import warnings
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("csrc") / "fold_cycles.c"
+# -fopenmp-simd: the `omp simd` reductions only; no OpenMP runtime is linked.
+FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd")
+KERNEL_CODES = {"linear": 0, "cubic": 1, "sinc": 2}
+NORMALIZATION_CODES = {"none": 0, "energy": 1}
+_STATUS = {1: "out of memory", 2: "bad kernel arguments"}
+
+
+class NativeUnavailable(RuntimeError):
+    """The fused kernel cannot be built or loaded here (the message says why)."""
+
+
+def _compiler() -> list[str]:
+    configured = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    command = shlex.split(configured)
+    if not command or shutil.which(command[0]) is None:
+        raise NativeUnavailable(
+            f"no C compiler: {configured!r} is not on PATH (set CC to a C compiler, "
+            "for example gcc or clang)"
+        )
+    return command
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("FOLDPITCH_CACHE"):
+        return Path(os.environ["FOLDPITCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "foldpitch"
+
+
+def _build() -> Path:
+    """Compile the kernel unless this source, compiler and flags were compiled before."""
+    compiler = _compiler()
+    source = SOURCE.read_bytes()
+    key = hashlib.sha256(source + repr((compiler, FLAGS)).encode()).hexdigest()[:16]
+    folder = _cache_dir()
+    library = folder / f"fold_cycles-{key}.so"
+    if library.exists():
+        return library
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        # Compile to a temporary name, then rename: processes building at the same
+        # time (DataLoader workers, DDP ranks) never load half a file.
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            partial = Path(scratch) / library.name
+            result = subprocess.run(
+                [*compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise NativeUnavailable(
+                    f"compiling {SOURCE.name} with {compiler[0]} failed "
+                    f"(exit {result.returncode}): {result.stderr.strip()[-500:]}"
+                )
+            os.replace(partial, library)
+    except OSError as error:
+        raise NativeUnavailable(f"cannot build in {folder}: {error}") from error
+    return library
+
+
+@functools.cache
+def _load() -> ctypes.CDLL | NativeUnavailable:
+    """The loaded library, or the reason there is none (computed once per process)."""
+    if os.environ.get("FOLDPITCH_NATIVE", "1") == "0":
+        return NativeUnavailable("disabled by FOLDPITCH_NATIVE=0")
+    try:
+        library = ctypes.CDLL(str(_build()))
+    except NativeUnavailable as error:
+        warnings.warn(
+            f"foldpitch: the fused CPU kernel of the cycle-form loss is unavailable ({error}); "
+            "using the slower PyTorch path",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return error
+    except OSError as error:
+        return NativeUnavailable(f"cannot load the compiled kernel: {error}")
+    i64, f64, pointer, integer = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
+    library.fold_cycles.argtypes = [i64, i64, i64, f64, *[pointer] * 3, *[integer] * 3]
+    library.fold_cycles.argtypes += [pointer] * 3
+    library.fold_cycles.restype = integer
+    return library
+
+
+def library() -> ctypes.CDLL:
+    """The loaded kernel; raises :class:`NativeUnavailable` saying why there is none."""
+    loaded = _load()
+    if isinstance(loaded, NativeUnavailable):
+        raise loaded
+    return loaded
+
+
+def available() -> bool:
+    """Whether the fused kernel is built and loaded (building it on the first call)."""
+    return not isinstance(_load(), NativeUnavailable)
+
+
+def check_status(status: int) -> None:
+    if status == 1:
+        raise MemoryError("the fused cycle-form kernel ran out of memory")
+    if status != 0:
+        raise RuntimeError(f"the fused cycle-form kernel failed: {_STATUS.get(status, status)}")
