@@ -321,3 +321,32 @@ def test_hydra_configs_compose_and_instantiate():
         assert model.fmin == cfg.fmin and model.fmax == cfg.fmax
         cfg = compose(config_name="train", overrides=["logger=csv", "trainer=gpu"])
         assert cfg.logger._target_.endswith("CSVLogger") and cfg.trainer.accelerator == "gpu"
+
+
+def test_speech_finetune_mixes_in_espeak_voices_the_benchmark_does_not_use(monkeypatch, tmp_path):
+    """The shipped checkpoint's second stage must not train on the accuracy benchmark's
+    speech, nor on its held-out set: the espeak-ng languages are disjoint from both."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from omegaconf import open_dict
+    from torch.utils.data import ConcatDataset
+
+    import foldpitch.data
+
+    monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ is not an installed package
+    from benchmarks.accuracy.speech import DEV_VOICES, ESPEAK_VOICES
+
+    # building the data set only checks for the program; nothing is synthesised here
+    monkeypatch.setattr(foldpitch.data, "espeak_available", lambda: True)
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=speech_finetune"])
+    assert cfg.loss.periodicity_threshold == 0.8 and cfg.trainer.max_steps == 7500
+    with open_dict(cfg):
+        cfg.data.train.datasets[1].cache_dir = str(tmp_path)
+    train = instantiate(cfg.data.train)
+    assert isinstance(train, ConcatDataset)
+    corpus, speech = train.datasets
+    assert isinstance(corpus, SyntheticCorpus) and isinstance(speech, foldpitch.data.EspeakSpeech)
+    assert len(speech) / len(train) == pytest.approx(0.25)
+    benchmark_languages = {voice.split("+")[0] for voice, _ in ESPEAK_VOICES + DEV_VOICES}
+    assert benchmark_languages & set(speech.voices) == set()

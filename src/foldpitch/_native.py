@@ -102,8 +102,13 @@ def _load() -> ctypes.CDLL | NativeUnavailable:
     except OSError as error:
         return NativeUnavailable(f"cannot load the compiled kernel: {error}")
     i64, f64, pointer, integer = ctypes.c_int64, ctypes.c_double, ctypes.c_void_p, ctypes.c_int
-    library.fold_cycles.argtypes = [i64, i64, i64, f64, *[pointer] * 3, *[integer] * 3]
-    library.fold_cycles.argtypes += [pointer] * 3
+    library.fold_cycles.argtypes = [
+        *(i64, i64, i64, f64),  # rows, n_frames, n_samples, hop
+        *(pointer, integer, pointer, i64),  # level, level_is_float32, level_row, level_rows
+        *(pointer, integer, pointer),  # audio, audio_is_float32, audio_row
+        *(integer, integer, integer, integer),  # kernel, half_width, normalization, mean
+        *(pointer, ctypes.POINTER(f64), pointer),  # loss, n_cycles, grad
+    ]
     library.fold_cycles.restype = integer
     return library
 

@@ -50,6 +50,7 @@ Inputs (both forms and :func:`candidate_fold_costs`):
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import torch
@@ -255,68 +256,71 @@ def _native_unsupported(
 
 
 def _native_cycle_loss(period_envelope, audio, hop, kernel, normalization, reduction):
-    """The cycle-form loss by the fused C kernel (the arguments checked by the caller)."""
-    batch = torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
-    n_frames, n_samples = period_envelope.shape[-1], audio.shape[-1]
-    level = period_envelope.to(torch.float64).expand(batch + (n_frames,))
-    level = level.reshape(-1, n_frames).contiguous()
-    rows = audio.detach().to(torch.float64).reshape(-1, n_samples).contiguous()
-    # Which audio row each envelope row reads: broadcasting without copying the audio.
-    audio_row = torch.arange(rows.shape[0]).reshape(audio.shape[:-1]).expand(batch).flatten()
-    # Inside the Function grad mode is off and needs_input_grad ignores no_grad: ask here.
-    with_grad = torch.is_grad_enabled() and level.requires_grad
-    total, count = _FusedCycleSums.apply(
-        level, rows, audio_row.contiguous(), hop, kernel, normalization, with_grad
-    )
-    n_cycles = count.sum()
-    if not bool(n_cycles > 0):
-        raise _too_short(audio.shape, float(period_envelope.detach().min()))
-    loss = total.sum() if reduction == "sum" else total.sum() / n_cycles
-    return loss.to(audio.dtype)
+    """The cycle-form loss by the fused C kernel (the arguments checked by the caller).
 
-
-class _FusedCycleSums(torch.autograd.Function):
-    """Per envelope row: the sum of its per-cycle losses and how many cycles counted.
-
-    The whole cycle form (boundaries, reads, normalisation) in one C call
-    (``csrc/fold_cycles.c``), which also returns each row's gradient when ``level``
-    requires one; the backward pass scales it. Shapes: ``level (rows, n_frames)``
-    float64 log2 periods, ``audio (audio_rows, n_samples)`` float64, ``audio_row
-    (rows,)`` int64 (the audio row each envelope row reads); returns ``total (rows,)``
-    and ``count (rows,)``, float64. The gradient flows to ``level`` only, and only
-    when ``with_grad`` was set (the caller's grad mode).
+    One C call (``csrc/fold_cycles.c``) computes the loss (boundaries, reads,
+    normalisation, reduction) and, when a gradient is wanted, its gradient with respect to
+    the envelope (the reads and their slopes in the same pass over the audio), which
+    :class:`_PrecomputedGradient` hands to autograd.
     """
+    batch = torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
+    # Rows of the envelope and of the audio, float32 or float64, and which of them each
+    # batch row reads (None: batch row r reads row r): broadcasting copies neither.
+    level = period_envelope.detach().reshape(-1, period_envelope.shape[-1]).contiguous()
+    samples = audio.detach().reshape(-1, audio.shape[-1]).contiguous()
+    level_row, audio_row = (
+        None
+        if tensor.shape[:-1] == batch
+        # (contiguous: flatten() keeps the zero strides of a 1-d expanded tensor)
+        else torch.arange(rows.shape[0]).reshape(tensor.shape[:-1]).expand(batch).contiguous()
+        for tensor, rows in ((period_envelope, level), (audio, samples))
+    )
+    with_grad = torch.is_grad_enabled() and period_envelope.requires_grad
+    loss = samples.new_empty(())
+    grad = torch.empty_like(level) if with_grad else None
+    n_cycles = ctypes.c_double()
+    status = _native.library().fold_cycles(
+        math.prod(batch),
+        level.shape[1],
+        samples.shape[1],
+        float(hop),
+        level.data_ptr(),
+        level.dtype == torch.float32,
+        None if level_row is None else level_row.data_ptr(),
+        level.shape[0],
+        samples.data_ptr(),
+        samples.dtype == torch.float32,
+        None if audio_row is None else audio_row.data_ptr(),
+        _native.KERNEL_CODES[kernel.name],
+        kernel.half_width,
+        _native.NORMALIZATION_CODES[normalization],
+        reduction == "mean",
+        loss.data_ptr(),
+        ctypes.byref(n_cycles),
+        None if grad is None else grad.data_ptr(),
+    )
+    _native.check_status(status)
+    if n_cycles.value == 0:
+        raise _too_short(audio.shape, float(level.min()))
+    if grad is None:
+        return loss
+    return _PrecomputedGradient.apply(period_envelope, loss, grad.reshape(period_envelope.shape))
+
+
+class _PrecomputedGradient(torch.autograd.Function):
+    """``value`` as a function of ``inputs`` whose gradient ``grad`` (the shape of
+    ``inputs``) was computed with it: the backward pass scales it by the incoming one."""
 
     @staticmethod
-    def forward(ctx, level, audio, audio_row, hop, kernel, normalization, with_grad):
-        rows, n_frames = level.shape
-        total, count = level.new_empty(rows), level.new_empty(rows)
-        grad_level = torch.empty_like(level) if with_grad else None
-        status = _native.library().fold_cycles(
-            rows,
-            n_frames,
-            audio.shape[1],
-            float(hop),
-            level.data_ptr(),
-            audio.data_ptr(),
-            audio_row.data_ptr(),
-            _native.KERNEL_CODES[kernel.name],
-            kernel.half_width,
-            _native.NORMALIZATION_CODES[normalization],
-            total.data_ptr(),
-            count.data_ptr(),
-            None if grad_level is None else grad_level.data_ptr(),
-        )
-        _native.check_status(status)
-        ctx.save_for_backward(grad_level)
-        ctx.mark_non_differentiable(count)
-        return total, count
+    def forward(ctx, inputs, value, grad):
+        ctx.save_for_backward(grad)
+        return value.clone()
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_total, _):
-        (grad_level,) = ctx.saved_tensors
-        return grad_total[:, None] * grad_level, None, None, None, None, None, None
+    def backward(ctx, grad_value):
+        (grad,) = ctx.saved_tensors
+        return grad_value * grad, None, None
 
 
 def _cycle_sums(

@@ -13,10 +13,12 @@
  *   fraction, so the kernel weights are computed once per cycle);
  * - kernels: foldpitch.interp (linear, Keys cubic a = -0.5, Hann-windowed sinc).
  *
- * Everything is float64. When a gradient is wanted, the forward call also computes the
- * gradient of each row's total with respect to its envelope (the reads and their slopes
- * in one pass over the audio); the backward pass only scales it by the incoming
- * gradient, so nothing per cycle is stored.
+ * It computes in float64 whatever the inputs' type. When a gradient is wanted, the one
+ * call also computes the gradient of the loss with respect to the envelope (the reads
+ * and their slopes in one pass over the audio); the backward pass only scales it by the
+ * incoming gradient, so nothing per cycle is stored. The reduction over cycles and rows
+ * and the broadcast between envelope and audio rows happen here too: each tensor
+ * operation saved on the Python side is a few microseconds.
  * Built by foldpitch._native with the system C compiler on first use.
  */
 #include <float.h>
@@ -28,7 +30,7 @@
 #define LN2 0.69314718055994530942
 #define PI 3.14159265358979323846
 #define SINC_TAYLOR_BELOW 0.05 /* as foldpitch.interp._SINC_TAYLOR_BELOW */
-#define MAX_TAPS 512
+#define MAX_TAPS 512 /* sinc half-width up to 256 */
 
 enum { KERNEL_LINEAR = 0, KERNEL_CUBIC = 1, KERNEL_SINC = 2 };
 enum { NORMALIZATION_NONE = 0, NORMALIZATION_ENERGY = 1 };
@@ -352,23 +354,68 @@ static int row_pass(const double *level, int64_t n_frames, const double *x, int6
     return status;
 }
 
-/* Per row r: total[r] = sum over its counted cycles of the per-cycle loss (sqrt of the
- * covered squared difference, or its ratio to the covered energy), count[r] = how many
- * cycles counted, and, unless grad_level is NULL, grad_level[r] = d total[r] / d level[r]
- * (the backward pass only scales it). level: (rows, n_frames) log2 periods; audio:
- * (audio_rows, n_samples); row r reads audio row audio_row[r]. Returns 0, or 1 when
- * memory ran out, 2 on a bad kernel. */
-int fold_cycles(int64_t rows, int64_t n_frames, int64_t n_samples, double hop,
-                const double *level, const double *audio, const int64_t *audio_row,
-                int kernel_kind, int half_width, int normalization, double *total,
-                double *count, double *grad_level) {
+/* float32 or float64 input, as float64. */
+static void to_double(const void *values, int is_float32, int64_t n, double *out) {
+    if (is_float32)
+        for (int64_t i = 0; i < n; i++) out[i] = ((const float *)values)[i];
+    else
+        memcpy(out, values, sizeof(double) * n);
+}
+
+static void store(void *out, int is_float32, int64_t i, double value) {
+    if (is_float32)
+        ((float *)out)[i] = (float)value;
+    else
+        ((double *)out)[i] = value;
+}
+
+/* The loss of a batch of `rows` envelope rows.
+ *
+ * level: (level_rows, n_frames) log2 periods, float32 or float64 (level_is_float32);
+ * batch row r uses level row level_row[r] (level_row NULL: row r). audio: (audio_rows,
+ * n_samples), float32 or float64; batch row r reads audio row audio_row[r] (NULL: r).
+ * Writes into *loss (one value, of the audio's type) the sum over all counted cycles
+ * of the per-cycle loss (sqrt of the covered squared difference, normalization 0, or
+ * its ratio to the covered energy, 1), divided by their number when mean is set; into
+ * *n_cycles their number; and, unless grad is NULL, d loss / d level into grad
+ * (level_rows, n_frames, the level's type), summed over the batch rows that share a
+ * level row. Returns 0, or 1 when memory ran out, 2 on a bad kernel. */
+int fold_cycles(int64_t rows, int64_t n_frames, int64_t n_samples, double hop, const void *level,
+                int level_is_float32, const int64_t *level_row, int64_t level_rows,
+                const void *audio, int audio_is_float32, const int64_t *audio_row,
+                int kernel_kind, int half_width, int normalization, int mean, void *loss,
+                double *n_cycles, void *grad) {
     Kernel kernel;
     int status = make_kernel(kernel_kind, half_width, &kernel);
+    double *row_level = malloc(sizeof(double) * n_frames);
+    double *row_grad = malloc(sizeof(double) * n_frames);
+    double *row_audio = audio_is_float32 ? malloc(sizeof(double) * n_samples) : NULL;
+    double *grad_sum = grad ? calloc(level_rows * n_frames, sizeof(double)) : NULL;
+    if (!row_level || !row_grad || (audio_is_float32 && !row_audio) || (grad && !grad_sum))
+        status = status == OK ? OUT_OF_MEMORY : status;
+    double total = 0, count = 0;
     for (int64_t r = 0; status == OK && r < rows; r++) {
-        total[r] = count[r] = 0;
-        status = row_pass(level + r * n_frames, n_frames, audio + audio_row[r] * n_samples,
-                          n_samples, hop, &kernel, normalization, total + r, count + r,
-                          grad_level ? grad_level + r * n_frames : NULL);
+        const int64_t l = level_row ? level_row[r] : r, a = audio_row ? audio_row[r] : r;
+        const size_t level_size = level_is_float32 ? sizeof(float) : sizeof(double);
+        const size_t audio_size = audio_is_float32 ? sizeof(float) : sizeof(double);
+        to_double((const char *)level + l * n_frames * level_size, level_is_float32, n_frames,
+                  row_level);
+        const void *samples = (const char *)audio + a * n_samples * audio_size;
+        if (audio_is_float32) to_double(samples, 1, n_samples, row_audio);
+        status = row_pass(row_level, n_frames, audio_is_float32 ? row_audio : samples,
+                          n_samples, hop, &kernel, normalization, &total, &count,
+                          grad ? row_grad : NULL);
+        if (status == OK && grad)
+            for (int64_t f = 0; f < n_frames; f++) grad_sum[l * n_frames + f] += row_grad[f];
     }
+    if (status == OK) {
+        const double scale = mean ? 1.0 / (count > 0 ? count : 1.0) : 1.0;
+        store(loss, audio_is_float32, 0, total * scale);
+        *n_cycles = count;
+        if (grad)
+            for (int64_t i = 0; i < level_rows * n_frames; i++)
+                store(grad, level_is_float32, i, grad_sum[i] * scale);
+    }
+    free(row_level), free(row_grad), free(row_audio), free(grad_sum);
     return status;
 }
