@@ -86,7 +86,7 @@ class Settings:
     def from_args(cls, args) -> Settings:
         if args.quick:
             return cls(seconds=1.0, interp_samples=INTERP_SAMPLE_RATE, repeats=1, budget_s=0.0)
-        return cls(seconds=10.0, interp_samples=10 * INTERP_SAMPLE_RATE, repeats=5, budget_s=5.0)
+        return cls(seconds=10.0, interp_samples=10 * INTERP_SAMPLE_RATE, repeats=30, budget_s=5.0)
 
 
 @dataclass(frozen=True)

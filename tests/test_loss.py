@@ -34,7 +34,7 @@ def constant_envelope(period, n_frames=11, dtype=F64):
 
 @pytest.mark.parametrize("period", [16, 37, 80, 123])
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("backend", ["native", "torch"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])  # auto: the fused kernel on CPU
 def test_cycle_form_equals_the_reference_loop_on_integer_periods(period, seed, backend):
     audio = noise(8000, seed)
     envelope = constant_envelope(period)
