@@ -333,7 +333,8 @@ def test_speech_finetune_mixes_in_espeak_voices_the_benchmark_does_not_use(monke
 
     import foldpitch.data
 
-    monkeypatch.syspath_prepend(str(ROOT))  # benchmarks/ is not an installed package
+    if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
+        sys.path.insert(0, str(ROOT))
     from benchmarks.accuracy.speech import DEV_VOICES, ESPEAK_VOICES
 
     # building the data set only checks for the program; nothing is synthesised here
