@@ -137,7 +137,8 @@ def fold_alignment_loss(
             ``reads_per_cycle=None``, no ``weights``, ``reduction`` ``"mean"`` or
             ``"sum"``, audio without gradient; several times faster on small inputs)
             or ``"auto"`` (native where it applies and a C compiler is found, else
-            torch). Both compute the same loss and gradient.
+            torch). Both compute the same loss and gradient. Under ``torch.func``
+            transforms (``vmap``, ``grad``) and ``torch.compile``, pass ``"torch"``.
 
     Returns:
         The loss, a scalar for ``"mean"``/``"sum"``.
