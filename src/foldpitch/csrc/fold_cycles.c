@@ -1,11 +1,11 @@
-/* The cycle-form fold-alignment loss, fused: forward and backward in one call each.
+/* The cycle-form fold-alignment loss, fused: the loss and its gradient in one call.
  *
  * A CPU twin of foldpitch.loss.fold_alignment_loss for its common case (envelope
  * linear in log2 period, one read per sample offset, no weights, reduction "mean" or
  * "sum", audio without gradient). The PyTorch path runs about 300 small tensor
  * operations per forward and backward, and on a small CPU their fixed cost, not the
- * arithmetic, sets the time; here each pass is one loop. The mathematics is the PyTorch
- * path's, step by step, and the tests hold the two to 1e-10 in float64:
+ * arithmetic, sets the time; here it is one loop over the cycles. The mathematics is
+ * the PyTorch path's, step by step, and the tests hold the two to 1e-10 in float64:
  *
  * - boundaries: foldpitch.envelope._LogLinearBoundaries (closed-form phase per
  *   segment, exact crossing, implicit-function-theorem gradient);
