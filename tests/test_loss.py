@@ -1,5 +1,6 @@
 """foldpitch.loss: the fold-alignment loss in its cycle and dense forms."""
 
+import functools
 import math
 
 import pytest
@@ -338,6 +339,10 @@ def test_bad_arguments():
         fold_alignment_loss(envelope, torch.zeros(100, dtype=torch.int16))
     with pytest.raises(ValueError, match="reads_per_cycle must be None or a positive integer"):
         fold_alignment_loss(envelope, audio, reads_per_cycle=0)
+    torch_cycle_form = functools.partial(fold_alignment_loss, backend="torch")
+    for form in (fold_alignment_loss, torch_cycle_form, dense_fold_loss):
+        with pytest.raises(ValueError, match="half_width must be a positive integer"):
+            form(envelope, audio, kernel="sinc", half_width=0)
 
 
 # --- robustness (issue 7): bad input is refused by name, edge cases stay finite -----------

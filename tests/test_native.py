@@ -157,6 +157,7 @@ def test_native_refuses_what_it_cannot_compute():
         "reduction='none'": dict(reduction="none"),
         "envelope_interp='cubic'": dict(envelope_interp="cubic"),
         "reads_per_cycle": dict(reads_per_cycle=8),
+        "half_width=300": dict(kernel="sinc", half_width=300),
     }
     for reason, options in cases.items():
         with pytest.raises(ValueError, match=f"backend='native' does not support {reason}"):

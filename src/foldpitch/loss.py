@@ -158,7 +158,7 @@ def fold_alignment_loss(
         True
     """
     period_envelope, audio, weights = _check_loss_args(
-        period_envelope, audio, kernel, reduction, weights
+        period_envelope, audio, kernel, half_width, reduction, weights
     )
     _check_choice("normalization", normalization, CYCLE_NORMALIZATIONS)
     shortest = float(period_envelope.detach().min())
@@ -185,7 +185,14 @@ def fold_alignment_loss(
     _check_frames_fit(n_frames, hop, audio.shape)
     if backend != "torch":
         unsupported = _native_unsupported(
-            period_envelope, audio, weights, reduction, envelope_interp, reads_per_cycle
+            period_envelope,
+            audio,
+            kernel,
+            half_width,
+            weights,
+            reduction,
+            envelope_interp,
+            reads_per_cycle,
         )
         if backend == "native" and unsupported:
             raise ValueError(f"backend='native' does not support {unsupported}; use 'auto'")
@@ -240,11 +247,19 @@ def _too_short(audio_shape, shortest_log2_period: float) -> ValueError:
 
 
 def _native_unsupported(
-    period_envelope, audio, weights, reduction, envelope_interp, reads_per_cycle
+    period_envelope,
+    audio,
+    kernel,
+    half_width,
+    weights,
+    reduction,
+    envelope_interp,
+    reads_per_cycle,
 ) -> str:
     """Why the fused kernel cannot compute this call ("" when it can)."""
     for condition, reason in (
         (audio.device.type != "cpu" or period_envelope.device.type != "cpu", "non-CPU tensors"),
+        (kernel == "sinc" and half_width > _native.MAX_HALF_WIDTH, f"half_width={half_width}"),
         (audio.requires_grad, "gradients with respect to the audio"),
         (weights is not None, "weights"),
         (reduction == "none", "reduction='none'"),
@@ -578,7 +593,7 @@ def dense_fold_loss(
         True
     """
     period_envelope, audio, weights = _check_loss_args(
-        period_envelope, audio, kernel, reduction, weights
+        period_envelope, audio, kernel, half_width, reduction, weights
     )
     _check_choice("normalization", normalization, DENSE_NORMALIZATIONS)
     _check_choice("align", align, ALIGNMENTS)
@@ -1055,13 +1070,15 @@ def _check_frames_fit(n_frames: int, hop: float, audio_shape) -> None:
         )
 
 
-def _check_loss_args(period_envelope, audio, kernel, reduction, weights):
+def _check_loss_args(period_envelope, audio, kernel, half_width, reduction, weights):
     """Checked ``(period_envelope, audio, weights)``, float16/bfloat16 ones as float32."""
     _check_envelope(period_envelope)
     audio = _check_audio(audio)
     _check_finite("period_envelope", period_envelope, "log2 periods in samples")
     period_envelope = _upcast(period_envelope)
     _check_choice("kernel", kernel, KERNELS)
+    if isinstance(half_width, bool) or not isinstance(half_width, int) or half_width < 1:
+        raise ValueError(f"half_width must be a positive integer, got {half_width!r}")
     _check_choice("reduction", reduction, REDUCTIONS)
     try:
         torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
