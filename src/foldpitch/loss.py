@@ -197,8 +197,9 @@ def fold_alignment_loss(
         if backend == "native" and unsupported:
             raise ValueError(f"backend='native' does not support {unsupported}; use 'auto'")
         if not unsupported and (backend == "native" or _native.available()):
+            kernel_spec = Kernel(kernel, half_width)
             return _native_cycle_loss(
-                period_envelope, audio, hop, Kernel(kernel, half_width), normalization, reduction
+                period_envelope, audio, hop, kernel_spec, normalization, reduction, shortest
             )
     boundaries, exists = envelope_cycle_boundaries(
         period_envelope, n_samples, hop, interp=envelope_interp
@@ -271,7 +272,18 @@ def _native_unsupported(
     return ""
 
 
-def _native_cycle_loss(period_envelope, audio, hop, kernel, normalization, reduction):
+def _row_index(tensor: Tensor, batch: torch.Size) -> Tensor | None:
+    """For each row of ``batch``, the row of ``tensor (..., n)`` it reads, int64 and
+    contiguous for the kernel; ``None`` when the shapes match (row r reads row r)."""
+    if tensor.shape[:-1] == batch:
+        return None
+    rows = torch.arange(math.prod(tensor.shape[:-1])).reshape(tensor.shape[:-1])
+    return rows.expand(batch).contiguous()  # not flatten(): it keeps an expand's 0 strides
+
+
+def _native_cycle_loss(
+    period_envelope, audio, hop, kernel, normalization, reduction, shortest_log2_period
+):
     """The cycle-form loss by the fused C kernel (the arguments checked by the caller).
 
     One C call (``csrc/fold_cycles.c``) computes the loss (boundaries, reads,
@@ -280,17 +292,11 @@ def _native_cycle_loss(period_envelope, audio, hop, kernel, normalization, reduc
     :class:`_PrecomputedGradient` hands to autograd.
     """
     batch = torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
-    # Rows of the envelope and of the audio, float32 or float64, and which of them each
-    # batch row reads (None: batch row r reads row r): broadcasting copies neither.
+    # The rows of the envelope and of the audio, float32 or float64, and which of them
+    # each batch row reads: broadcasting copies neither.
     level = period_envelope.detach().reshape(-1, period_envelope.shape[-1]).contiguous()
     samples = audio.detach().reshape(-1, audio.shape[-1]).contiguous()
-    level_row, audio_row = (
-        None
-        if tensor.shape[:-1] == batch
-        # (contiguous: flatten() keeps the zero strides of a 1-d expanded tensor)
-        else torch.arange(rows.shape[0]).reshape(tensor.shape[:-1]).expand(batch).contiguous()
-        for tensor, rows in ((period_envelope, level), (audio, samples))
-    )
+    level_row, audio_row = _row_index(period_envelope, batch), _row_index(audio, batch)
     with_grad = torch.is_grad_enabled() and period_envelope.requires_grad
     loss = samples.new_empty(())
     grad = torch.empty_like(level) if with_grad else None
@@ -317,7 +323,7 @@ def _native_cycle_loss(period_envelope, audio, hop, kernel, normalization, reduc
     )
     _native.check_status(status)
     if n_cycles.value == 0:
-        raise _too_short(audio.shape, float(level.min()))
+        raise _too_short(audio.shape, shortest_log2_period)
     if grad is None:
         return loss
     return _PrecomputedGradient.apply(period_envelope, loss, grad.reshape(period_envelope.shape))
