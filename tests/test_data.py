@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 
 from foldpitch.data import (
+    AddNoise,
     AudioFolder,
     EspeakSpeech,
     LabelledSyntheticSet,
@@ -417,3 +418,79 @@ def test_espeak_speech_real(tmp_path):
     assert item["audio"].shape == (SR // 2,) and torch.isfinite(item["audio"]).all()
     assert item["audio"].abs().max() > 0.01
     assert torch.equal(item["audio"], data[0]["audio"])
+
+
+# --------------------------------------------------------------------------- AddNoise
+
+
+class _Tensors(torch.utils.data.Dataset):
+    def __init__(self, *signals):
+        self.signals = [torch.as_tensor(s, dtype=torch.float32) for s in signals]
+
+    def __len__(self):
+        return len(self.signals)
+
+    def __getitem__(self, index):
+        return {"audio": self.signals[index]}
+
+
+def test_add_noise_keeps_the_item_as_clean_and_adds_noise_at_the_snr():
+    t = np.arange(SR) / SR
+    burst = np.where(t < 0.5, np.sin(2 * np.pi * 220 * t), 0.0)  # half of it a pause
+    tone = 0.3 * np.sin(2 * np.pi * 150 * t)
+    noisy = AddNoise(_Tensors(burst, tone), snr_db=(5.0, 15.0), p_clean=0.0, seed=2)
+    snrs = []
+    for i, signal in enumerate((burst, tone)):
+        item = noisy[i]
+        assert sorted(item) == ["audio", "clean"] and item["audio"].dtype == torch.float32
+        assert torch.equal(item["clean"], torch.as_tensor(signal, dtype=torch.float32))
+        noise = item["audio"].double().numpy() - item["clean"].double().numpy()
+        # the power of the sounding part (the pause does not count), float64 reference
+        power = np.mean(signal[np.abs(signal) > 0] ** 2) if i == 0 else np.mean(signal**2)
+        snrs.append(10 * np.log10(power / np.mean(noise**2)))
+    assert all(5.0 - 0.05 <= snr <= 15.0 + 0.05 for snr in snrs), snrs
+    assert abs(snrs[0] - snrs[1]) > 0.1  # drawn per item
+    # one number is that SNR
+    item = AddNoise(_Tensors(tone), snr_db=10.0, p_clean=0.0)[0]
+    noise = (item["audio"] - item["clean"]).double().numpy()
+    assert 10 * np.log10(np.mean(tone**2) / np.mean(noise**2)) == pytest.approx(10.0, abs=0.01)
+
+
+def test_add_noise_is_deterministic_clean_with_p_clean_and_leaves_silence_silent():
+    corpus = SyntheticCorpus(length=6, seconds=0.25, snr_db=None, seed=1)
+    a, b = AddNoise(corpus, seed=5), AddNoise(corpus, seed=5)
+    for i in range(6):
+        assert torch.equal(a[i]["audio"], b[i]["audio"])
+        assert torch.equal(a[i]["clean"], corpus[i]["audio"])
+    assert not torch.equal(a[0]["audio"], AddNoise(corpus, seed=6)[0]["audio"])
+    never = AddNoise(corpus, p_clean=1.0)
+    assert all(torch.equal(never[i]["audio"], never[i]["clean"]) for i in range(6))
+    silent = AddNoise(_Tensors(np.zeros(SR)), p_clean=0.0)[0]
+    assert not silent["audio"].any()
+    assert len(a) == 6 and torch.equal(a[-1]["audio"], a[5]["audio"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"snr_db": (20.0, 10.0)}, "snr_db must be"),
+        ({"snr_db": (0.0, math.inf)}, "snr_db must be"),
+        ({"p_clean": 1.5}, "p_clean must be a probability"),
+        ({"seed": -1}, "seed must be"),
+    ],
+)
+def test_add_noise_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AddNoise(_Tensors(np.zeros(10)), **kwargs)
+
+
+def test_add_noise_names_what_it_needs_from_the_wrapped_items():
+    class Pairs(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return {"waveform": torch.zeros(10)}
+
+    with pytest.raises(TypeError, match="'audio' tensor, got dict with keys \\['waveform'\\]"):
+        AddNoise(Pairs())[0]

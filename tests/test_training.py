@@ -208,6 +208,41 @@ def test_training_data_and_step_use_no_labels():
         system.training_step(labelled, 0)
 
 
+@pytest.mark.filterwarnings(r"ignore:You are trying to `self.log\(\)`:UserWarning")
+def test_with_added_noise_the_network_hears_audio_and_the_loss_reads_clean():
+    from foldpitch.data import AddNoise
+    from foldpitch.system import PitchDataModule
+
+    corpus = AddNoise(SyntheticCorpus(length=8, seconds=0.5, snr_db=None), 0.0, p_clean=0.0)
+    batch = next(iter(PitchDataModule(corpus, batch_size=4, num_workers=0).train_dataloader()))
+    assert set(batch) == {"audio", "clean"} and not torch.equal(batch["audio"], batch["clean"])
+    system = _fast_system()
+    loss = system.training_step(batch, 0)
+
+    # independently: the network's output on the noisy audio, the objective on the clean
+    out = system.model(batch["audio"])
+    terms = system.objective(
+        batch["clean"],
+        out.logits,
+        out.offsets,
+        out.periodicity_logits,
+        system.model.log2_period_edges,
+    )
+    assert loss.item() == pytest.approx(terms["loss"].item(), rel=1e-6)
+    on_noisy = system.objective(
+        batch["audio"],
+        out.logits,
+        out.offsets,
+        out.periodicity_logits,
+        system.model.log2_period_edges,
+    )
+    assert abs(loss.item() - on_noisy["loss"].item()) > 1e-3
+    with pytest.raises(ValueError, match="clean must have the shape of audio"):
+        system.training_step({"audio": batch["audio"], "clean": batch["clean"][:, :100]}, 0)
+    with pytest.raises(ValueError, match="clean must be finite"):
+        system.training_step({"audio": batch["audio"], "clean": batch["clean"] * math.nan}, 0)
+
+
 def test_non_finite_loss_stops_training(monkeypatch):
     system = _fast_system()
     terms = {"loss": torch.tensor(math.nan)}
@@ -323,9 +358,11 @@ def test_hydra_configs_compose_and_instantiate():
         assert cfg.logger._target_.endswith("CSVLogger") and cfg.trainer.accelerator == "gpu"
 
 
-def test_speech_finetune_mixes_in_espeak_voices_the_benchmark_does_not_use(monkeypatch, tmp_path):
-    """The shipped checkpoint's second stage must not train on the accuracy benchmark's
-    speech, nor on its held-out set: the espeak-ng languages are disjoint from both."""
+@pytest.mark.parametrize("data", ["synthetic_espeak", "synthetic_espeak_noisy"])
+def test_espeak_mixtures_use_voices_the_benchmark_does_not_use(data, monkeypatch, tmp_path):
+    """The espeak-ng mixtures (the shipped checkpoint's second stage) must not train on
+    the accuracy benchmark's speech, nor on its held-out set: the espeak-ng languages are
+    disjoint from both."""
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
     from omegaconf import open_dict
@@ -340,14 +377,28 @@ def test_speech_finetune_mixes_in_espeak_voices_the_benchmark_does_not_use(monke
     # building the data set only checks for the program; nothing is synthesised here
     monkeypatch.setattr(foldpitch.data, "espeak_available", lambda: True)
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=speech_finetune"])
-    assert cfg.loss.periodicity_threshold == 0.8 and cfg.trainer.max_steps == 7500
+        cfg = compose(config_name="train", overrides=[f"data={data}"])
+    noisy = data.endswith("_noisy")
     with open_dict(cfg):
-        cfg.data.train.datasets[1].cache_dir = str(tmp_path)
+        mixture = cfg.data.train.dataset if noisy else cfg.data.train
+        mixture.datasets[1].cache_dir = str(tmp_path)
     train = instantiate(cfg.data.train)
+    if noisy:  # the noise comes from AddNoise alone, and the loss reads the clean excerpt
+        assert isinstance(train, foldpitch.data.AddNoise)
+        train = train.dataset
     assert isinstance(train, ConcatDataset)
     corpus, speech = train.datasets
     assert isinstance(corpus, SyntheticCorpus) and isinstance(speech, foldpitch.data.EspeakSpeech)
+    assert (corpus.options["snr_db"] is None) == noisy
     assert len(speech) / len(train) == pytest.approx(0.25)
     benchmark_languages = {voice.split("+")[0] for voice, _ in ESPEAK_VOICES + DEV_VOICES}
     assert benchmark_languages & set(speech.voices) == set()
+
+
+def test_speech_finetune_is_the_second_run_of_the_shipped_checkpoint():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=speech_finetune"])
+    assert cfg.loss.periodicity_threshold == 0.8 and cfg.trainer.max_steps == 7500
+    assert cfg.data.train.datasets[1]._target_ == "foldpitch.data.EspeakSpeech"

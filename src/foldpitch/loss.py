@@ -1045,20 +1045,21 @@ def _channels_last_hint(shape) -> str:
     return ""
 
 
-def _check_audio(audio) -> Tensor:
-    """Audio ``(..., time)``: floating point and finite; float16/bfloat16 as float32."""
+def _check_audio(audio, name: str = "audio") -> Tensor:
+    """Audio ``(..., time)``: floating point and finite; float16/bfloat16 as float32.
+    ``name`` is the argument's name in the errors."""
     if not isinstance(audio, Tensor) or not audio.is_floating_point():
         raise TypeError(
-            "audio must be a floating-point torch.Tensor of shape (..., time), got "
+            f"{name} must be a floating-point torch.Tensor of shape (..., time), got "
             + (f"dtype {audio.dtype}" if isinstance(audio, Tensor) else type(audio).__name__)
             + " (scale integer PCM to [-1, 1] first)"
         )
     if audio.ndim == 0 or audio.shape[-1] < 2:
         raise ValueError(
-            f"audio must have shape (..., time) with time >= 2, got {tuple(audio.shape)}"
+            f"{name} must have shape (..., time) with time >= 2, got {tuple(audio.shape)}"
             + _channels_last_hint(audio.shape)
         )
-    _check_finite("audio", audio, "samples")
+    _check_finite(name, audio, "samples")
     return _upcast(audio)
 
 

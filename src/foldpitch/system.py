@@ -73,12 +73,24 @@ class PitchSystem(L.LightningModule):
 
     # --- training -----------------------------------------------------------------
 
-    def fold_loss(self, audio: Tensor) -> tuple[PitchNetOutput, dict[str, Tensor]]:
-        """The network's output and the objective's terms for audio ``(batch, time)``.
+    def fold_loss(
+        self, audio: Tensor, clean: Tensor | None = None
+    ) -> tuple[PitchNetOutput, dict[str, Tensor]]:
+        """The network's output for audio ``(batch, time)`` and the objective's terms,
+        computed on ``clean`` (same shape: the audio before an added noise, see
+        :class:`foldpitch.data.AddNoise`) when given, else on ``audio``.
 
         Raises ``ValueError`` for non-finite audio, and ``FloatingPointError`` when the
         network's output is not finite (diverged weights), before the objective sees it."""
         _check_audio(audio)
+        if clean is None:
+            clean = audio
+        elif clean.shape != audio.shape:
+            raise ValueError(
+                f"clean must have the shape of audio {tuple(audio.shape)}, got {tuple(clean.shape)}"
+            )
+        else:
+            _check_audio(clean, "clean")
         out = self.model(audio)
         outputs = (out.logits, out.offsets, out.periodicity_logits)
         if not bool(torch.stack([output.isfinite().all() for output in outputs]).all()):
@@ -88,16 +100,17 @@ class PitchSystem(L.LightningModule):
                 "optim.learning_rate, or resume from the last checkpoint)"
             )
         terms = self.objective(
-            audio, out.logits, out.offsets, out.periodicity_logits, self.model.log2_period_edges
+            clean, out.logits, out.offsets, out.periodicity_logits, self.model.log2_period_edges
         )
         return out, terms
 
     def training_step(self, batch: Mapping[str, Tensor], batch_index: int) -> Tensor:
-        if set(batch) != {"audio"}:
+        if set(batch) not in ({"audio"}, {"audio", "clean"}):
             raise ValueError(
-                f"training batches must hold only unlabelled 'audio', got keys {sorted(batch)}"
+                "training batches must hold only unlabelled 'audio' (and optionally its "
+                f"'clean' version before added noise), got keys {sorted(batch)}"
             )
-        _, terms = self.fold_loss(batch["audio"])
+        _, terms = self.fold_loss(batch["audio"], batch.get("clean"))
         if not torch.isfinite(terms["loss"]):
             raise FloatingPointError(
                 f"non-finite training loss at step {self.global_step}: stopping before a "
