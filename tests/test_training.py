@@ -141,6 +141,25 @@ def test_training_on_a_folder_of_audio(tmp_path):
     del rng
 
 
+def test_folder_noisy_wraps_the_folder_in_add_noise(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from foldpitch.data import AddNoise, AudioFolder
+
+    rate = 16000
+    sf.write(tmp_path / "tone.wav", 0.3 * np.sin(2 * np.pi * 150 * np.arange(rate) / rate), rate)
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=["data=folder_noisy", f"data.train.dataset.source={tmp_path}"],
+        )
+    train = instantiate(cfg.data.train)
+    assert isinstance(train, AddNoise) and isinstance(train.dataset, AudioFolder)
+    item = train[0]
+    assert torch.equal(item["clean"], train.dataset[0]["audio"])
+
+
 def test_empty_folder_fails_before_training(tmp_path):
     (tmp_path / "empty").mkdir()
     env = dict(os.environ, WANDB_MODE="offline")
