@@ -258,6 +258,8 @@ def test_with_added_noise_the_network_hears_audio_and_the_loss_reads_clean():
     assert abs(loss.item() - on_noisy["loss"].item()) > 1e-3
     with pytest.raises(ValueError, match="clean must have the shape of audio"):
         system.training_step({"audio": batch["audio"], "clean": batch["clean"][:, :100]}, 0)
+    with pytest.raises(TypeError, match="clean must be a floating-point"):
+        system.training_step({"audio": batch["audio"], "clean": batch["clean"].numpy()}, 0)
     with pytest.raises(ValueError, match="clean must be finite"):
         system.training_step({"audio": batch["audio"], "clean": batch["clean"] * math.nan}, 0)
 

@@ -4,8 +4,9 @@ Needs the ``train`` extra (``pip install -e ".[train]"``: lightning, hydra-core,
 The entry point is ``python scripts/train.py`` (Hydra configs in ``configs/``), which
 calls :func:`train`.
 
-No pitch label reaches the optimiser: training batches hold only ``"audio"``
-(:meth:`PitchSystem.training_step` refuses anything else) and the objective is
+No pitch label reaches the optimiser: training batches hold only ``"audio"``, and
+optionally ``"clean"``, the same audio before an added noise
+(:meth:`PitchSystem.training_step` refuses anything else), and the objective is
 :class:`foldpitch.loss.SelfSupervisedFoldLoss`. The labelled sets are used in
 validation only, to *monitor* raw pitch accuracy, cents error and voicing.
 """
@@ -80,17 +81,16 @@ class PitchSystem(L.LightningModule):
         computed on ``clean`` (same shape: the audio before an added noise, see
         :class:`foldpitch.data.AddNoise`) when given, else on ``audio``.
 
-        Raises ``ValueError`` for non-finite audio, and ``FloatingPointError`` when the
-        network's output is not finite (diverged weights), before the objective sees it."""
+        Raises ``ValueError`` for non-finite audio or clean audio of another shape, and
+        ``FloatingPointError`` when the network's output is not finite (diverged
+        weights), before the objective sees it."""
         _check_audio(audio)
         if clean is None:
             clean = audio
-        elif clean.shape != audio.shape:
+        elif _check_audio(clean, "clean").shape != audio.shape:
             raise ValueError(
                 f"clean must have the shape of audio {tuple(audio.shape)}, got {tuple(clean.shape)}"
             )
-        else:
-            _check_audio(clean, "clean")
         out = self.model(audio)
         outputs = (out.logits, out.offsets, out.periodicity_logits)
         if not bool(torch.stack([output.isfinite().all() for output in outputs]).all()):
@@ -268,7 +268,8 @@ class PitchDataModule(L.LightningDataModule):
 
     Args:
         train: a dataset of ``{"audio": (n_samples,)}`` items (e.g.
-            :class:`foldpitch.data.SyntheticCorpus`, :class:`foldpitch.data.AudioFolder`).
+            :class:`foldpitch.data.SyntheticCorpus`, :class:`foldpitch.data.AudioFolder`),
+            or of ``{"audio", "clean"}`` items (:class:`foldpitch.data.AddNoise`).
         validation: named datasets with ``"audio"``, ``"f0"``, ``"voiced"`` (e.g.
             :class:`foldpitch.data.LabelledSyntheticSet`), used for monitoring only.
         batch_size: training and validation batch size.
