@@ -28,7 +28,7 @@ FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd")
 KERNEL_CODES = {"linear": 0, "cubic": 1, "sinc": 2}
 NORMALIZATION_CODES = {"none": 0, "energy": 1}
 MAX_HALF_WIDTH = 256  # of the sinc kernel: MAX_TAPS / 2 in the C file
-_STATUS = {1: "out of memory", 2: "bad kernel arguments"}
+_STATUS = {2: "bad kernel arguments"}  # 1, out of memory, raises MemoryError
 
 
 class NativeUnavailable(RuntimeError):

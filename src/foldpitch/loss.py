@@ -183,6 +183,7 @@ def fold_alignment_loss(
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
     _check_frames_fit(n_frames, hop, audio.shape)
+    kernel_spec = Kernel(kernel, half_width)
     if backend != "torch":
         unsupported = _native_unsupported(
             period_envelope,
@@ -197,7 +198,6 @@ def fold_alignment_loss(
         if backend == "native" and unsupported:
             raise ValueError(f"backend='native' does not support {unsupported}; use 'auto'")
         if not unsupported and (backend == "native" or _native.available()):
-            kernel_spec = Kernel(kernel, half_width)
             return _native_cycle_loss(
                 period_envelope, audio, hop, kernel_spec, normalization, reduction, shortest
             )
@@ -221,7 +221,7 @@ def fold_alignment_loss(
         starts[..., 1:-1],
         length,
         valid,
-        Kernel(kernel, half_width),
+        kernel_spec,
         reads_per_cycle,
         with_energy=normalization == "energy",
     )
