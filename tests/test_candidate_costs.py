@@ -110,6 +110,39 @@ def test_costs_batch_like_looped_and_are_gain_invariant():
     )
 
 
+def test_costs_of_the_reversed_signal_are_the_costs_reversed():
+    # 49 hops plus one sample: frame k of the reversed signal is frame 49 - k.
+    n = 49 * 160 + 1
+    glide = 150.0 * 2 ** torch.linspace(0, 1, n)  # one octave up: no symmetry of its own
+    audio = add_noise(harmonic_tone(glide, SR), 10.0, torch.Generator().manual_seed(4))
+    audio[:2000] *= torch.linspace(0, 1, 2000)
+    forward = candidate_fold_costs(audio, EDGES, 160, 50)
+    backward = candidate_fold_costs(audio.flip(-1), EDGES, 160, 50)
+    torch.testing.assert_close(backward, forward.flip(0), rtol=1e-5, atol=1e-5)
+    one_sided = candidate_fold_costs(audio, EDGES, 160, 50, time_symmetric=False)
+    assert (one_sided - forward).abs().max() > 0.05  # the test can tell the two apart
+    # Asking for fewer frames gives the first ones, the reversed pass included.
+    torch.testing.assert_close(candidate_fold_costs(audio, EDGES, 160, 30), forward[:30])
+
+
+@pytest.mark.parametrize("f0", [120.0, 220.0])
+def test_a_tone_burst_costs_the_same_at_its_onset_and_its_offset(f0):
+    # The burst starts 2.5 ms after frame 30 and stops 2.5 ms before frame 70, so frame
+    # 30 + k and frame 70 - k lie as far outside (k <= 0) or inside (k >= 1) it.
+    audio = torch.zeros(SR)
+    onset, offset = 30 * 160 + 40, 70 * 160 - 40
+    audio[onset:offset] = harmonic_tone(f0, SR, offset - onset)
+    true_bin = int((math.log2(SR / f0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    gaps = {}
+    for symmetric in (True, False):
+        costs = candidate_fold_costs(audio, EDGES, 160, 101, time_symmetric=symmetric)
+        at_onset = costs[30:33, true_bin]
+        at_offset = costs[68:71, true_bin].flip(0)
+        gaps[symmetric] = float((at_onset - at_offset).abs().max())
+    assert gaps[True] < 0.1  # measured 0.07 and 0.03
+    assert gaps[False] > 2 * gaps[True]  # the one-sided window is late by a few ms
+
+
 def test_costs_reject_bad_edges():
     with pytest.raises(ValueError, match="log2_period_edges"):
         candidate_fold_costs(torch.zeros(1000), torch.tensor([5.0, 4.0]), 160, 5)
@@ -179,6 +212,71 @@ def test_periodicity_follows_the_predicted_bin_not_the_spread_of_the_distributio
     assert (periodicity.grad[0, 5:-5] < 0).all()  # gradient descent raises periodicity
 
 
+def _graded_setup(audio, bin_index, periodicity_logit):
+    audio, logits, offsets, periodicity = _objective_inputs(audio)
+    with torch.no_grad():
+        logits[..., bin_index] = 20.0
+        periodicity.fill_(periodicity_logit)
+    return audio, logits, offsets, periodicity
+
+
+def test_graded_periodicity_term_is_the_cross_entropy_against_the_sigmoid_of_the_fold_loss():
+    threshold, width = 0.6, 0.1
+    objective = SelfSupervisedFoldLoss(
+        refine_weight=0.0, periodicity_threshold=threshold, periodicity_temperature=width
+    )
+    # A tone at 10 dB: fold losses spread around the threshold, so the target is graded.
+    tone = add_noise(harmonic_tone(150.0, SR, 8000), 0.0, torch.Generator().manual_seed(3))
+    true_bin = int((math.log2(SR / 150.0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    audio, logits, offsets, periodicity = _graded_setup(tone, true_bin, 0.7)
+    terms = objective(audio, logits, offsets, periodicity, EDGES)
+    # float64 reference from the predicted bin's fold loss, written out.
+    cost = candidate_fold_costs(
+        audio.double(), EDGES.double(), 160, 50, submultiple_margin=0.3, upsample=4
+    )[0, :, true_bin]
+    target = 1 / (1 + torch.exp(-(threshold - cost) / width))
+    v = 1 / (1 + math.exp(-0.7))
+    expected = -(target * math.log(v) + (1 - target) * math.log(1 - v)).mean()
+    torch.testing.assert_close(terms["periodicity"].double(), expected, rtol=1e-4, atol=1e-5)
+    assert ((target > 0.05) & (target < 0.95)).any()  # the test reaches the graded part
+
+
+@pytest.mark.parametrize("width", [0.05, 0.2])
+def test_graded_periodicity_has_its_minimum_at_the_target_and_is_not_binary(width):
+    objective = SelfSupervisedFoldLoss(
+        refine_weight=0.0, periodicity_threshold=0.5, periodicity_temperature=width
+    )
+    tone = harmonic_tone(200.0, SR, 8000)
+    true_bin = int((math.log2(SR / 200.0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    # On the tone's period bin the fold loss is about 0; a bin one semitone-and-a-half
+    # off has a loss near the threshold, so the optimum periodicity is in between.
+    off_bin = true_bin + 6
+    cost = float(candidate_fold_costs(tone, EDGES, 160, 50)[10:40, off_bin].mean())
+    optimum = 1 / (1 + math.exp(-(0.5 - cost) / width))
+    logit = math.log(optimum / (1 - optimum))
+    grads = {}
+    for name, value in (("below", logit - 1.0), ("at", logit), ("above", logit + 1.0)):
+        audio, logits, offsets, periodicity = _graded_setup(tone, off_bin, value)
+        objective(audio, logits, offsets, periodicity, EDGES)["loss"].backward()
+        grads[name] = float(periodicity.grad[0, 10:40].mean())
+    assert grads["below"] < 0 < grads["above"]  # descent moves towards the optimum
+    assert abs(grads["at"]) < 0.1 * min(-grads["below"], grads["above"])
+
+
+def test_graded_periodicity_still_moves_a_saturated_output():
+    # A network trained with the threshold term has saturated periodicity logits; the
+    # threshold term's gradient there is sigmoid'(12) (c* - threshold), about 2e-6 on
+    # noise, the cross-entropy's is the distance to the target, about 1.
+    noise = torch.randn(8000, generator=torch.Generator().manual_seed(2)) * 0.3
+    for temperature, bound in ((None, 1e-4), (0.1, 0.5)):
+        objective = SelfSupervisedFoldLoss(refine_weight=0.0, periodicity_temperature=temperature)
+        audio, logits, offsets, periodicity = _graded_setup(noise, 100, 12.0)
+        objective(audio, logits, offsets, periodicity, EDGES)["loss"].backward()
+        gradient = float(periodicity.grad[0, 5:-5].mean()) * periodicity.shape[1]
+        assert gradient > 0
+        assert (gradient > bound) == (temperature is not None)
+
+
 def test_refinement_term_moves_the_offset_towards_the_true_period():
     objective = SelfSupervisedFoldLoss(refine_weight=1.0)
     f0 = 200.0
@@ -203,6 +301,8 @@ def test_objective_rejects_bad_options():
         SelfSupervisedFoldLoss(periodicity_threshold=-1.0)
     with pytest.raises(ValueError, match="kernel"):
         SelfSupervisedFoldLoss(kernel="nearest")
+    with pytest.raises(ValueError, match="periodicity_temperature"):
+        SelfSupervisedFoldLoss(periodicity_temperature=0.0)
 
 
 # --- robustness (issue 7) ------------------------------------------------------------------

@@ -54,6 +54,7 @@ import ctypes
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import _native
@@ -773,6 +774,7 @@ def candidate_fold_costs(
     submultiple_margin: float = 0.3,
     upsample: int = 4,
     silence_db: float = -60.0,
+    time_symmetric: bool = True,
 ) -> Tensor:
     """The ``"submultiple"`` fold loss of every frame for each bin of candidate periods.
 
@@ -799,6 +801,10 @@ def candidate_fold_costs(
         submultiple_margin: as in :func:`dense_fold_loss`.
         upsample: lag grid points per sample.
         silence_db: frames this far below their example's loudest frame are silent.
+        time_symmetric: average the loss with that of the time-reversed signal, so that
+            a frame's cost is centred on it (``False``: the window and the window ``P``
+            later, which reaches further after the frame and calls onsets periodic a
+            few ms late and offsets a few ms long).
 
     Returns:
         costs ``(..., n_frames, K)``: about 0 for a perfect period, 1 for no correlation.
@@ -821,19 +827,28 @@ def candidate_fold_costs(
         raise ValueError(f"the shortest period must be at least 1 sample, got {min_period:g}")
     with torch.no_grad():
         max_lag = math.ceil(max_period) + 1
-        difference, energy = framed_difference(
-            audio, hop_length, n_frames, max_lag, window=max_lag - 1, upsample=upsample
+        normalised, frame_energy = _normalised_difference(
+            audio, hop_length, n_frames, max_lag, upsample
         )
-        # YIN's cumulative-mean normalisation: d(P) over its mean on (0, P]. Unlike
-        # d / energy it does not favour short lags on bass-heavy sounds.
-        running = difference[..., 1:].cumsum(-1) / torch.arange(
-            1, difference.shape[-1], device=audio.device, dtype=difference.dtype
-        )
-        normalised = torch.ones_like(difference)
-        normalised[..., 1:] = difference[..., 1:] / running.clamp_min(
-            torch.finfo(difference.dtype).tiny
-        )
-        frame_energy = energy[..., 0]
+        if time_symmetric:
+            # A window compared with the window P later reaches further after the frame
+            # than before it, so onsets look late and offsets long. The same measure on
+            # the reversed signal has the opposite bias; their mean, weighted by the
+            # energy each one saw (one that saw almost silence says little), is centred.
+            last_frame = max(n_frames - 1, -(-(audio.shape[-1] - 1) // hop_length))
+            padding = last_frame * hop_length + 1 - audio.shape[-1]
+            reversed_audio = torch.nn.functional.pad(audio, (0, padding)).flip(-1)
+            backward, backward_energy = _normalised_difference(
+                reversed_audio, hop_length, last_frame + 1, max_lag, upsample
+            )
+            backward = backward.flip(-2)[..., :n_frames, :]
+            backward_energy = backward_energy.flip(-1)[..., :n_frames]
+            total_energy = frame_energy + backward_energy
+            normalised = _safe_ratio(
+                normalised * frame_energy[..., None] + backward * backward_energy[..., None],
+                total_energy[..., None],
+            )
+            frame_energy = total_energy
         loudest = frame_energy.amax(-1, keepdim=True)
         silent = frame_energy <= loudest * 10 ** (silence_db / 10)
 
@@ -871,6 +886,23 @@ def candidate_fold_costs(
         return torch.where(silent[..., None], torch.ones_like(cost), cost)
 
 
+def _normalised_difference(audio, hop_length, n_frames, max_lag, upsample):
+    """YIN's cumulative-mean normalised difference of every frame, and the frame energy."""
+    difference, energy = framed_difference(
+        audio, hop_length, n_frames, max_lag, window=max_lag - 1, upsample=upsample
+    )
+    # d(P) over its mean on (0, P]. Unlike d / energy it does not favour short lags on
+    # bass-heavy sounds.
+    running = difference[..., 1:].cumsum(-1) / torch.arange(
+        1, difference.shape[-1], device=audio.device, dtype=difference.dtype
+    )
+    normalised = torch.ones_like(difference)
+    normalised[..., 1:] = difference[..., 1:] / running.clamp_min(
+        torch.finfo(difference.dtype).tiny
+    )
+    return normalised, energy[..., 0]
+
+
 class SelfSupervisedFoldLoss(torch.nn.Module):
     """The objective that trains :class:`foldpitch.model.PitchNet`: fold loss, no labels.
 
@@ -891,7 +923,13 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
       output is trained by the fold loss alone and cannot call everything unvoiced for
       free. (The expected loss ``E = sum_k p_k c_k`` in place of ``c*`` called clean
       high tones aperiodic: their dip is narrower than the predicted distribution, so
-      ``E`` was 0.5 where ``c*`` was 0.)
+      ``E`` was 0.5 where ``c*`` was 0.) Its minimum is a hard 0 or 1, so the trained
+      periodicity is nearly binary. With ``periodicity_temperature`` set, the term is
+      instead the binary cross-entropy against the graded target
+      ``sigmoid((periodicity_threshold - c*) / periodicity_temperature)``: the
+      periodicity then falls gradually as the fold loss nears and passes the
+      threshold, and a decision threshold other than 0.5 can trade voicing recall for
+      false alarms.
     * **refinement** ``refine_weight * dense_fold_loss`` of the predicted envelope (most
       probable bin plus its offset; ``"energy"`` normalisation, centred, weighted by the
       periodicity): the continuous fold loss that places the period within its bin.
@@ -901,6 +939,8 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         temperature: of the soft-argmin target, in fold-loss units.
         periodicity_threshold: fold loss (cumulative-mean normalised, about 0 periodic,
             1 noise) above which a frame should be called aperiodic.
+        periodicity_temperature: ``None`` (default) for the threshold term above, or a
+            positive width in fold-loss units of the graded periodicity target.
         refine_weight: weight of the dense refinement term (0 switches it off).
         kernel: interpolation kernel of the refinement term.
         submultiple_margin, upsample: see :func:`candidate_fold_costs`.
@@ -916,6 +956,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         hop_length: int = 160,
         temperature: float = 0.05,
         periodicity_threshold: float = 0.7,
+        periodicity_temperature: float | None = None,
         refine_weight: float = 1.0,
         kernel: str = "cubic",
         submultiple_margin: float = 0.3,
@@ -926,10 +967,15 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         if not periodicity_threshold > 0:
             raise ValueError(f"periodicity_threshold must be > 0, got {periodicity_threshold}")
+        if periodicity_temperature is not None and not periodicity_temperature > 0:
+            raise ValueError(
+                f"periodicity_temperature must be None or > 0, got {periodicity_temperature}"
+            )
         _check_choice("kernel", kernel, KERNELS)
         self.hop_length = hop_length
         self.temperature = temperature
         self.periodicity_threshold = periodicity_threshold
+        self.periodicity_temperature = periodicity_temperature
         self.refine_weight = refine_weight
         self.kernel = kernel
         self.submultiple_margin = submultiple_margin
@@ -964,9 +1010,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity = torch.sigmoid(periodicity_logits)
         terms = {
             "soft_argmin": -(target * log_p).sum(-1).mean(),
-            "periodicity": (
-                periodicity * predicted_cost + (1 - periodicity) * self.periodicity_threshold
-            ).mean(),
+            "periodicity": self._periodicity_term(periodicity_logits, predicted_cost),
             "expected": expected.detach().mean(),
         }
         total = terms["soft_argmin"] + terms["periodicity"]
@@ -986,6 +1030,18 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         terms["voiced_fraction"] = (periodicity.detach() > 0.5).float().mean()
         terms["loss"] = total
         return terms
+
+    def _periodicity_term(self, periodicity_logits: Tensor, predicted_cost: Tensor) -> Tensor:
+        if self.periodicity_temperature is None:
+            periodicity = torch.sigmoid(periodicity_logits)
+            threshold = self.periodicity_threshold
+            return (periodicity * predicted_cost + (1 - periodicity) * threshold).mean()
+        graded_target = torch.sigmoid(
+            (self.periodicity_threshold - predicted_cost) / self.periodicity_temperature
+        )
+        # The cross-entropy's gradient, sigmoid(logit) - target, does not vanish on a
+        # saturated logit, so a network trained with the hard term can be fine-tuned.
+        return F.binary_cross_entropy_with_logits(periodicity_logits, graded_target)
 
 
 # --- shared helpers ----------------------------------------------------------------
