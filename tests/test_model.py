@@ -224,3 +224,13 @@ def test_checkpoints_that_would_run_code_are_refused(tmp_path):
 
 class _Unsafe:
     """An arbitrary object: weights_only loading must refuse to unpickle it."""
+
+
+def test_a_stored_voicing_threshold_is_loaded_and_a_bad_one_refused(tmp_path):
+    path, _, _ = _checkpoint(tmp_path, voicing_threshold=0.65)
+    assert load_pitchnet(path)[0].voicing_threshold == 0.65
+    assert load_pitchnet(_checkpoint(tmp_path, "plain.ckpt")[0])[0].voicing_threshold == 0.5
+    for value in (1.5, 0.0, "0.5", True):
+        path, _, _ = _checkpoint(tmp_path, "bad.ckpt", voicing_threshold=value)
+        with pytest.raises(ValueError, match="voicing_threshold must be a float in"):
+            load_pitchnet(path)

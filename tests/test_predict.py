@@ -482,6 +482,9 @@ def test_pyin_like_matches_librosa_conventions(net):
         (np.zeros(100), RATE, {"fmin": "low"}, TypeError, "fmin must be a number"),
         (np.zeros(100), RATE, {"device": "tpu"}, ValueError, "device must be"),
         (np.zeros(100), RATE, {"device": 3}, TypeError, "device must be"),
+        (np.zeros(100), RATE, {"voicing_threshold": 1.0}, ValueError, "voicing_threshold must"),
+        (np.zeros(100), RATE, {"voicing_threshold": 0}, ValueError, "voicing_threshold must"),
+        (np.zeros(100), RATE, {"voicing_threshold": "0.5"}, TypeError, "voicing_threshold"),
     ],
 )
 def test_errors_name_the_argument(net, audio, sample_rate, options, error, match):
@@ -809,3 +812,43 @@ def test_refine_option_runs_and_keeps_the_network_voicing(net):
     assert refined.f0.shape == plain.f0.shape and not torch.equal(refined.f0, plain.f0)
     with pytest.raises(ValueError, match="refine_steps"):
         predict(audio, RATE, net, device="cpu", refine=True, refine_steps=0)
+
+
+# --- the voicing threshold -----------------------------------------------------------
+
+
+def test_the_voicing_threshold_comes_from_the_exported_checkpoint(tiny_checkpoint, tmp_path):
+    from foldpitch.model import export_pitchnet, load_pitchnet
+
+    audio = tone(2.0) + 0.3 * torch.randn(2 * RATE, generator=torch.Generator().manual_seed(5))
+    plain = predict(audio, RATE, tiny_checkpoint, device="cpu")
+    assert load_pitchnet(tiny_checkpoint)[0].voicing_threshold == 0.5  # none stored
+    np.testing.assert_array_equal(plain.voiced, plain.periodicity > 0.5)
+    # An untrained network's periodicity hovers around 0.5: the threshold decides.
+    threshold = float(np.quantile(plain.periodicity.numpy(), 0.3))
+    exported = tmp_path / "exported.ckpt"
+    export_pitchnet(tiny_checkpoint, exported, voicing_threshold=threshold)
+    assert load_pitchnet(exported)[0].voicing_threshold == pytest.approx(threshold)
+    result = predict(audio, RATE, exported, device="cpu")
+    torch.testing.assert_close(result.periodicity, plain.periodicity)
+    np.testing.assert_array_equal(result.voiced, plain.periodicity > threshold)
+    assert 0.6 < float(result.voiced.float().mean()) < 0.8
+    explicit = predict(audio, RATE, exported, device="cpu", voicing_threshold=0.5)
+    np.testing.assert_array_equal(explicit.voiced, plain.voiced)
+    flag = pyin_like(audio.numpy(), RATE, exported, device="cpu", voicing_threshold=0.99)[1]
+    assert not flag.any() and plain.voiced.any()
+    with pytest.raises(ValueError, match="voicing_threshold must be in"):
+        export_pitchnet(tiny_checkpoint, tmp_path / "bad.ckpt", voicing_threshold=1.5)
+
+
+def test_cli_voicing_threshold(tiny_checkpoint, audio_folder, capsys):
+    one = str(audio_folder / "one.wav")
+    arguments = ["predict", one, "--checkpoint", str(tiny_checkpoint), "--overwrite"]
+    assert main([*arguments, "--voicing-threshold", "0.999"]) == 0
+    header, rows = read_csv(audio_folder / "one.f0.csv")
+    assert rows[:, header.index("voiced")].sum() == 0
+    assert main([*arguments, "--voicing-threshold", "0.001"]) == 0
+    header, rows = read_csv(audio_folder / "one.f0.csv")
+    assert rows[:, header.index("voiced")].all()
+    assert main([*arguments, "--voicing-threshold", "2"]) == 2
+    assert "--voicing-threshold must be in (0, 1)" in capsys.readouterr().err

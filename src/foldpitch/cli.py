@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="viterbi: the most probable f0 path through the file; argmax: each frame on "
         "its own (default: viterbi)",
     )
+    predict.add_argument(
+        "--voicing-threshold",
+        type=float,
+        help="a frame is voiced where its periodicity is above this, in (0, 1); lower finds "
+        "more voiced frames in noise (default: the checkpoint's own)",
+    )
     predict.add_argument("--format", choices=("csv", "json"), default="csv", help="(default: csv)")
     predict.add_argument(
         "--out-dir",
@@ -204,6 +210,13 @@ def run_predict(args) -> int:
             f"foldpitch predict: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr
         )
         return 2
+    if args.voicing_threshold is not None and not 0 < args.voicing_threshold < 1:
+        print(
+            f"foldpitch predict: --voicing-threshold must be in (0, 1), got "
+            f"{args.voicing_threshold}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         device = _resolve_device(args.device)
         net = _resolve_model(args.checkpoint, device)
@@ -256,6 +269,7 @@ def run_predict(args) -> int:
                 device=device,
                 batch_size=args.batch_size,
                 decoder=args.decoder,
+                voicing_threshold=args.voicing_threshold,
             )
             if args.format == "csv":
                 columns = (result.times, result.f0, result.periodicity, result.voiced)

@@ -32,12 +32,16 @@ from .frontend import Spectrogram
 
 __all__ = ["CHECKPOINT_FORMAT", "PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
 
+DEFAULT_VOICING_THRESHOLD = 0.5
+"""The voicing threshold of a network whose checkpoint names none."""
+
 CHECKPOINT_FORMAT = 1
 """Version of the ``"foldpitch"`` entry of checkpoints written by this code.
 
-1: ``model_config``, ``resolved_config``, ``commit``, ``samples_seen`` (and the network's
-weights under ``state_dict["model.*"]``). Checkpoints written before the field existed
-(the shipped one among them) have no ``format_version`` and are read as format 1.
+1: ``model_config``, ``resolved_config``, ``commit``, ``samples_seen``, optionally
+``voicing_threshold`` (and the network's weights under ``state_dict["model.*"]``).
+Checkpoints written before the field existed have no ``format_version`` and are read as
+format 1.
 :func:`load_pitchnet` refuses a format newer than this one."""
 
 
@@ -154,6 +158,9 @@ class PitchNet(nn.Module):
         )
         self.head = nn.Conv1d(channels, 2 * n_period_bins + 1, 1)
         self.n_period_bins = n_period_bins
+        # The periodicity above which a frame is voiced. Not a training argument: it is
+        # chosen for a trained network and kept in its exported checkpoint.
+        self.voicing_threshold = DEFAULT_VOICING_THRESHOLD
 
     @property
     def bin_width(self) -> float:
@@ -282,17 +289,33 @@ def load_pitchnet(
             f"{path}: its weights do not fit the network its model_config describes "
             f"({' '.join(line.strip() for line in first[:3])[:300]})"
         ) from error
+    threshold = info.get("voicing_threshold", DEFAULT_VOICING_THRESHOLD)
+    if isinstance(threshold, bool) or not isinstance(threshold, float) or not 0 < threshold < 1:
+        raise ValueError(f"{path}: voicing_threshold must be a float in (0, 1), got {threshold!r}")
+    model.voicing_threshold = threshold
     info["global_step"] = state.get("global_step")
     return model.eval(), info
 
 
-def export_pitchnet(checkpoint: str | os.PathLike, destination: str | os.PathLike) -> None:
+def export_pitchnet(
+    checkpoint: str | os.PathLike,
+    destination: str | os.PathLike,
+    voicing_threshold: float | None = None,
+) -> None:
     """Write a small inference checkpoint: weights and foldpitch's entry, no optimiser.
 
     The result loads with :func:`load_pitchnet` like the training checkpoint it came
     from (about a third of its size: AdamW keeps two more tensors per weight).
+    ``voicing_threshold`` (in ``(0, 1)``), when given, is stored in it and becomes the
+    loaded network's ``voicing_threshold``, the default of
+    :func:`foldpitch.predict.predict`; ``None`` keeps the source's.
     """
     model, info = load_pitchnet(checkpoint)
+    if voicing_threshold is not None:
+        voicing_threshold = float(voicing_threshold)
+        if not 0 < voicing_threshold < 1:
+            raise ValueError(f"voicing_threshold must be in (0, 1), got {voicing_threshold}")
+        info["voicing_threshold"] = voicing_threshold
     global_step = info.pop("global_step")
     state = {
         "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},

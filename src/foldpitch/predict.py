@@ -70,9 +70,6 @@ __all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "predict", "pyin_like"]
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "foldpitch-16k.ckpt"
 """The shipped model, used when no ``checkpoint`` is given."""
 
-VOICING_THRESHOLD = 0.5
-"""A frame is voiced when its periodicity is above this."""
-
 DECODERS = ("viterbi", "argmax")
 """How the period bin of each frame is chosen (see :func:`predict`)."""
 
@@ -111,7 +108,8 @@ class PitchResult:
             always inside ``[fmin, fmax]`` (up to float32 rounding).
         periodicity: the network's voicing confidence in ``[0, 1]``, float32, same
             shape as ``f0``.
-        voiced: bool, same shape as ``f0``: ``periodicity > 0.5``.
+        voiced: bool, same shape as ``f0``: ``periodicity`` above the voicing threshold
+            (see :func:`predict`).
     """
 
     times: Tensor
@@ -134,6 +132,7 @@ def predict(
     decoder: str = "viterbi",
     refine: bool = False,
     refine_steps: int = 30,
+    voicing_threshold: float | None = None,
 ) -> PitchResult:
     """Estimate the f0 and periodicity of audio with a trained network.
 
@@ -172,6 +171,10 @@ def predict(
             per second of audio at the default steps; periodicity and voicing stay the
             network's. Each row is fitted whole (meant for clips, not hours).
         refine_steps: Adam steps of the refinement.
+        voicing_threshold: a frame is voiced where its periodicity is above this, in
+            ``(0, 1)``; ``None`` uses the network's own (``net.voicing_threshold``, kept
+            in its checkpoint; 0.5 where it names none). Lower finds more voiced frames
+            in noise and calls more unvoiced ones voiced.
 
     Returns:
         A :class:`PitchResult` of CPU tensors.
@@ -209,6 +212,12 @@ def predict(
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if refine:
         _check_positive_int(refine_steps, "refine_steps", "Adam steps")
+    if voicing_threshold is not None:
+        voicing_threshold = _check_positive_float(
+            voicing_threshold, "voicing_threshold", "periodicity"
+        )
+        if not voicing_threshold < 1:
+            raise ValueError(f"voicing_threshold must be in (0, 1), got {voicing_threshold}")
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
     target = _resolve_device(device)
@@ -245,8 +254,10 @@ def predict(
     f0, periodicity, times = f0.clone(), periodicity.clone(), times.clone()
     if mono:
         f0, periodicity = f0[0], periodicity[0]
+    if voicing_threshold is None:
+        voicing_threshold = net.voicing_threshold
     return PitchResult(
-        times=times, f0=f0, periodicity=periodicity, voiced=periodicity > VOICING_THRESHOLD
+        times=times, f0=f0, periodicity=periodicity, voiced=periodicity > voicing_threshold
     )
 
 
@@ -261,7 +272,8 @@ def pyin_like(
     Args:
         audio, sample_rate, checkpoint: as in :func:`predict`.
         **options: keyword options of :func:`predict` (``hop_length``, ``fmin``,
-            ``fmax``, ``device``, ``chunk_seconds``, ``batch_size``, ``decoder``).
+            ``fmax``, ``device``, ``chunk_seconds``, ``batch_size``, ``decoder``,
+            ``voicing_threshold``).
 
     Returns:
         ``(f0, voiced_flag, voiced_prob)`` numpy arrays of shape ``(n_frames,)`` or
