@@ -943,7 +943,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             positive width in fold-loss units of the graded periodicity target.
         refine_weight: weight of the dense refinement term (0 switches it off).
         kernel: interpolation kernel of the refinement term.
-        submultiple_margin, upsample: see :func:`candidate_fold_costs`.
+        submultiple_margin, upsample, time_symmetric: see :func:`candidate_fold_costs`.
 
     Returns (``forward``):
         A dict of scalars: ``"loss"`` (the total), ``"soft_argmin"``, ``"periodicity"``,
@@ -961,6 +961,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         kernel: str = "cubic",
         submultiple_margin: float = 0.3,
         upsample: int = 4,
+        time_symmetric: bool = True,
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -980,6 +981,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         self.kernel = kernel
         self.submultiple_margin = submultiple_margin
         self.upsample = upsample
+        self.time_symmetric = time_symmetric
 
     def forward(
         self,
@@ -1001,6 +1003,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             logits.shape[-2],
             submultiple_margin=self.submultiple_margin,
             upsample=self.upsample,
+            time_symmetric=self.time_symmetric,
         ).to(logits.dtype)
         log_p = torch.log_softmax(logits, -1)
         target = torch.softmax(-costs / self.temperature, -1)
