@@ -418,7 +418,6 @@ def test_espeak_mixtures_use_voices_the_benchmark_does_not_use(data, monkeypatch
 
 def test_speech_finetune_is_the_second_run_of_the_shipped_checkpoint():
     from hydra import compose, initialize_config_dir
-
     from omegaconf import OmegaConf
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
