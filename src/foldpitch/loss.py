@@ -54,7 +54,6 @@ import ctypes
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import _native
@@ -1044,7 +1043,9 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         )
         # The cross-entropy's gradient, sigmoid(logit) - target, does not vanish on a
         # saturated logit, so a network trained with the hard term can be fine-tuned.
-        return F.binary_cross_entropy_with_logits(periodicity_logits, graded_target)
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            periodicity_logits, graded_target
+        )
 
 
 # --- shared helpers ----------------------------------------------------------------

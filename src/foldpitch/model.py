@@ -96,6 +96,11 @@ class PitchNet(nn.Module):
         n_period_bins: bins of the period distribution.
         dropout: dropout inside the blocks.
 
+    Attributes:
+        voicing_threshold: the periodicity above which :func:`foldpitch.predict.predict`
+            calls a frame voiced by default: 0.5, or the value stored in the checkpoint
+            by :func:`export_pitchnet` (0.7 for the shipped network).
+
     Shape:
         - input: audio ``(batch, time)`` or ``(time,)``
         - output: :class:`PitchNetOutput` with ``n_frames = n_frames_for(time, hop_length)``
