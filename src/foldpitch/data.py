@@ -86,6 +86,14 @@ def _check_probability(name: str, value) -> float:
     return float(value)
 
 
+def _check_snr_range(snr_db, accepted: str) -> tuple[float, float]:
+    """A ``(low, high)`` pair of finite SNRs in dB, ``low <= high``."""
+    pair = tuple(snr_db)
+    if len(pair) != 2 or not all(math.isfinite(v) for v in pair) or pair[0] > pair[1]:
+        raise ValueError(f"snr_db must be {accepted} or a (low, high) pair in dB, got {pair}")
+    return pair
+
+
 def _rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
@@ -577,11 +585,7 @@ class SyntheticCorpus(Dataset):
             )
         snr_db = options.get("snr_db", (0.0, 40.0))
         if snr_db is not None and not isinstance(snr_db, (int, float)):
-            snr_db = tuple(snr_db)
-            if len(snr_db) != 2 or not snr_db[0] <= snr_db[1]:
-                raise ValueError(
-                    f"snr_db must be None, a number or a (low, high) pair in dB, got {snr_db}"
-                )
+            snr_db = _check_snr_range(snr_db, "None, a number")
         self.options = {
             "contours": contours,
             "spectra": spectra,
@@ -987,11 +991,8 @@ class AddNoise(Dataset):
     ) -> None:
         if isinstance(snr_db, (int, float)) and not isinstance(snr_db, bool):
             snr_db = (float(snr_db), float(snr_db))
-        snr_db = tuple(snr_db)
-        if len(snr_db) != 2 or not all(math.isfinite(v) for v in snr_db) or snr_db[0] > snr_db[1]:
-            raise ValueError(f"snr_db must be a number or a (low, high) pair in dB, got {snr_db}")
         self.dataset = dataset
-        self.snr_db = snr_db
+        self.snr_db = _check_snr_range(snr_db, "a number")
         self.p_clean = _check_probability("p_clean", p_clean)
         self.seed = _check_int("seed", seed, 0)
         self.white_noise = bool(white_noise)

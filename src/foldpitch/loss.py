@@ -1012,7 +1012,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity = torch.sigmoid(periodicity_logits)
         terms = {
             "soft_argmin": -(target * log_p).sum(-1).mean(),
-            "periodicity": self._periodicity_term(periodicity_logits, predicted_cost),
+            "periodicity": self._periodicity_term(periodicity_logits, periodicity, predicted_cost),
             "expected": expected.detach().mean(),
         }
         total = terms["soft_argmin"] + terms["periodicity"]
@@ -1033,9 +1033,10 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         terms["loss"] = total
         return terms
 
-    def _periodicity_term(self, periodicity_logits: Tensor, predicted_cost: Tensor) -> Tensor:
+    def _periodicity_term(
+        self, periodicity_logits: Tensor, periodicity: Tensor, predicted_cost: Tensor
+    ) -> Tensor:
         if self.periodicity_temperature is None:
-            periodicity = torch.sigmoid(periodicity_logits)
             threshold = self.periodicity_threshold
             return (periodicity * predicted_cost + (1 - periodicity) * threshold).mean()
         graded_target = torch.sigmoid(

@@ -22,6 +22,7 @@ processed in overlapping chunks.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -34,6 +35,16 @@ __all__ = ["CHECKPOINT_FORMAT", "PitchNet", "PitchNetOutput", "export_pitchnet",
 
 DEFAULT_VOICING_THRESHOLD = 0.5
 """The voicing threshold of a network whose checkpoint names none."""
+
+
+def check_voicing_threshold(value) -> float:
+    """``value`` as a float in ``(0, 1)``: ``TypeError`` or ``ValueError`` naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"voicing_threshold must be a number in (0, 1), got {value!r}")
+    if not 0 < value < 1:
+        raise ValueError(f"voicing_threshold must be in (0, 1), got {value}")
+    return float(value)
+
 
 CHECKPOINT_FORMAT = 1
 """Version of the ``"foldpitch"`` entry of checkpoints written by this code.
@@ -295,9 +306,12 @@ def load_pitchnet(
             f"({' '.join(line.strip() for line in first[:3])[:300]})"
         ) from error
     threshold = info.get("voicing_threshold", DEFAULT_VOICING_THRESHOLD)
-    if isinstance(threshold, bool) or not isinstance(threshold, float) or not 0 < threshold < 1:
-        raise ValueError(f"{path}: voicing_threshold must be a float in (0, 1), got {threshold!r}")
-    model.voicing_threshold = threshold
+    try:
+        model.voicing_threshold = check_voicing_threshold(threshold)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: voicing_threshold must be a float in (0, 1), got {threshold!r}"
+        ) from error
     info["global_step"] = state.get("global_step")
     return model.eval(), info
 
@@ -317,10 +331,7 @@ def export_pitchnet(
     """
     model, info = load_pitchnet(checkpoint)
     if voicing_threshold is not None:
-        voicing_threshold = float(voicing_threshold)
-        if not 0 < voicing_threshold < 1:
-            raise ValueError(f"voicing_threshold must be in (0, 1), got {voicing_threshold}")
-        info["voicing_threshold"] = voicing_threshold
+        info["voicing_threshold"] = check_voicing_threshold(voicing_threshold)
     global_step = info.pop("global_step")
     state = {
         "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},

@@ -63,7 +63,7 @@ import torch
 from torch import Tensor
 
 from .frontend import n_frames_for
-from .model import PitchNet, load_pitchnet
+from .model import PitchNet, check_voicing_threshold, load_pitchnet
 
 __all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "predict", "pyin_like"]
 
@@ -213,11 +213,7 @@ def predict(
     if refine:
         _check_positive_int(refine_steps, "refine_steps", "Adam steps")
     if voicing_threshold is not None:
-        voicing_threshold = _check_positive_float(
-            voicing_threshold, "voicing_threshold", "periodicity"
-        )
-        if not voicing_threshold < 1:
-            raise ValueError(f"voicing_threshold must be in (0, 1), got {voicing_threshold}")
+        voicing_threshold = check_voicing_threshold(voicing_threshold)
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
     target = _resolve_device(device)
