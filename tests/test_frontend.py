@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from foldpitch.frontend import Spectrogram, log_spectrogram, n_frames_for
+from foldpitch.frontend import Spectrogram, frame_power_db, log_spectrogram, n_frames_for
 
 F64 = torch.float64
 
@@ -258,3 +258,59 @@ def test_gradient_reaches_every_sample():
     audio = _noise(300, seed=11).float().requires_grad_()
     log_spectrogram(audio, 64, 16, normalize=True).square().sum().backward()
     assert torch.isfinite(audio.grad).all() and (audio.grad != 0).all()
+
+
+# --- frame power ---------------------------------------------------------------------
+
+
+def _reference_power_db(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """Hann-weighted mean square around each control point, written out in float64."""
+    n = np.arange(n_fft)
+    denominator = n_fft if n_fft % 2 == 0 else n_fft - 1  # periodic / symmetric Hann
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / denominator)
+    powers = []
+    for f in range(n_frames_for(len(audio), hop)):
+        positions = f * hop - n_fft // 2 + n
+        inside = (positions >= 0) & (positions < len(audio))
+        samples = np.where(inside, audio[np.clip(positions, 0, len(audio) - 1)], 0.0)
+        powers.append((window * samples**2).sum() / window.sum())
+    return 10 * np.log10(np.maximum(powers, 1e-20))
+
+
+@pytest.mark.parametrize("n_fft", [64, 65])
+@pytest.mark.parametrize("n_samples", [1, 40, 160, 1000, 1601])
+def test_frame_power_matches_a_float64_loop(n_fft, n_samples):
+    audio = _noise(n_samples, seed=n_samples) * torch.linspace(0.01, 1, n_samples, dtype=F64)
+    got = frame_power_db(audio, n_fft=n_fft, hop_length=16)
+    expected = _reference_power_db(audio.numpy(), n_fft, 16)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=1e-9)
+
+
+def test_frame_power_of_a_sine_gain_and_silence():
+    t = torch.arange(16000, dtype=F64) / 16000
+    sine = torch.sin(2 * torch.pi * 250 * t)  # 250 Hz: whole periods in every window
+    power = frame_power_db(sine, n_fft=1024, hop_length=160)
+    inside = power[4:-4]  # frames whose window lies inside the signal
+    np.testing.assert_allclose(inside.numpy(), 10 * math.log10(0.5), atol=1e-6)
+    quieter = frame_power_db(0.01 * sine, n_fft=1024, hop_length=160)
+    torch.testing.assert_close(quieter, power - 40.0, rtol=0, atol=1e-6)
+    assert bool((frame_power_db(torch.zeros(500)) == -200.0).all())
+
+
+def test_frame_power_shapes_and_dtypes():
+    audio = _noise(2, 3, 999, dtype=torch.float32)
+    power = frame_power_db(audio, n_fft=128, hop_length=32)
+    assert power.shape == (2, 3, n_frames_for(999, 32)) and power.dtype == torch.float32
+    torch.testing.assert_close(power[1, 2], frame_power_db(audio[1, 2], n_fft=128, hop_length=32))
+    half = frame_power_db(audio.half(), n_fft=128, hop_length=32)
+    assert half.dtype == torch.float32
+    assert float((half - power).abs().max()) < 0.05  # half precision input, float32 maths
+
+
+def test_frame_power_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"n_fft must be .*got 1"):
+        frame_power_db(torch.zeros(100), n_fft=1)
+    with pytest.raises(ValueError, match=r"hop_length must be a positive integer.*got 0"):
+        frame_power_db(torch.zeros(100), hop_length=0)
+    with pytest.raises(TypeError, match="audio must be a floating-point"):
+        frame_power_db(torch.zeros(100, dtype=torch.int16))

@@ -852,3 +852,73 @@ def test_cli_voicing_threshold(tiny_checkpoint, audio_folder, capsys):
     assert rows[:, header.index("voiced")].all()
     assert main([*arguments, "--voicing-threshold", "2"]) == 2
     assert "--voicing-threshold must be in (0, 1)" in capsys.readouterr().err
+
+
+# --- silence gate --------------------------------------------------------------------
+
+
+def loud_then_faint(seconds: float = 1.0, faint_db: float = -60.0) -> torch.Tensor:
+    """A tone, then the same tone ``faint_db`` quieter: periodic all through."""
+    loud = harmonic_tone(220.0, RATE, round(seconds * RATE)).float()
+    return torch.cat([loud, loud * 10 ** (faint_db / 20)])
+
+
+def test_the_silence_gate_unvoices_frames_far_below_the_loudest(net):
+    audio = loud_then_faint()
+    everywhere = {"device": "cpu", "voicing_threshold": 1e-6}  # every frame periodic enough
+    ungated = predict(audio, RATE, net, top_db=None, **everywhere)
+    assert bool(ungated.voiced.all())
+    gated = predict(audio, RATE, net, **everywhere)  # default: SILENCE_TOP_DB = 42
+    torch.testing.assert_close(gated.periodicity, ungated.periodicity, rtol=0, atol=0)
+    torch.testing.assert_close(gated.f0, ungated.f0, rtol=0, atol=0)
+    # Frames whose window lies in the loud part stay voiced, those in the faint one not;
+    # the window (n_fft = 1024 samples) reaches 3 frames either side of the join.
+    join = RATE // 160
+    assert bool(gated.voiced[: join - 3].all()) and not gated.voiced[join + 4 :].any()
+    assert bool(predict(audio, RATE, net, top_db=70.0, **everywhere).voiced.all())
+
+
+def test_the_silence_gate_is_per_row_over_the_whole_signal(net):
+    audio = loud_then_faint(1.5)
+    faint_only = audio.clone()
+    faint_only[: audio.shape[-1] // 2] *= 10 ** (-60 / 20)  # faint all through
+    batch = torch.stack([audio, faint_only])
+    options = {"device": "cpu", "voicing_threshold": 1e-6}
+    whole = predict(batch, RATE, net, **options)
+    assert bool(whole.voiced[1].all())  # its own loudest frame is faint too
+    assert not whole.voiced[0, -50:].any()
+    # Chunks of 0.5 s: the loudest frame of the first row is in another chunk than its
+    # faint frames, and the gate still measures from it.
+    chunked = predict(batch, RATE, net, chunk_seconds=0.5, **options)
+    assert torch.equal(chunked.voiced, whole.voiced)
+    # At another rate and hop the gate reads the power at the requested times.
+    resampled = torch.from_numpy(predict_module._resample(audio[None], RATE, 44100)[0].numpy())
+    other = predict(resampled, 44100, net, hop_length=441, **options)
+    assert bool(other.voiced[:140].all()) and not other.voiced[160:].any()
+
+
+@pytest.mark.parametrize(
+    "top_db, error",
+    [(0.0, ValueError), (-10.0, ValueError), (math.inf, ValueError), ("42", TypeError)],
+)
+def test_top_db_must_be_a_positive_number(net, top_db, error):
+    with pytest.raises(error, match="top_db must be a positive"):
+        predict(np.zeros(100), RATE, net, device="cpu", top_db=top_db)
+
+
+def test_cli_top_db(tiny_checkpoint, tmp_path, capsys):
+    path = tmp_path / "faint.wav"
+    sf.write(path, loud_then_faint().numpy(), RATE)
+    arguments = ["predict", str(path), "--checkpoint", str(tiny_checkpoint), "--overwrite"]
+    arguments += ["--voicing-threshold", "0.000001"]
+    output = tmp_path / "faint.f0.csv"
+    assert main([*arguments, "--top-db", "off"]) == 0
+    header, rows = read_csv(output)
+    assert rows[:, header.index("voiced")].all()
+    assert main(arguments) == 0  # the default gate
+    header, rows = read_csv(output)
+    voiced = rows[:, header.index("voiced")]
+    assert voiced[:90].all() and not voiced[110:].any()
+    with pytest.raises(SystemExit):
+        main([*arguments, "--top-db", "-3"])
+    assert "--top-db: expected a positive number of dB or 'off'" in capsys.readouterr().err

@@ -34,7 +34,7 @@ from torch import Tensor
 from .envelope import hz_to_log2_period, log2_period_to_hz
 from .loss import dense_fold_loss
 from .plot import plot_prediction
-from .predict import DECODERS
+from .predict import DECODERS, SILENCE_TOP_DB
 from .synth import glide_f0, harmonic_tone, vibrato_f0
 
 
@@ -118,6 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a frame is voiced where its periodicity is above this, in (0, 1); lower finds "
         "more voiced frames in noise (default: the checkpoint's own)",
     )
+    predict.add_argument(
+        "--top-db",
+        type=_top_db,
+        default=SILENCE_TOP_DB,
+        help="frames more than this many dB below the loudest frame of the file are "
+        f"unvoiced; 'off' turns the gate off (default: {SILENCE_TOP_DB:g})",
+    )
     predict.add_argument("--format", choices=("csv", "json"), default="csv", help="(default: csv)")
     predict.add_argument(
         "--out-dir",
@@ -186,6 +193,19 @@ def run_fit(args) -> int:
     if failures:
         print(f"{failures} of {len(args.audio)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _top_db(text: str) -> float | None:
+    """``--top-db``: a positive number of dB, or ``off``."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of dB or 'off', got {text!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of dB or 'off', got {text}")
+    return value
 
 
 def _write(writer, target: Path, *values) -> None:
@@ -270,6 +290,7 @@ def run_predict(args) -> int:
                 batch_size=args.batch_size,
                 decoder=args.decoder,
                 voicing_threshold=args.voicing_threshold,
+                top_db=args.top_db,
             )
             if args.format == "csv":
                 columns = (result.times, result.f0, result.periodicity, result.voiced)

@@ -41,6 +41,7 @@ from torch import Tensor
 __all__ = [
     "COMPRESSIONS",
     "Spectrogram",
+    "frame_power_db",
     "log_spectrogram",
     "n_frames_for",
 ]
@@ -160,6 +161,44 @@ def log_spectrogram(
         std = centred.square().mean(dim=(-2, -1), keepdim=True).sqrt()
         features = centred / std.clamp_min(_STD_FLOOR)
     return features.reshape(shape + features.shape[-2:]).to(audio.dtype)
+
+
+def frame_power_db(audio: Tensor, n_fft: int = 1024, hop_length: int = 160) -> Tensor:
+    """Mean power of each frame in dB (re a full-scale square wave: a full-scale sine is
+    -3 dB, digital silence -200 dB), framed as :func:`log_spectrogram` frames it.
+
+    Frame ``f`` is ``10 log10(sum_n w[n] x[f hop - n_fft // 2 + n] ** 2 / sum_n w[n])``
+    with the same Hann window ``w`` and zero padding as the spectrogram, so the level
+    describes exactly the audio a feature frame sees. Not differentiable by design (a
+    level for decisions, not for losses).
+
+    Args:
+        audio: float tensor ``(..., time)``.
+        n_fft: window length in samples, ``>= 2``.
+        hop_length: samples between frames, ``>= 1``.
+
+    Returns:
+        ``(..., n_frames)`` in the audio's dtype (float32 for half precision), with
+        ``n_frames = n_frames_for(time, hop_length)``; at least -200 dB.
+
+    Example:
+        >>> tone = torch.sin(2 * torch.pi * 100 * torch.arange(16000) / 16000)
+        >>> round(float(frame_power_db(tone)[50]), 2)
+        -3.01
+    """
+    _check_options(n_fft, hop_length, None, "none", 1.0, False)
+    _check_audio(audio)
+    shape, n_samples = audio.shape[:-1], audio.shape[-1]
+    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
+    window = torch.hann_window(
+        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
+    )
+    squared = audio.detach().reshape(-1, n_samples).to(work_dtype).square()
+    padded = torch.nn.functional.pad(squared, (n_fft // 2, n_fft // 2))
+    frames = padded.unfold(-1, n_fft, hop_length)[:, : n_frames_for(n_samples, hop_length)]
+    power = frames @ (window / window.sum())  # no copy of the (overlapping) frames
+    decibels = 10 * torch.log10(power.clamp_min(1e-20))
+    return decibels.reshape(shape + decibels.shape[-1:])
 
 
 class Spectrogram(torch.nn.Module):
