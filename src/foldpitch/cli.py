@@ -202,7 +202,9 @@ def _top_db(text: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of dB or 'off', got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a number of dB or 'off', got {text!r}"
+        ) from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a positive number of dB or 'off', got {text}")
     return value
