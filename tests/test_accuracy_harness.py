@@ -333,5 +333,35 @@ def test_results_file_has_the_headline_table_and_the_figure(monkeypatch, tmp_pat
     for section in ("## tones, clean", "## tones, 10 dB", "## speech, clean", "## speech, 10 dB"):
         assert section in text
     assert "### all types" in text and "### espeak" in text and "### steady" in text
+    gate = text.split("## The same silence gate on every method")[1].split("\n## ")[0]
+    assert "| speech | clean | perfect | 1.000 | 1.000 | 0.000 | 1.000 | 1.000 | 0.000 |" in gate
+    assert "| tones |" not in gate  # speech only
     png = (tmp_path / "results.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+
+def test_the_silence_gate_applied_to_every_method(evaluate):
+    """A tone, then the same tone 60 dB (or 30 dB) quieter, all labelled unvoiced after
+    the first half: the gate unvoices the 60 dB half only, as foldpitch's predict does."""
+    from types import SimpleNamespace
+
+    from benchmarks.accuracy.run import run_method, silence_gated
+
+    n = SR
+    loud = np.sin(2 * np.pi * 220 * np.arange(n) / SR)
+    times = _grid(2.0)
+    truth = np.where(times < 1.0, 220.0, 0.0)
+
+    def always_voiced(audio, sample_rate, fmin, fmax, hop_seconds=0.01):
+        return methods.make_track(times, np.full_like(times, 220.0))
+
+    for faint_db, gated_frames in ((-60.0, times >= 1.04), (-30.0, np.zeros_like(times, bool))):
+        audio = np.concatenate([loud, loud * 10 ** (faint_db / 20)])
+        clip = SimpleNamespace(audio=audio, sample_rate=SR, times=times, f0_hz=truth, name="x")
+        f0 = silence_gated(clip, times, np.full_like(times, 220.0))
+        inside = (times < 0.96) | (times >= 1.04)  # windows wholly on one side of the join
+        assert np.array_equal((f0 == 0)[inside], gated_frames[inside])
+        scores = run_method("voiced", always_voiced, [clip], 50.0, 1100.0, 0.01).rows[0][1]
+        assert scores["voicing_false_alarm"] == pytest.approx(1.0)
+        expected = 1.0 - gated_frames[times >= 1.0].mean()
+        assert scores["voicing_false_alarm_gated"] == pytest.approx(expected, abs=0.05)

@@ -461,8 +461,9 @@ def foldpitch_network(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track
     """foldpitch's network (checkpoint: ``$FOLDPITCH_CHECKPOINT`` or the shipped one)
     through :func:`foldpitch.predict.predict` with its defaults: the Viterbi path through
     the period bins plus the chosen bin's offset; voiced where the periodicity output is
-    above 0.5. Bins outside ``[fmin, fmax]`` are ignored. Its hop is the network's
-    (10 ms)."""
+    above the checkpoint's voicing threshold (0.7 for the shipped one) in a frame no
+    more than 42 dB below the clip's loudest (``predict``'s silence gate). Bins outside
+    ``[fmin, fmax]`` are ignored. Its hop is the network's (10 ms)."""
     return _foldpitch_predict(audio, sample_rate, fmin, fmax)
 
 

@@ -82,6 +82,10 @@ HEADLINE_METRICS = (
 )
 
 
+GATE_TOP_DB = 42.0  # foldpitch.predict.SILENCE_TOP_DB, applied to every method alike
+GATED_METRICS = ("raw_pitch_accuracy", "overall_accuracy", "voicing_false_alarm")
+
+
 @dataclass
 class MethodRun:
     name: str
@@ -156,6 +160,8 @@ def run_method(name, method, clips, fmin, fmax, hop_seconds, seed=0, progress=No
             run.errors.append((clip.name, f"{type(error).__name__}: {error}"))
             estimate = (clip.times[:1], np.zeros(1))
         scores = evaluate(clip.times, clip.f0_hz, *estimate)
+        gated = evaluate(clip.times, clip.f0_hz, estimate[0], silence_gated(clip, *estimate))
+        scores.update({f"{key}_gated": gated[key] for key in GATED_METRICS})
         guess = None if track is None else track.guess_hz
         scores["pitch_accuracy_all"] = (
             evaluate(clip.times, clip.f0_hz, track.times, guess)["raw_pitch_accuracy"]
@@ -165,6 +171,24 @@ def run_method(name, method, clips, fmin, fmax, hop_seconds, seed=0, progress=No
         run.rows.append((clip, scores, seconds))
         step(1)
     return run
+
+
+def silence_gated(clip, times, f0_hz, top_db: float = GATE_TOP_DB) -> np.ndarray:
+    """``f0_hz`` with the frames more than ``top_db`` below the clip's loudest frame set
+    to 0 (unvoiced): the silence gate of :func:`foldpitch.predict.predict`, on the
+    clip's audio (64 ms Hann windows every 10 ms), read at the method's ``times``."""
+    import torch
+
+    from foldpitch.frontend import frame_power_db
+
+    rate = clip.sample_rate
+    hop = round(0.01 * rate)
+    power = frame_power_db(
+        torch.as_tensor(clip.audio, dtype=torch.float64), round(0.064 * rate), hop
+    )
+    power = power.numpy() - float(power.max())
+    level = np.interp(times, np.arange(len(power)) * hop / rate, power)
+    return np.where(level > -top_db, f0_hz, 0.0)
 
 
 # ------------------------------------------------------------------------------ tables
@@ -209,6 +233,38 @@ def _summaries(runs: list[MethodRun], keep, keys) -> list[tuple[float, list[str]
         rows.append((rpa, [run.name, *cells]))
     rows.sort(key=lambda item: -item[0] if not math.isnan(item[0]) else math.inf)
     return rows
+
+
+def gate_table(runs: list[MethodRun], clips) -> list[str]:
+    """For each speech condition of the headline, every method as it ran and with the
+    silence gate on its voicing; rows by gated overall accuracy."""
+    from .metrics import METRICS
+
+    labels = [METRICS[key][0] for key in GATED_METRICS]
+    header = ["Set", "Condition", "Method", *labels, *(f"{label} gated" for label in labels)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for set_name, snr in _headline_conditions(clips):
+        if not set_name.startswith("speech"):
+            continue
+        rows = []
+        for run in runs:
+            chosen = [
+                scores for clip, scores, _ in run.rows if (clip.set, clip.snr_db) == (set_name, snr)
+            ]
+            if not chosen:
+                continue
+            keys = [*GATED_METRICS, *(f"{key}_gated" for key in GATED_METRICS)]
+            means = [_mean(scores[key] for scores in chosen) for key in keys]
+            cells = [
+                set_name,
+                _snr_label(snr),
+                run.name,
+                *(_format(k, v) for k, v in zip(keys, means, strict=True)),
+            ]
+            rows.append((means[len(GATED_METRICS) + 1], cells))
+        rows.sort(key=lambda item: -item[0] if not math.isnan(item[0]) else math.inf)
+        lines += ["| " + " | ".join(cells) + " |" for _, cells in rows]
+    return lines
 
 
 def _header(first: list[str], keys) -> list[str]:
@@ -358,6 +414,18 @@ def report(runs: list[MethodRun], data, args, elapsed: float, figure: str | None
     out.append("")
     ran = [run for run in runs if not run.unavailable]
     out += ["## Headline", "", *headline_table(ran, clips), ""]
+    if any(clip.set.startswith("speech") for clip in clips):
+        out += [
+            "## The same silence gate on every method",
+            "",
+            f"foldpitch's `predict` unvoices frames more than {GATE_TOP_DB:g} dB below the "
+            "loudest frame of the signal. Here that gate is applied to every method's "
+            "voicing as well (foldpitch's rows are gated already), so that what the gate "
+            "buys can be told apart from what the network does.",
+            "",
+            *gate_table(ran, clips),
+            "",
+        ]
     for set_name, snr in _conditions(clips):
         pair = (set_name, snr)
         members = [c for c in clips if (c.set, c.snr_db) == pair]
