@@ -193,11 +193,13 @@ def frame_power_db(audio: Tensor, n_fft: int = 1024, hop_length: int = 160) -> T
     window = torch.hann_window(
         n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
     )
-    squared = audio.detach().reshape(-1, n_samples).to(work_dtype).square()
-    padded = torch.nn.functional.pad(squared, (n_fft // 2, n_fft // 2))
-    frames = padded.unfold(-1, n_fft, hop_length)[:, : n_frames_for(n_samples, hop_length)]
-    power = frames @ (window / window.sum())  # no copy of the (overlapping) frames
-    decibels = 10 * torch.log10(power.clamp_min(1e-20))
+    weights = window / window.sum()
+    n_frames = n_frames_for(n_samples, hop_length)
+    rows = []
+    for row in audio.detach().reshape(-1, n_samples):  # one at a time: small temporaries
+        squared = torch.nn.functional.pad(row.to(work_dtype).square(), (n_fft // 2, n_fft // 2))
+        rows.append(squared.unfold(-1, n_fft, hop_length)[:n_frames] @ weights)
+    decibels = 10 * torch.log10(torch.stack(rows).clamp_min(1e-20))
     return decibels.reshape(shape + decibels.shape[-1:])
 
 
