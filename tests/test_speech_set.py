@@ -225,3 +225,34 @@ def test_missing_espeak_is_skipped_and_reported(monkeypatch, tmp_path):
     assert "**Skipped: speech set, espeak part** (" in text
     assert "espeak-ng not found on PATH" in text
     assert "| tones | clean | perfect | 1.000 |" in text
+
+
+def test_scaled_contour_doubles_the_excursions_around_the_median():
+    f0 = np.array([0.0, 100.0, 200.0, 400.0, 0.0, 200.0])
+    envelope = np.ones((6, 3))
+    analysis = speech.Analysis(f0, envelope, envelope, 16000)
+    scaled = speech.scaled_contour(analysis, 2.0)
+    # The median of the voiced log2 f0 is log2(200): 100 Hz (one octave below) moves two
+    # octaves below, 400 Hz two above; unvoiced frames stay unvoiced.
+    np.testing.assert_allclose(scaled.f0_hz, [0.0, 50.0, 200.0, 800.0, 0.0, 200.0])
+    np.testing.assert_array_equal(analysis.f0_hz, f0)  # not modified
+    assert speech.scaled_contour(analysis, 1.0).f0_hz.tolist() == f0.tolist()
+
+
+def test_lively_held_out_set_is_built_with_doubled_contours(monkeypatch):
+    from benchmarks.accuracy import run
+
+    calls = []
+
+    def record(snrs, **options):
+        calls.append(options)
+        return []
+
+    monkeypatch.setattr(speech, "build_speech_clips", record)
+    args = run.parse_args(["--sets", "speech-dev,speech-dev-lively"])
+    run.build_data(args)
+    assert [(c["set_name"], c["contour_scale"]) for c in calls] == [
+        ("speech-dev", 1.0),
+        ("speech-dev-lively", speech.LIVELY_CONTOUR_SCALE),
+    ]
+    assert all(c["voices"] == speech.DEV_VOICES and c["seed"] == speech.DEV_SEED for c in calls)

@@ -74,7 +74,7 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +86,7 @@ __all__ = [
     "DEV_VOICES",
     "ESPEAK_VOICES",
     "FRAME_PERIOD_MS",
+    "LIVELY_CONTOUR_SCALE",
     "PARTS",
     "SPEECH_KINDS",
     "SPEECH_SNRS",
@@ -96,6 +97,7 @@ __all__ = [
     "missing_parts",
     "quick_speech_clips",
     "resynthesise",
+    "scaled_contour",
 ]
 
 SPEECH_SNRS: tuple[float | None, ...] = (None, 10.0)
@@ -128,6 +130,10 @@ DEV_VOICES: tuple[tuple[str, str], ...] = (
 """The held-out speech set (``--sets speech-dev``): other voices and sentences than
 :data:`ESPEAK_VOICES`, for choosing settings without looking at the benchmark."""
 DEV_SEED = 7  # seeds its noise, apart from the benchmark's
+LIVELY_CONTOUR_SCALE = 2.0
+"""``--sets speech-dev-lively``: the held-out set with each f0 contour's excursions
+around its median (in log frequency) doubled before the resynthesis, so its glides are
+twice as fast and wide: espeak-ng's intonation is slower than recorded speech's."""
 PARTS = ("arctic", "espeak")
 SPEECH_KINDS = ("arctic", "arctic-shifted", "espeak")
 
@@ -372,6 +378,17 @@ def analyse(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Analysis:
     return Analysis(f0, spectrogram, aperiodicity, sample_rate)
 
 
+def scaled_contour(analysis: Analysis, scale: float) -> Analysis:
+    """``analysis`` with its voiced f0 moved ``scale`` times as far from its median, in
+    log frequency (``scale=1`` returns it unchanged); the label is the new contour."""
+    f0 = analysis.f0_hz.copy()
+    voiced = f0 > 0
+    if scale != 1 and voiced.any():
+        centre = np.median(np.log2(f0[voiced]))
+        f0[voiced] = 2.0 ** (centre + scale * (np.log2(f0[voiced]) - centre))
+    return replace(analysis, f0_hz=f0)
+
+
 def shifted_f0(analysis: Analysis, semitones: float) -> np.ndarray:
     """The f0 the synthesiser gets: ``analysis.f0_hz * 2 ** (semitones / 12)``, unvoiced
     outside :data:`~benchmarks.accuracy.data.F0_RANGE`, short runs dropped. 5 ms grid."""
@@ -461,6 +478,7 @@ def build_speech_clips(
     max_seconds: float | None = None,
     require: bool = False,
     set_name: str = "speech",
+    contour_scale: float = 1.0,
 ) -> list[Clip]:
     """The speech set: every source variant x SNR (``None`` = clean), see the module doc.
 
@@ -477,6 +495,9 @@ def build_speech_clips(
         require: raise ``RuntimeError`` when a requested part cannot be built; by
             default it is skipped, and :func:`missing_parts` gives the reason.
         set_name: the clips' ``set`` (``"speech-dev"`` for the held-out set).
+        contour_scale: each analysed f0 contour's excursions around its median are
+            multiplied by this (:func:`scaled_contour`) before the resynthesis; 1 keeps
+            them as analysed.
 
     Returns:
         :class:`~benchmarks.accuracy.data.Clip` objects with ``set == set_name``,
@@ -496,7 +517,7 @@ def build_speech_clips(
             continue
         if part == "arctic":
             audio = _crop(arctic_audio(sample_rate), sample_rate, max_seconds)
-            analysis = analyse(audio, sample_rate)
+            analysis = scaled_contour(analyse(audio, sample_rate), contour_scale)
             for shift in shifts:
                 kind = "arctic" if shift == 0 else "arctic-shifted"
                 variant = f"{shift:+g}st"
@@ -505,7 +526,7 @@ def build_speech_clips(
         else:
             for voice, text in voices:
                 audio = _crop(espeak_audio(voice, text, sample_rate), sample_rate, max_seconds)
-                analysis = analyse(audio, sample_rate)
+                analysis = scaled_contour(analyse(audio, sample_rate), contour_scale)
                 stem = f"espeak-{voice}"
                 clips += _clips_of(analysis, "espeak", stem, voice, 0, snrs, seed, set_name)
     return clips
