@@ -82,11 +82,12 @@ DECODERS = ("viterbi", "argmax")
 VITERBI_OCTAVE_COST = 10.0
 """Viterbi decoding: the cost, in nats of log-probability, of the f0 moving one octave
 between consecutive frames of the network (proportionally less for smaller moves).
-Chosen on the held-out speech set and on a copy of it with its f0 contours'
-excursions doubled, as fast as speech glides (sum of the mean of RPA and OA over both,
-5 to 35 tried): 35 held the path back on the fast glides (0.789 there, 0.801 at 10),
-and 5 to 10 scored within 0.0015 of each other; 10 keeps the most smoothing of those.
-It still bridges a 100 ms noise burst in a tone (``tests/test_predict.py``)."""
+Chosen on the held-out speech sets ``speech-dev`` and ``speech-dev-lively`` (the same
+clips with each f0 contour's excursions doubled, as fast as recorded speech glides),
+by the sum of their means of RPA and OA, 5 to 35 tried: 35 held the path back on the
+fast glides (0.789 there, 0.800 at 10), and 5 to 10 scored within 0.0015 of each
+other; 10 keeps the most smoothing of those. It still bridges a 100 ms noise burst in
+a tone (``tests/test_predict.py``)."""
 
 VITERBI_CANDIDATES = 32
 """Viterbi decoding keeps this many most probable bins per frame; the other bins share
