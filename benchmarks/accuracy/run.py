@@ -84,7 +84,6 @@ HEADLINE_METRICS = (
 )
 
 
-GATE_TOP_DB = 42.0  # foldpitch.predict.SILENCE_TOP_DB, applied to every method alike
 GATED_METRICS = ("raw_pitch_accuracy", "overall_accuracy", "voicing_false_alarm")
 
 
@@ -175,13 +174,17 @@ def run_method(name, method, clips, fmin, fmax, hop_seconds, seed=0, progress=No
     return run
 
 
-def silence_gated(clip, times, f0_hz, top_db: float = GATE_TOP_DB) -> np.ndarray:
-    """``f0_hz`` with the frames more than ``top_db`` below the clip's loudest frame set
-    to 0 (unvoiced): the silence gate of :func:`foldpitch.predict.predict`, on the
-    clip's audio (64 ms Hann windows every 10 ms), read at the method's ``times``."""
+def silence_gated(clip, times, f0_hz, top_db: float | None = None) -> np.ndarray:
+    """``f0_hz`` with the frames more than ``top_db`` (default: foldpitch's
+    :data:`~foldpitch.predict.SILENCE_TOP_DB`) below the clip's loudest frame set to 0
+    (unvoiced): the silence gate of :func:`foldpitch.predict.predict`, on the clip's
+    audio (64 ms Hann windows every 10 ms), read at the method's ``times``."""
     import torch
 
     from foldpitch.frontend import frame_power_db
+    from foldpitch.predict import SILENCE_TOP_DB
+
+    top_db = SILENCE_TOP_DB if top_db is None else top_db
 
     rate = clip.sample_rate
     hop = round(0.01 * rate)
@@ -245,6 +248,7 @@ def gate_table(runs: list[MethodRun], clips) -> list[str]:
     labels = [METRICS[key][0] for key in GATED_METRICS]
     header = ["Set", "Condition", "Method", *labels, *(f"{label} gated" for label in labels)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    keys = [*GATED_METRICS, *(f"{key}_gated" for key in GATED_METRICS)]
     for set_name, snr in _headline_conditions(clips):
         if not set_name.startswith("speech"):
             continue
@@ -255,7 +259,6 @@ def gate_table(runs: list[MethodRun], clips) -> list[str]:
             ]
             if not chosen:
                 continue
-            keys = [*GATED_METRICS, *(f"{key}_gated" for key in GATED_METRICS)]
             means = [_mean(scores[key] for scores in chosen) for key in keys]
             cells = [
                 set_name,
@@ -422,10 +425,12 @@ def report(runs: list[MethodRun], data, args, elapsed: float, figure: str | None
     ran = [run for run in runs if not run.unavailable]
     out += ["## Headline", "", *headline_table(ran, clips), ""]
     if any(clip.set.startswith("speech") for clip in clips):
+        from foldpitch.predict import SILENCE_TOP_DB
+
         out += [
             "## The same silence gate on every method",
             "",
-            f"foldpitch's `predict` unvoices frames more than {GATE_TOP_DB:g} dB below the "
+            f"foldpitch's `predict` unvoices frames more than {SILENCE_TOP_DB:g} dB below the "
             "loudest frame of the signal. Here that gate is applied to every method's "
             "voicing as well (foldpitch's rows are gated already), so that what the gate "
             "buys can be told apart from what the network does.",

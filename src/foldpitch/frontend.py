@@ -125,14 +125,8 @@ def log_spectrogram(
     _check_audio(audio)
     shape, n_samples = audio.shape[:-1], audio.shape[-1]
     n_frames = n_frames_for(n_samples, hop_length)
-    # torch.stft has no half-precision CPU kernel: compute those in float32.
-    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
+    work_dtype, window = _work_dtype_and_window(audio, n_fft)
     flat = audio.reshape(-1, n_samples).to(work_dtype)
-    # Peak of the window at index n_fft // 2, i.e. on sample f * hop_length once
-    # center=True has padded n_fft // 2 samples in front.
-    window = torch.hann_window(
-        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
-    )
     spectrum = torch.stft(
         flat,
         n_fft,
@@ -189,10 +183,7 @@ def frame_power_db(audio: Tensor, n_fft: int = 1024, hop_length: int = 160) -> T
     _check_options(n_fft, hop_length, None, "none", 1.0, False)
     _check_audio(audio)
     shape, n_samples = audio.shape[:-1], audio.shape[-1]
-    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
-    window = torch.hann_window(
-        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
-    )
+    work_dtype, window = _work_dtype_and_window(audio, n_fft)
     weights = window / window.sum()
     n_frames = n_frames_for(n_samples, hop_length)
     rows = []
@@ -263,6 +254,18 @@ class Spectrogram(torch.nn.Module):
 
 
 # --- checks ------------------------------------------------------------------------
+
+
+def _work_dtype_and_window(audio: Tensor, n_fft: int) -> tuple[torch.dtype, Tensor]:
+    """The dtype frames are computed in (float32 for half precision: torch.stft has no
+    half-precision CPU kernel) and the Hann window in it. The window's peak is at index
+    ``n_fft // 2`` (periodic for even ``n_fft``, symmetric for odd), i.e. on sample
+    ``f * hop_length`` once ``n_fft // 2`` samples of padding are in front."""
+    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
+    window = torch.hann_window(
+        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
+    )
+    return work_dtype, window
 
 
 def _check_int(value, name: str, minimum: int, allowed: str) -> None:
