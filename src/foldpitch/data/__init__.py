@@ -1,0 +1,50 @@
+"""Unlabelled audio datasets for self-supervised training (plain ``torch.utils.data``).
+
+foldpitch trains without pitch labels, so every *training* dataset here returns items
+``{"audio": Tensor (n_samples,)}`` and no label of any kind:
+
+- :class:`SyntheticCorpus`: a built-in generated corpus (harmonic sounds with steady,
+  vibrato, gliding and jumping f0, random spectral envelopes, noise, silences, and with
+  ``p_speech`` speech-like excerpts), so that training runs out of the box;
+- :class:`AudioFolder`: random excerpts of the user's own audio files;
+- :class:`EspeakSpeech`: short synthetic utterances from ``espeak-ng`` when it is
+  installed (see :func:`espeak_available`);
+- :class:`AddNoise`: noise added to any of these, keeping the excerpt before it as the
+  loss's signal (items ``{"audio", "clean"}``).
+
+:class:`LabelledSyntheticSet` is the only labelled set: the same generator as
+:class:`SyntheticCorpus` (one code path, :func:`synthesize_excerpt`) with the exact
+synthesis f0 on a frame grid, for *monitoring* training only.
+
+Every item is deterministic given ``(seed, index)``: the random stream of item ``i`` is
+``numpy.random.default_rng([seed, i])``, so a dataset is reproducible and DataLoader
+workers agree whatever the worker count or order.
+
+Frame convention of the labels: the envelope's, frame ``f`` at sample ``f * hop_length``
+and ``n_frames = foldpitch.frontend.n_frames_for(n_samples, hop_length)`` (one frame per
+control point inside the signal); unvoiced frames have ``f0 == 0`` and
+``voiced == False``.
+"""
+
+from .folder import AudioFolder
+from .rooms import AddNoise
+from .speech import EspeakSpeech, espeak_available
+from .tones import (
+    CONTOURS,
+    VOICING_THRESHOLD,
+    LabelledSyntheticSet,
+    SyntheticCorpus,
+    synthesize_excerpt,
+)
+
+__all__ = [
+    "CONTOURS",
+    "AddNoise",
+    "AudioFolder",
+    "EspeakSpeech",
+    "LabelledSyntheticSet",
+    "SyntheticCorpus",
+    "VOICING_THRESHOLD",
+    "espeak_available",
+    "synthesize_excerpt",
+]

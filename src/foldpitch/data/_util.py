@@ -1,0 +1,71 @@
+"""Argument checks, per-item random streams and excerpt reading shared by the sources."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import soundfile as sf
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _check_probability(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _check_snr_range(snr_db, accepted: str) -> tuple[float, float]:
+    """A ``(low, high)`` pair of finite SNRs in dB, ``low <= high``."""
+    pair = tuple(snr_db)
+    if len(pair) != 2 or not all(math.isfinite(v) for v in pair) or pair[0] > pair[1]:
+        raise ValueError(f"snr_db must be {accepted} or a (low, high) pair in dB, got {pair}")
+    return pair
+
+
+def _rng(seed: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index])
+
+
+def _check_index(index, length: int) -> int:
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"index must be an int, got {index!r}")
+    index = int(index)
+    if index < 0:
+        index += length
+    if not 0 <= index < length:
+        raise IndexError(f"index must be in [-{length}, {length}), got {index}")
+    return index
+
+
+def _read_excerpt(
+    path: str, frames: int, source_rate: int, start: int, n_samples: int, sample_rate: int
+) -> np.ndarray:
+    """Mono float32 ``(n_samples,)`` at ``sample_rate`` from ``start`` (source frames)."""
+    need = math.ceil(n_samples * source_rate / sample_rate)
+    data, _ = sf.read(
+        path, start=start, stop=min(start + need, frames), dtype="float32", always_2d=True
+    )
+    mono = data.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise ValueError(f"{int((~np.isfinite(mono)).sum())} NaN or infinite samples")
+    if source_rate != sample_rate and mono.size:
+        import soxr  # optional dependency, imported where it is needed
+
+        mono = soxr.resample(mono, source_rate, sample_rate).astype(np.float32)
+    out = np.zeros(n_samples, np.float32)
+    out[: min(n_samples, mono.size)] = mono[:n_samples]
+    return np.clip(out, -1.0, 1.0)
