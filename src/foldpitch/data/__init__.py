@@ -12,6 +12,14 @@ foldpitch trains without pitch labels, so every *training* dataset here returns 
 - :class:`AddNoise`: noise added to any of these, keeping the excerpt before it as the
   loss's signal (items ``{"audio", "clean"}``).
 
+One module per source: :mod:`~foldpitch.data.tones` (generated tones),
+:mod:`~foldpitch.data.speech` (espeak-ng and Festival voices of real speakers,
+:func:`render_festival`), :mod:`~foldpitch.data.soundfont` (instrument samples through
+fluidsynth, :func:`render_soundfont`), :mod:`~foldpitch.data.rooms` (rooms and noise),
+:mod:`~foldpitch.data.folder` (the user's audio); :mod:`~foldpitch.data.splits` assigns
+every voice and instrument to train, dev or test. Reserved sources (kept for independent
+evaluation) are refused by name: :func:`check_festival_voice`, :func:`check_soundfont`.
+
 :class:`LabelledSyntheticSet` is the only labelled set: the same generator as
 :class:`SyntheticCorpus` (one code path, :func:`synthesize_excerpt`) with the exact
 synthesis f0 on a frame grid, for *monitoring* training only.
@@ -28,7 +36,21 @@ control point inside the signal); unvoiced frames have ``f0 == 0`` and
 
 from .folder import AudioFolder
 from .rooms import AddNoise
-from .speech import EspeakSpeech, espeak_available
+from .soundfont import (
+    Note,
+    check_soundfont,
+    find_soundfonts,
+    fluidsynth_available,
+    render_soundfont,
+)
+from .speech import (
+    EspeakSpeech,
+    check_festival_voice,
+    espeak_available,
+    festival_available,
+    render_festival,
+)
+from .splits import SPLITS, split_of
 from .tones import (
     CONTOURS,
     VOICING_THRESHOLD,
@@ -39,12 +61,22 @@ from .tones import (
 
 __all__ = [
     "CONTOURS",
+    "SPLITS",
+    "Note",
     "AddNoise",
     "AudioFolder",
     "EspeakSpeech",
     "LabelledSyntheticSet",
     "SyntheticCorpus",
     "VOICING_THRESHOLD",
+    "check_festival_voice",
+    "check_soundfont",
     "espeak_available",
+    "festival_available",
+    "find_soundfonts",
+    "fluidsynth_available",
+    "render_festival",
+    "render_soundfont",
+    "split_of",
     "synthesize_excerpt",
 ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import soundfile as sf
@@ -62,10 +64,26 @@ def _read_excerpt(
     mono = data.mean(axis=1)
     if not np.isfinite(mono).all():
         raise ValueError(f"{int((~np.isfinite(mono)).sum())} NaN or infinite samples")
-    if source_rate != sample_rate and mono.size:
-        import soxr  # optional dependency, imported where it is needed
-
-        mono = soxr.resample(mono, source_rate, sample_rate).astype(np.float32)
+    mono = _resample(mono, source_rate, sample_rate)
     out = np.zeros(n_samples, np.float32)
     out[: min(n_samples, mono.size)] = mono[:n_samples]
     return np.clip(out, -1.0, 1.0)
+
+
+def _resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarray:
+    """float32 ``audio`` (1-D) resampled from ``source_rate`` to ``sample_rate`` (soxr)."""
+    audio = np.asarray(audio, np.float32)
+    if source_rate == sample_rate or not audio.size:
+        return audio
+    import soxr  # optional dependency, imported where it is needed
+
+    return soxr.resample(audio, source_rate, sample_rate).astype(np.float32)
+
+
+def _write_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """Write a float WAV so that concurrent readers (DataLoader workers) never see half a
+    file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.wav")
+    sf.write(str(partial), audio, sample_rate, subtype="FLOAT")
+    os.replace(partial, path)

@@ -1,4 +1,13 @@
-"""Speech synthesisers: espeak-ng utterances (unlabelled)."""
+"""Speech synthesisers: espeak-ng (a formant synthesiser) and Festival voices built from
+recordings of real speakers (unlabelled).
+
+:func:`render_festival` speaks a text with an allow-listed Festival voice
+(:data:`FESTIVAL_VOICES`; :func:`check_festival_voice` refuses the reserved ones by name)
+at a chosen speaking rate and pitch; :class:`FestivalSpeech` draws seeded sentences
+(:mod:`foldpitch.data._texts`), rates and pitch settings per item and caches the renders;
+:class:`EspeakSpeech` does the same with espeak-ng. Which voices train, and which are kept
+for dev and test sets, is :data:`foldpitch.data.splits.SPLITS`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +27,15 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ._util import _check_index, _check_int, _check_positive, _read_excerpt, _rng
+from ._util import (
+    _check_index,
+    _check_int,
+    _check_positive,
+    _read_excerpt,
+    _resample,
+    _rng,
+    _write_atomic,
+)
 
 _WORDS = (
     "the quick brown fox jumps over a lazy dog while seven bright singers hum along "
@@ -132,3 +150,178 @@ class EspeakSpeech(Dataset):
             str(path), info.frames, info.samplerate, start, self.n_samples, self.sample_rate
         )
         return {"audio": torch.from_numpy(audio)}
+
+
+@dataclass(frozen=True)
+class FestivalVoice:
+    """A Festival voice: its ``language`` (a key of the word lists), the ``encoding`` its
+    text front end reads, its waveform ``engine`` (``"diphone"``: the pitch settings move
+    the intonation targets; ``"hts"``: the HTS engine generates its own f0 and
+    ignores Festival's targets (and its ``-fm`` shift, tried), so only the rate applies;
+    ``"clunits"``: unit selection, which plays the recorded pitch: only the rate) and
+    the Debian packages that provide it."""
+
+    language: str
+    encoding: str
+    engine: str
+    package: str
+
+
+FESTIVAL_VOICES: dict[str, FestivalVoice] = {
+    "upc_ca_ona_hts": FestivalVoice("catalan", "latin-1", "hts", "festvox-ca-ona-hts"),
+    "czech_dita": FestivalVoice("czech", "iso-8859-2", "diphone", "festvox-czech-dita"),
+    "czech_krb": FestivalVoice("czech", "iso-8859-2", "diphone", "festvox-czech-krb"),
+    "czech_machac": FestivalVoice("czech", "iso-8859-2", "diphone", "festvox-czech-machac"),
+    "czech_ph": FestivalVoice("czech", "iso-8859-2", "diphone", "festvox-czech-ph"),
+    "hy_fi_mv_diphone": FestivalVoice("finnish", "latin-1", "diphone", "festvox-suopuhe-mv"),
+    "suo_fi_lj_diphone": FestivalVoice("finnish", "latin-1", "diphone", "festvox-suopuhe-lj"),
+    "hindi_NSK_diphone": FestivalVoice("hindi", "utf-8", "diphone", "festvox-hi-nsk festival-hi"),
+    "marathi_NSK_diphone": FestivalVoice(
+        "marathi", "utf-8", "diphone", "festvox-mr-nsk festival-mr"
+    ),
+    "telugu_NSK_diphone": FestivalVoice("telugu", "utf-8", "diphone", "festvox-te-nsk festival-te"),
+    "lp_diphone": FestivalVoice("italian", "latin-1", "diphone", "festvox-italp16k"),
+    "pc_diphone": FestivalVoice("italian", "latin-1", "diphone", "festvox-itapc16k"),
+    "msu_ru_nsh_clunits": FestivalVoice("russian", "utf-8", "clunits", "festvox-ru"),
+    "ked_diphone": FestivalVoice("english", "latin-1", "diphone", "festvox-kdlpc16k"),
+}
+"""The Festival voices this project may use (each built from one real speaker's
+recordings; the three NSK voices are one speaker)."""
+
+RESERVED_FESTIVAL_VOICES = ("kal_diphone", "slt")
+"""Voice-name fragments refused everywhere (case-insensitive): festvox-kallpc16k's
+``kal_diphone`` and festvox-us-slt-hts's ``cmu_us_slt_*``, kept for independent
+evaluation."""
+
+# Scales the intonation targets of diphone voices around their mean:
+# f0' = shift * (mean + range * (f0 - mean)), at least 40 Hz.
+_FESTIVAL_PITCH = """
+(set! fp_orig_Int_Targets Int_Targets)
+(define (Int_Targets utt)
+  (let ((r (fp_orig_Int_Targets utt))
+        (targets (utt.relation.items utt 'Target))
+        (total 0) (count 0))
+    (mapcar (lambda (tg) (set! total (+ total (item.feat tg "f0"))) (set! count (+ count 1)))
+            targets)
+    (if (> count 0)
+        (let ((mean (/ total count)))
+          (mapcar
+           (lambda (tg)
+             (let ((f0 (* fp_f0_shift (+ mean (* fp_f0_range (- (item.feat tg "f0") mean))))))
+               (item.set_feat tg "f0" (if (< f0 40) 40 f0))))
+           targets)))
+    r))
+"""
+
+
+def festival_available() -> bool:
+    """Whether Festival's ``text2wave`` program is on ``PATH``."""
+    return shutil.which("text2wave") is not None
+
+
+def check_festival_voice(voice: str) -> FestivalVoice:
+    """The table entry of an allowed Festival ``voice``.
+
+    Raises:
+        ValueError: ``voice`` is reserved (:data:`RESERVED_FESTIVAL_VOICES`) or not in
+            :data:`FESTIVAL_VOICES`.
+    """
+    if not isinstance(voice, str):
+        raise TypeError(f"voice must be a Festival voice name (str), got {voice!r}")
+    if any(reserved in voice.lower() for reserved in RESERVED_FESTIVAL_VOICES):
+        raise ValueError(
+            f"Festival voice {voice!r} is reserved for independent evaluation and must not "
+            "be used; allowed: " + ", ".join(FESTIVAL_VOICES)
+        )
+    if voice not in FESTIVAL_VOICES:
+        raise ValueError(f"voice must be one of {sorted(FESTIVAL_VOICES)}, got {voice!r}")
+    return FESTIVAL_VOICES[voice]
+
+
+def render_festival(
+    text: str,
+    voice: str,
+    *,
+    sample_rate: int = 16000,
+    stretch: float = 1.0,
+    f0_shift: float = 1.0,
+    f0_range: float = 1.0,
+    cache_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Speak ``text`` with Festival's ``voice`` (``text2wave``), resampled to ``sample_rate``.
+
+    Args:
+        text: what to say, in the voice's language (see :data:`FESTIVAL_VOICES`).
+        voice: an allowed voice name (:func:`check_festival_voice`).
+        sample_rate: output rate in Hz (the voices render at 16-44.1 kHz; soxr resamples).
+        stretch: Festival's ``Duration_Stretch`` (> 1: slower speech); the HTS voice
+            takes its inverse as the engine's speed.
+        f0_shift: factor on the voice's f0 (diphone voices, on their intonation
+            targets; the HTS and clunits voices keep their own pitch).
+        f0_range: factor on the targets' excursions around their mean (diphone voices
+            only).
+        cache_dir: keep the render as ``<cache_dir>/<key>.wav`` (key: a hash of every
+            argument) and read it from there next time; ``None``: no cache.
+
+    Returns:
+        float32 ``(n_samples,)``, mono, in [-1, 1].
+
+    Raises:
+        RuntimeError: ``text2wave`` is missing or fails.
+        ValueError: a reserved or unknown voice, empty text, bad settings.
+
+    Example:
+        >>> audio = render_festival("Dobrý den.", "czech_dita")  # doctest: +SKIP
+    """
+    entry = check_festival_voice(voice)
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty string, got {text!r}")
+    sample_rate = _check_int("sample_rate", sample_rate, 1)
+    stretch = _check_positive("stretch", stretch)
+    f0_shift = _check_positive("f0_shift", f0_shift)
+    f0_range = _check_positive("f0_range", f0_range)
+    if not festival_available():
+        raise RuntimeError(
+            "render_festival needs Festival's text2wave program, which was not found on "
+            f"PATH; install it with `apt-get install festival {entry.package}`"
+        )
+    cached = None
+    if cache_dir is not None:
+        key = repr((text, voice, sample_rate, stretch, f0_shift, f0_range))
+        cached = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
+        if cached.exists():
+            return sf.read(str(cached), dtype="float32")[0]
+    if entry.engine == "hts":
+        settings = (
+            "(set! hts_engine_params (append hts_engine_params (list "
+            f'(list "-r" {1 / stretch:.6f}))))'
+        )
+    else:
+        settings = (
+            f"(begin (Parameter.set 'Duration_Stretch {stretch:.6f}) "
+            f"(set! fp_f0_shift {f0_shift:.6f}) (set! fp_f0_range {f0_range:.6f}))"
+        )
+    with tempfile.TemporaryDirectory(prefix="foldpitch-festival-") as tmp:
+        text_path, wav, pitch = Path(tmp) / "text.txt", Path(tmp) / "out.wav", Path(tmp) / "p.scm"
+        text_path.write_bytes(text.encode(entry.encoding, errors="replace"))
+        pitch.write_text(_FESTIVAL_PITCH)
+        command = ["text2wave", "-eval", f"(voice_{voice})", "-eval", settings]
+        if entry.engine != "hts":
+            command += ["-eval", str(pitch)]
+        result = subprocess.run(
+            [*command, str(text_path), "-o", str(wav)],
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        if result.returncode != 0 or not wav.exists() or wav.stat().st_size <= 44:
+            stderr = result.stderr.decode("utf-8", errors="replace").strip()[-500:]
+            raise RuntimeError(
+                f"text2wave failed (exit {result.returncode}) with voice {voice!r} on "
+                f"{text!r}: {stderr}"
+            )
+        data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = np.clip(_resample(data.mean(axis=1), rate, sample_rate), -1.0, 1.0)
+    if cached is not None:
+        _write_atomic(cached, audio, sample_rate)
+    return audio

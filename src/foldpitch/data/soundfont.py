@@ -1,0 +1,372 @@
+"""Soundfont renders: monophonic lines of real instrument samples through ``fluidsynth``.
+
+:func:`render_soundfont` writes a Standard MIDI File (a tiny writer here, no dependency)
+for one line of :class:`Note` on one General MIDI program, with vibrato and bends as
+pitch-bend events (so the sounding f0 is known exactly from the notes), and renders it
+with ``fluidsynth -ni -F out.wav -r <rate> <soundfont> <file.mid>`` (its own reverb and
+chorus off: rooms come from :mod:`foldpitch.data.rooms`).
+
+Soundfonts are chosen by an explicit allow-list of file names (:data:`ALLOWED_SOUNDFONTS`),
+never by a "default" link: :func:`check_soundfont` refuses the reserved ones
+(:data:`RESERVED_SOUNDFONTS`, kept for independent evaluation) by name, also behind a
+symbolic link. :data:`PROGRAMS` is the table of GM programs used, with each
+instrument's real register; which of them train, and which are kept for the dev and
+test sets, is :data:`foldpitch.data.splits.SPLITS`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ._util import _check_int, _check_positive, _resample, _write_atomic
+
+__all__ = [
+    "ALLOWED_SOUNDFONTS",
+    "PROGRAMS",
+    "RESERVED_SOUNDFONTS",
+    "SOUNDFONT_DIRS",
+    "Note",
+    "Program",
+    "check_soundfont",
+    "find_soundfonts",
+    "fluidsynth_available",
+    "midi_to_hz",
+    "render_soundfont",
+    "write_midi",
+]
+
+SOUNDFONT_DIRS = ("/usr/share/sounds/sf2", "/usr/share/sounds/sf3", "/usr/share/soundfonts")
+"""Where :func:`find_soundfonts` looks (Debian's locations)."""
+
+ALLOWED_SOUNDFONTS = (
+    "MuseScore_General_Full.sf2",  # Debian musescore-general-soundfont-lossless
+    "MuseScore_General.sf2",
+    "MuseScore_General.sf3",  # Debian musescore-general-soundfont (same samples, Ogg)
+    "MuseScore_General_Full.sf3",
+    "TimGM6mb.sf2",  # Debian timgm6mb-soundfont
+)
+"""File names of the soundfonts this project may render with (after resolving links), in
+order of preference: the ``.sf2`` load in about 2 s, the ``.sf3`` (Ogg-compressed
+samples, decoded at every start) in about 30 s."""
+
+_BANKS = ("MuseScore_General", "TimGM6mb")  # distinct sample sets among the allowed files
+
+RESERVED_SOUNDFONTS = ("fluidr3", "default-gm", "default_gm")
+"""Lower-case name fragments that are refused wherever they appear in a path or a link's
+target: FluidR3_GM / FluidR3Mono / FluidR3_GS (Debian fluid-soundfont-gm,
+fluidr3mono-gm-soundfont, fluid-soundfont-gs: reserved for independent evaluation) and
+the ``default-GM`` links, which may point to them."""
+
+
+@dataclass(frozen=True)
+class Program:
+    """One General MIDI program: ``number`` (0-127), ``name``, ``family`` (programs
+    that share an instrument's samples share a family; splits are made by family) and the
+    instrument's real register ``low``-``high`` (MIDI note numbers)."""
+
+    number: int
+    name: str
+    family: str
+    low: int
+    high: int
+
+
+PROGRAMS: tuple[Program, ...] = tuple(
+    Program(*row)
+    for row in (
+        (0, "Acoustic Grand Piano", "piano", 21, 108),
+        (1, "Bright Acoustic Piano", "piano", 21, 108),
+        (4, "Electric Piano 1", "electric piano", 28, 103),
+        (5, "Electric Piano 2", "electric piano", 28, 103),
+        (6, "Harpsichord", "harpsichord", 29, 89),
+        (7, "Clavinet", "clavinet", 36, 96),
+        (11, "Vibraphone", "vibraphone", 53, 89),
+        (12, "Marimba", "marimba", 45, 96),
+        (16, "Drawbar Organ", "electric organ", 36, 96),
+        (19, "Church Organ", "church organ", 24, 96),
+        (21, "Accordion", "accordion", 41, 89),
+        (22, "Harmonica", "harmonica", 60, 96),
+        (24, "Acoustic Guitar (nylon)", "nylon guitar", 40, 83),
+        (25, "Acoustic Guitar (steel)", "steel guitar", 40, 83),
+        (26, "Electric Guitar (jazz)", "electric guitar", 40, 86),
+        (27, "Electric Guitar (clean)", "electric guitar", 40, 86),
+        (32, "Acoustic Bass", "acoustic bass", 28, 55),
+        (33, "Electric Bass (finger)", "electric bass", 28, 60),
+        (35, "Fretless Bass", "fretless bass", 28, 60),
+        (40, "Violin", "violin", 55, 100),
+        (41, "Viola", "viola", 48, 88),
+        (42, "Cello", "cello", 36, 76),
+        (43, "Contrabass", "contrabass", 28, 60),
+        (46, "Orchestral Harp", "harp", 24, 103),
+        (48, "String Ensemble 1", "string ensemble", 28, 96),
+        (52, "Choir Aahs", "choir aahs", 40, 81),
+        (53, "Voice Oohs", "voice oohs", 40, 81),
+        (54, "Synth Voice", "synth voice", 40, 84),
+        (56, "Trumpet", "trumpet", 52, 84),
+        (57, "Trombone", "trombone", 40, 72),
+        (58, "Tuba", "tuba", 28, 58),
+        (60, "French Horn", "french horn", 34, 77),
+        (64, "Soprano Sax", "soprano sax", 56, 88),
+        (65, "Alto Sax", "alto sax", 49, 81),
+        (66, "Tenor Sax", "tenor sax", 44, 76),
+        (67, "Baritone Sax", "baritone sax", 36, 69),
+        (68, "Oboe", "oboe", 58, 91),
+        (69, "English Horn", "english horn", 52, 81),
+        (70, "Bassoon", "bassoon", 34, 75),
+        (71, "Clarinet", "clarinet", 50, 91),
+        (72, "Piccolo", "piccolo", 74, 108),
+        (73, "Flute", "flute", 60, 96),
+        (74, "Recorder", "recorder", 60, 96),
+        (75, "Pan Flute", "pan flute", 60, 96),
+        (79, "Ocarina", "ocarina", 60, 84),
+    )
+)
+"""The GM programs (0-based numbers) with pitched, mostly harmonic sounds, including the
+choir and voice patches (52-54); percussion and sound effects are left out."""
+
+_PROGRAM_BY_NUMBER = {p.number: p for p in PROGRAMS}
+
+BEND_RANGE = 2  # semitones of a full pitch bend (set with RPN 0 in every file)
+_TICKS_PER_QUARTER = 480
+_TEMPO = 500_000  # microseconds per quarter note: 960 ticks per second
+_TICKS_PER_SECOND = _TICKS_PER_QUARTER * 1_000_000 / _TEMPO
+_BEND_STEP = 0.01  # seconds between pitch-bend events of vibrato and bends
+
+
+def midi_to_hz(pitch: float) -> float:
+    """Equal-tempered frequency in Hz of MIDI note ``pitch`` (69 = A4 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((pitch - 69) / 12)
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of a monophonic line.
+
+    Attributes:
+        start: onset in seconds.
+        duration: seconds from note-on to note-off (the sample's release rings on).
+        pitch: MIDI note number (integer, 0-127).
+        velocity: MIDI velocity 1-127.
+        bend: semitones the pitch glides to, linearly from the onset to the note-off
+            (``|bend| <= BEND_RANGE``, less the vibrato depth).
+        vibrato_cents: vibrato depth (peak deviation) in cents, as pitch bend.
+        vibrato_hz: vibrato rate in Hz.
+    """
+
+    start: float
+    duration: float
+    pitch: int
+    velocity: int = 90
+    bend: float = 0.0
+    vibrato_cents: float = 0.0
+    vibrato_hz: float = 5.5
+
+    def bend_at(self, t: np.ndarray) -> np.ndarray:
+        """Pitch offset in semitones at ``t`` seconds after the onset."""
+        glide = self.bend * np.clip(t / self.duration, 0.0, 1.0)
+        return glide + self.vibrato_cents / 100 * np.sin(2 * np.pi * self.vibrato_hz * t)
+
+
+def _check_note(note: Note, index: int) -> None:
+    if not isinstance(note, Note):
+        raise TypeError(f"notes[{index}] must be a foldpitch.data.soundfont.Note, got {note!r}")
+    if not (note.start >= 0 and note.duration > 0):
+        raise ValueError(f"notes[{index}] needs start >= 0 and duration > 0 s, got {note}")
+    if not (isinstance(note.pitch, (int, np.integer)) and 0 <= note.pitch <= 127):
+        raise ValueError(f"notes[{index}].pitch must be a MIDI note number 0-127, got {note}")
+    if not 1 <= note.velocity <= 127:
+        raise ValueError(f"notes[{index}].velocity must be in 1-127, got {note}")
+    if abs(note.bend) + note.vibrato_cents / 100 > BEND_RANGE:
+        raise ValueError(
+            f"notes[{index}]: |bend| + vibrato must stay within the pitch-bend range of "
+            f"{BEND_RANGE} semitones, got {note}"
+        )
+
+
+def _varlen(value: int) -> bytes:
+    """A MIDI variable-length quantity."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def write_midi(notes: Sequence[Note], program: int, path: str | os.PathLike) -> None:
+    """Write ``notes`` on channel 0 with GM ``program`` as a format-0 Standard MIDI File.
+
+    The file sets the pitch-bend range to :data:`BEND_RANGE` semitones (RPN 0), full
+    channel volume, and writes a pitch-bend event every 10 ms during notes that bend or
+    have vibrato (and a reset to centre at each note-on). Overlapping notes are allowed
+    (legato); the bend applies to the channel, so a line stays monophonic only if
+    notes with bends do not overlap others.
+    """
+    program = _check_int("program", program, 0)
+    if program > 127:
+        raise ValueError(f"program must be a GM program number 0-127, got {program}")
+    for i, note in enumerate(notes):
+        _check_note(note, i)
+    events: list[tuple[float, int, bytes]] = []  # (seconds, order, message)
+    for note in notes:
+        end = note.start + note.duration
+        events.append((note.start, 1, bytes([0xE0, 0x00, 0x40])))  # bend centre
+        if note.bend or note.vibrato_cents:
+            for t in np.arange(_BEND_STEP, note.duration + 1e-9, _BEND_STEP):
+                semitones = float(note.bend_at(np.asarray(t)))
+                value = int(np.clip(round(8192 + semitones / BEND_RANGE * 8192), 0, 16383))
+                events.append((note.start + t, 1, bytes([0xE0, value & 0x7F, value >> 7])))
+        events.append((note.start, 2, bytes([0x90, note.pitch, note.velocity])))
+        events.append((end, 0, bytes([0x80, note.pitch, 0])))  # off before a same-time on
+    events.sort(key=lambda e: (e[0], e[1]))
+    setup = [
+        bytes([0xFF, 0x51, 0x03]) + _TEMPO.to_bytes(3, "big"),
+        bytes([0xC0, program]),
+        bytes([0xB0, 101, 0]),
+        bytes([0xB0, 100, 0]),  # RPN 0: pitch-bend range
+        bytes([0xB0, 6, BEND_RANGE]),
+        bytes([0xB0, 38, 0]),
+        bytes([0xB0, 7, 127]),
+        bytes([0xB0, 11, 127]),
+    ]
+    track = b"".join(b"\x00" + message for message in setup)
+    tick = 0
+    for seconds, _, message in events:
+        at = round(seconds * _TICKS_PER_SECOND)
+        track += _varlen(at - tick) + message
+        tick = at
+    track += _varlen(round(0.5 * _TICKS_PER_SECOND)) + b"\xff\x2f\x00"  # end of track
+    header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, _TICKS_PER_QUARTER)
+    Path(path).write_bytes(header + b"MTrk" + struct.pack(">I", len(track)) + track)
+
+
+def fluidsynth_available() -> bool:
+    """Whether the ``fluidsynth`` program is on ``PATH``."""
+    return shutil.which("fluidsynth") is not None
+
+
+def check_soundfont(path: str | os.PathLike) -> Path:
+    """The soundfont at ``path``, resolved, if it may be used.
+
+    Raises:
+        ValueError: the path or its link target names a reserved soundfont
+            (:data:`RESERVED_SOUNDFONTS`), or its file name is not in
+            :data:`ALLOWED_SOUNDFONTS`.
+        FileNotFoundError: the file does not exist.
+    """
+    given = Path(path)
+    resolved = given.resolve()
+    for name in (given.name, resolved.name):
+        if any(reserved in name.lower() for reserved in RESERVED_SOUNDFONTS):
+            raise ValueError(
+                f"soundfont {str(path)!r} (-> {str(resolved)!r}) is reserved for independent "
+                "evaluation (or a default link that may point to a reserved one) and must not "
+                "be used; allowed: " + ", ".join(ALLOWED_SOUNDFONTS)
+            )
+    if resolved.name not in ALLOWED_SOUNDFONTS:
+        raise ValueError(
+            f"soundfont {str(path)!r} (-> {resolved.name!r}) is not on the allow-list "
+            + str(ALLOWED_SOUNDFONTS)
+        )
+    if not resolved.is_file():
+        raise FileNotFoundError(f"soundfont {str(path)!r} does not exist")
+    return resolved
+
+
+def find_soundfonts(dirs: Sequence[str | os.PathLike] = SOUNDFONT_DIRS) -> list[Path]:
+    """The allowed soundfonts installed in ``dirs``: the preferred file of each distinct
+    sample set (MuseScore General, TimGM6mb), links not followed to pick a file."""
+    found = []
+    for bank in _BANKS:
+        for name in ALLOWED_SOUNDFONTS:
+            paths = [Path(d) / name for d in dirs] if name.startswith(bank) else []
+            path = next((p for p in paths if p.is_file() and not p.is_symlink()), None)
+            if path is not None:
+                found.append(check_soundfont(path))
+                break
+    return found
+
+
+def render_soundfont(
+    notes: Sequence[Note],
+    program: int,
+    soundfont: str | os.PathLike,
+    *,
+    sample_rate: int = 16000,
+    gain: float = 0.5,
+    cache_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Render a monophonic line with ``fluidsynth`` (reverb and chorus off).
+
+    Args:
+        notes: the line (:class:`Note`), times in seconds.
+        program: General MIDI program number 0-127 (see :data:`PROGRAMS`).
+        soundfont: path of an allowed soundfont (:func:`check_soundfont`).
+        sample_rate: output rate in Hz (fluidsynth renders at it directly).
+        gain: fluidsynth's master gain.
+        cache_dir: keep the render as ``<cache_dir>/<key>.wav`` (key: a hash of every
+            argument and the soundfont's size) and read it from there next time;
+            ``None``: no cache.
+
+    Returns:
+        float32 ``(n_samples,)``, mono (channels averaged), from time 0 to the last
+        note-off plus 0.5 s of release.
+
+    Raises:
+        RuntimeError: ``fluidsynth`` is missing or fails.
+        ValueError: a reserved or unknown soundfont, a bad note or program.
+
+    Example:
+        >>> if fluidsynth_available() and find_soundfonts():  # doctest: +SKIP
+        ...     audio = render_soundfont([Note(0.0, 0.5, 69)], 73, find_soundfonts()[0])
+    """
+    path = check_soundfont(soundfont)
+    sample_rate = _check_int("sample_rate", sample_rate, 1)
+    gain = _check_positive("gain", gain)
+    if not fluidsynth_available():
+        raise RuntimeError(
+            "render_soundfont needs the fluidsynth program, which was not found on PATH; "
+            "install it with `apt-get install fluidsynth`"
+        )
+    notes = list(notes)
+    if not notes:
+        raise ValueError("notes must hold at least one Note")
+    cached = None
+    if cache_dir is not None:
+        key = repr((notes, program, path.name, path.stat().st_size, sample_rate, gain))
+        cached = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
+        if cached.exists():
+            return sf.read(str(cached), dtype="float32")[0]
+    with tempfile.TemporaryDirectory(prefix="foldpitch-fluidsynth-") as tmp:
+        midi, wav = Path(tmp) / "line.mid", Path(tmp) / "line.wav"
+        write_midi(notes, program, midi)
+        command = [
+            "fluidsynth", "-ni", "-q", "-g", f"{gain:g}", "-r", str(sample_rate),
+            "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
+            "-F", str(wav), str(path), str(midi),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0 or not wav.exists():
+            raise RuntimeError(
+                f"fluidsynth failed (exit {result.returncode}) on program {program} with "
+                f"{path.name}: {result.stderr.strip()[-500:]}"
+            )
+        data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
+    audio = _resample(data.mean(axis=1), rate, sample_rate)
+    end = max(n.start + n.duration for n in notes) + 0.5
+    audio = audio[: math.ceil(end * sample_rate)]
+    if cached is not None:
+        _write_atomic(cached, audio, sample_rate)
+    return audio

@@ -1,0 +1,272 @@
+"""Tests of the realistic sources: Festival voices, soundfont renders, the split table and
+the refusal of reserved sources. Renders skip (with the reason) where the programs are
+missing; each f0 check uses an independent tracker (Praat through parselmouth, or pyin)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from foldpitch.data import soundfont, speech, splits
+from foldpitch.data._texts import WORDS, sentence
+from foldpitch.data.soundfont import (
+    PROGRAMS,
+    Note,
+    check_soundfont,
+    find_soundfonts,
+    fluidsynth_available,
+    midi_to_hz,
+    render_soundfont,
+)
+from foldpitch.data.speech import (
+    FESTIVAL_VOICES,
+    check_festival_voice,
+    festival_available,
+    render_festival,
+)
+
+SR = 16000
+needs_festival = pytest.mark.skipif(
+    not festival_available(), reason="Festival (text2wave) not installed: apt-get install festival"
+)
+needs_fluidsynth = pytest.mark.skipif(
+    not (fluidsynth_available() and find_soundfonts()),
+    reason="fluidsynth or an allowed soundfont missing: apt-get install fluidsynth "
+    "timgm6mb-soundfont musescore-general-soundfont-lossless",
+)
+
+
+def praat_f0(audio: np.ndarray, floor: float = 50.0, ceiling: float = 1100.0) -> np.ndarray:
+    """Voiced-frame f0 in Hz from Praat's autocorrelation tracker (independent of foldpitch)."""
+    parselmouth = pytest.importorskip("parselmouth")
+    pitch = parselmouth.Sound(audio.astype(np.float64), SR).to_pitch(
+        pitch_floor=floor, pitch_ceiling=ceiling
+    )
+    f0 = pitch.selected_array["frequency"]
+    return f0[f0 > 0]
+
+
+# ------------------------------------------------------------------ reserved sources
+
+
+@pytest.mark.parametrize(
+    "voice", ["kal_diphone", "KAL_DIPHONE", "cmu_us_slt_arctic_hts", "us_slt_hts"]
+)
+def test_reserved_festival_voices_are_refused_by_name(voice):
+    with pytest.raises(ValueError, match="reserved"):
+        check_festival_voice(voice)
+    with pytest.raises(ValueError, match="reserved"):
+        render_festival("hello", voice)
+
+
+def test_unknown_festival_voice_is_refused():
+    with pytest.raises(ValueError, match="one of"):
+        check_festival_voice("rab_diphone")
+
+
+@pytest.mark.parametrize(
+    "name", ["FluidR3_GM.sf2", "FluidR3Mono_GM.sf3", "FluidR3_GS.sf2", "default-GM.sf2"]
+)
+def test_reserved_soundfonts_are_refused_by_name(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="reserved"):
+        check_soundfont(path)
+    with pytest.raises(ValueError, match="reserved"):
+        render_soundfont([Note(0.0, 0.1, 60)], 0, path)
+
+
+def test_an_allowed_name_linking_to_a_reserved_soundfont_is_refused(tmp_path):
+    target = tmp_path / "FluidR3_GM.sf2"
+    target.write_bytes(b"RIFF")
+    link = tmp_path / "TimGM6mb.sf2"
+    link.symlink_to(target)
+    with pytest.raises(ValueError, match="reserved"):
+        check_soundfont(link)
+
+
+def test_soundfonts_off_the_allow_list_are_refused(tmp_path):
+    path = tmp_path / "Other.sf2"
+    path.write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="allow-list"):
+        check_soundfont(path)
+
+
+def test_find_soundfonts_never_returns_a_reserved_or_linked_file(tmp_path):
+    (tmp_path / "FluidR3_GM.sf2").write_bytes(b"RIFF")
+    (tmp_path / "TimGM6mb.sf2").write_bytes(b"RIFF")
+    (tmp_path / "default-GM.sf2").symlink_to(tmp_path / "TimGM6mb.sf2")
+    assert find_soundfonts([tmp_path]) == [(tmp_path / "TimGM6mb.sf2").resolve()]
+    assert all(p.name in soundfont.ALLOWED_SOUNDFONTS for p in find_soundfonts())
+
+
+# ------------------------------------------------------------------------ splits
+
+
+def test_every_source_is_in_exactly_one_split_and_reserved_ones_in_none():
+    assert set(splits.SPLITS["festival"]) == set(FESTIVAL_VOICES)
+    assert set(splits.SPLITS["soundfont"]) == {p.family for p in PROGRAMS}
+    for table in splits.SPLITS.values():
+        assert set(table.values()) == set(splits.SPLIT_NAMES)
+    for voice in speech.RESERVED_FESTIVAL_VOICES:
+        assert not any(voice in v.lower() for v in splits.SPLITS["festival"])
+    with pytest.raises(ValueError, match="no split"):
+        splits.split_of("festival", "kal_diphone")
+
+
+def test_dev_and_test_are_disjoint_from_train_and_from_each_other():
+    names = {
+        s: (
+            set(splits.festival_voices(s)),
+            set(splits.espeak_languages(s)),
+            {p.family for p in PROGRAMS if p.number in splits.programs(s)},
+        )
+        for s in splits.SPLIT_NAMES
+    }
+    for a, b in [("train", "dev"), ("train", "test"), ("dev", "test")]:
+        for kind in range(3):
+            assert not names[a][kind] & names[b][kind], (a, b, kind)
+    # One speaker, one split: the three NSK voices are the same man.
+    nsk = {splits.split_of("festival", v) for v in FESTIVAL_VOICES if "NSK" in v}
+    assert len(nsk) == 1
+    # The espeak-ng languages that training reads are those of the train split.
+    assert splits.split_of("espeak", "de+f2") == "test"
+    assert splits.split_of("soundfont", 53) == "test"  # Voice Oohs
+    assert splits.split_of("soundfont", 52) == "train"  # Choir Aahs
+
+
+def test_the_benchmark_speech_voices_are_not_train():
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    accuracy_speech = pytest.importorskip("benchmarks.accuracy.speech")
+    for voice, _ in accuracy_speech.ESPEAK_VOICES + accuracy_speech.DEV_VOICES:
+        assert splits.split_of("espeak", voice) != "train", voice
+
+
+# --------------------------------------------------------------------- texts, MIDI
+
+
+def test_sentences_are_seeded_and_in_the_language():
+    for language, words in WORDS.items():
+        a = sentence(np.random.default_rng([3, 1]), language)
+        assert a == sentence(np.random.default_rng([3, 1]), language)
+        assert a != sentence(np.random.default_rng([3, 2]), language)
+        tokens = [t.strip(",.?!").lower() for t in a.split()]
+        assert all(t in {w.lower() for w in words} for t in tokens), (language, a)
+
+
+def test_midi_file_bytes_follow_the_standard(tmp_path):
+    """Header, track length and the note events decoded by hand (the SMF layout)."""
+    notes = [Note(0.0, 0.5, 60, 100), Note(0.5, 0.25, 67, 80)]
+    soundfont.write_midi(notes, 73, tmp_path / "a.mid")
+    data = (tmp_path / "a.mid").read_bytes()
+    assert data[:4] == b"MThd" and int.from_bytes(data[8:10], "big") == 0
+    division = int.from_bytes(data[12:14], "big")
+    assert data[14:18] == b"MTrk"
+    assert int.from_bytes(data[18:22], "big") == len(data) - 22
+    # Walk the events: delta times, running status not used.
+    track, i, tick, ons, offs = data[22:], 0, 0, [], []
+    while i < len(track):
+        delta = 0
+        while True:
+            byte = track[i]
+            i += 1
+            delta = (delta << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        tick += delta
+        status = track[i]
+        if status == 0xFF:
+            length = track[i + 2]
+            i += 3 + length
+            continue
+        size = 2 if status >> 4 in (0xC, 0xD) else 3
+        if status >> 4 == 0x9:
+            ons.append((tick, track[i + 1], track[i + 2]))
+        if status >> 4 == 0x8:
+            offs.append((tick, track[i + 1]))
+        if status >> 4 == 0xC:
+            assert track[i + 1] == 73
+        i += size
+    seconds = 2 * division  # 120 bpm: two quarter notes per second
+    assert ons == [(0, 60, 100), (seconds // 2, 67, 80)]
+    assert offs == [(seconds // 2, 60), (3 * seconds // 4, 67)]
+
+
+def test_bad_notes_are_refused():
+    with pytest.raises(ValueError, match="pitch"):
+        soundfont.write_midi([Note(0.0, 0.1, 200)], 0, "/nonexistent/x.mid")
+    with pytest.raises(ValueError, match="bend"):
+        soundfont.write_midi([Note(0.0, 0.1, 60, bend=3.0)], 0, "/nonexistent/x.mid")
+    with pytest.raises(TypeError, match="Note"):
+        soundfont.write_midi([(0.0, 0.1, 60)], 0, "/nonexistent/x.mid")
+
+
+# ------------------------------------------------------------------------- renders
+
+
+@needs_fluidsynth
+@pytest.mark.parametrize("program, pitch", [(73, 69), (42, 45), (52, 60), (56, 70)])
+def test_a_rendered_note_sounds_at_its_midi_pitch(program, pitch):
+    for path in find_soundfonts():
+        audio = render_soundfont([Note(0.0, 0.8, pitch)], program, path)
+        f0 = praat_f0(audio[int(0.1 * SR) : int(0.7 * SR)])
+        assert f0.size > 20, (path.name, program)
+        cents = 1200 * np.log2(np.median(f0) / midi_to_hz(pitch))
+        assert abs(cents) < 25, (path.name, program, pitch, cents)
+
+
+@needs_fluidsynth
+def test_a_bend_and_vibrato_move_the_rendered_pitch_as_written():
+    path = find_soundfonts()[-1]
+    plain = render_soundfont([Note(0.0, 1.0, 69)], 73, path)
+    bent = render_soundfont([Note(0.0, 1.0, 69, bend=2.0)], 73, path)
+    # The last 200 ms of the bent note are within 0.4 semitones of +2.
+    late = praat_f0(bent[int(0.8 * SR) : int(1.0 * SR)])
+    assert abs(12 * np.log2(np.median(late) / 440) - 1.9) < 0.3
+    assert abs(12 * np.log2(np.median(praat_f0(plain[int(0.8 * SR) : SR])) / 440)) < 0.2
+    wobble = render_soundfont([Note(0.0, 1.0, 69, vibrato_cents=80, vibrato_hz=5)], 73, path)
+    f0 = praat_f0(wobble[int(0.2 * SR) : SR])
+    spread = 1200 * np.log2(np.percentile(f0, 95) / np.percentile(f0, 5))
+    assert 100 < spread < 200  # peak to peak 160 cents
+
+
+@needs_fluidsynth
+def test_soundfont_render_is_deterministic_and_cached(tmp_path):
+    path = find_soundfonts()[-1]
+    notes = [Note(0.0, 0.3, 60), Note(0.3, 0.3, 64, vibrato_cents=30)]
+    a = render_soundfont(notes, 40, path)
+    b = render_soundfont(notes, 40, path, cache_dir=tmp_path)
+    assert np.array_equal(a, b)
+    assert len(list(tmp_path.glob("*.wav"))) == 1
+    c = render_soundfont(notes, 40, path, cache_dir=tmp_path)
+    assert np.array_equal(a, c)
+    assert a.dtype == np.float32 and a.ndim == 1 and len(a) == int(np.ceil(1.1 * SR))
+
+
+@needs_festival
+@pytest.mark.parametrize("voice", ["czech_dita", "ked_diphone", "upc_ca_ona_hts"])
+def test_festival_speech_has_a_speech_like_median_f0(voice):
+    text = sentence(np.random.default_rng(0), FESTIVAL_VOICES[voice].language)
+    audio = render_festival(text, voice)
+    assert audio.dtype == np.float32 and 1.0 < len(audio) / SR < 15
+    f0 = praat_f0(audio, 50, 600)
+    assert f0.size > 50
+    assert 70 < np.median(f0) < 350, (voice, np.median(f0))
+
+
+@needs_festival
+def test_festival_rate_and_pitch_settings_act(tmp_path):
+    text = "Dobrý den, dnes je krásný den."
+    plain = render_festival(text, "czech_ph")
+    slow_high = render_festival(text, "czech_ph", stretch=1.5, f0_shift=1.5, cache_dir=tmp_path)
+    assert len(slow_high) / len(plain) == pytest.approx(1.5, rel=0.15)
+    ratio = np.median(praat_f0(slow_high, 50, 600)) / np.median(praat_f0(plain, 50, 600))
+    assert ratio == pytest.approx(1.5, rel=0.1)
+    again = render_festival(text, "czech_ph", stretch=1.5, f0_shift=1.5, cache_dir=tmp_path)
+    assert np.array_equal(again, slow_high) and len(list(tmp_path.glob("*.wav"))) == 1
+    assert np.array_equal(plain, render_festival(text, "czech_ph"))  # deterministic
