@@ -87,3 +87,13 @@ def _write_atomic(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     partial = path.with_name(f"{path.stem}.{os.getpid()}.tmp.wav")
     sf.write(str(partial), audio, sample_rate, subtype="FLOAT")
     os.replace(partial, path)
+
+
+def _excerpt(rng: np.random.Generator, audio: np.ndarray, n_samples: int) -> np.ndarray:
+    """A random ``n_samples`` excerpt of ``audio`` (start drawn from ``rng``), zero-padded
+    when ``audio`` is shorter."""
+    start = int(rng.integers(0, max(audio.size - n_samples, 0) + 1))
+    out = np.zeros(n_samples, np.float32)
+    piece = audio[start : start + n_samples]
+    out[: piece.size] = piece
+    return out

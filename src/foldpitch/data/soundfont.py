@@ -29,13 +29,25 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
 
-from ._util import _check_int, _check_positive, _resample, _write_atomic
+from ._util import (
+    _check_index,
+    _check_int,
+    _check_positive,
+    _excerpt,
+    _resample,
+    _rng,
+    _write_atomic,
+)
 
 __all__ = [
     "ALLOWED_SOUNDFONTS",
     "PROGRAMS",
     "RESERVED_SOUNDFONTS",
+    "SoundfontMelodies",
     "SOUNDFONT_DIRS",
     "Note",
     "Program",
@@ -43,7 +55,10 @@ __all__ = [
     "find_soundfonts",
     "fluidsynth_available",
     "midi_to_hz",
+    "RELEASE",
+    "random_melody",
     "render_soundfont",
+    "render_soundfont_lines",
     "write_midi",
 ]
 
@@ -214,26 +229,31 @@ def write_midi(notes: Sequence[Note], program: int, path: str | os.PathLike) -> 
     (legato); the bend applies to the channel, so a line stays monophonic only if
     notes with bends do not overlap others.
     """
-    program = _check_int("program", program, 0)
-    if program > 127:
-        raise ValueError(f"program must be a GM program number 0-127, got {program}")
-    for i, note in enumerate(notes):
-        _check_note(note, i)
+    Path(path).write_bytes(_midi_file([(0.0, program, list(notes))]))
+
+
+def _midi_file(segments: Sequence[tuple[float, int, Sequence[Note]]]) -> bytes:
+    """SMF bytes of lines played one after another: ``(offset s, program, notes)``."""
     events: list[tuple[float, int, bytes]] = []  # (seconds, order, message)
-    for note in notes:
-        end = note.start + note.duration
-        events.append((note.start, 1, bytes([0xE0, 0x00, 0x40])))  # bend centre
-        if note.bend or note.vibrato_cents:
-            for t in np.arange(_BEND_STEP, note.duration + 1e-9, _BEND_STEP):
-                semitones = float(note.bend_at(np.asarray(t)))
-                value = int(np.clip(round(8192 + semitones / BEND_RANGE * 8192), 0, 16383))
-                events.append((note.start + t, 1, bytes([0xE0, value & 0x7F, value >> 7])))
-        events.append((note.start, 2, bytes([0x90, note.pitch, note.velocity])))
-        events.append((end, 0, bytes([0x80, note.pitch, 0])))  # off before a same-time on
+    for offset, program, notes in segments:
+        program = _check_int("program", program, 0)
+        if program > 127:
+            raise ValueError(f"program must be a GM program number 0-127, got {program}")
+        events.append((offset, -1, bytes([0xC0, program])))
+        for i, note in enumerate(notes):
+            _check_note(note, i)
+            start, end = offset + note.start, offset + note.start + note.duration
+            events.append((start, 1, bytes([0xE0, 0x00, 0x40])))  # bend centre
+            if note.bend or note.vibrato_cents:
+                for t in np.arange(_BEND_STEP, note.duration + 1e-9, _BEND_STEP):
+                    semitones = float(note.bend_at(np.asarray(t)))
+                    value = int(np.clip(round(8192 + semitones / BEND_RANGE * 8192), 0, 16383))
+                    events.append((start + t, 1, bytes([0xE0, value & 0x7F, value >> 7])))
+            events.append((start, 2, bytes([0x90, note.pitch, note.velocity])))
+            events.append((end, 0, bytes([0x80, note.pitch, 0])))  # off before a same-time on
     events.sort(key=lambda e: (e[0], e[1]))
     setup = [
         bytes([0xFF, 0x51, 0x03]) + _TEMPO.to_bytes(3, "big"),
-        bytes([0xC0, program]),
         bytes([0xB0, 101, 0]),
         bytes([0xB0, 100, 0]),  # RPN 0: pitch-bend range
         bytes([0xB0, 6, BEND_RANGE]),
@@ -249,7 +269,7 @@ def write_midi(notes: Sequence[Note], program: int, path: str | os.PathLike) -> 
         tick = at
     track += _varlen(round(0.5 * _TICKS_PER_SECOND)) + b"\xff\x2f\x00"  # end of track
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, _TICKS_PER_QUARTER)
-    Path(path).write_bytes(header + b"MTrk" + struct.pack(">I", len(track)) + track)
+    return header + b"MTrk" + struct.pack(">I", len(track)) + track
 
 
 def fluidsynth_available() -> bool:
@@ -317,12 +337,12 @@ def render_soundfont(
         sample_rate: output rate in Hz (fluidsynth renders at it directly).
         gain: fluidsynth's master gain.
         cache_dir: keep the render as ``<cache_dir>/<key>.wav`` (key: a hash of every
-            argument and the soundfont's size) and read it from there next time;
-            ``None``: no cache.
+            argument and the soundfont's name and size) and read it from there next
+            time; ``None``: no cache.
 
     Returns:
         float32 ``(n_samples,)``, mono (channels averaged), from time 0 to the last
-        note-off plus 0.5 s of release.
+        note-off plus :data:`RELEASE` seconds.
 
     Raises:
         RuntimeError: ``fluidsynth`` is missing or fails.
@@ -332,26 +352,61 @@ def render_soundfont(
         >>> if fluidsynth_available() and find_soundfonts():  # doctest: +SKIP
         ...     audio = render_soundfont([Note(0.0, 0.5, 69)], 73, find_soundfonts()[0])
     """
+    return render_soundfont_lines(
+        [(program, notes)], soundfont, sample_rate=sample_rate, gain=gain, cache_dir=cache_dir
+    )[0]
+
+
+RELEASE = 0.5
+"""Seconds kept after a line's last note-off (the sample's release)."""
+_LINE_GAP = 1.5  # seconds of silence between lines rendered in one fluidsynth call
+
+
+def render_soundfont_lines(
+    lines: Sequence[tuple[int, Sequence[Note]]],
+    soundfont: str | os.PathLike,
+    *,
+    sample_rate: int = 16000,
+    gain: float = 0.5,
+    cache_dir: str | os.PathLike | None = None,
+) -> list[np.ndarray]:
+    """Render several ``(program, notes)`` lines in one ``fluidsynth`` call (the
+    soundfont loads once), played one after another with :data:`RELEASE` +
+    1.5 s of silence between them, and cut apart: the same audio as one
+    :func:`render_soundfont` call per line, cached per line the same way."""
     path = check_soundfont(soundfont)
     sample_rate = _check_int("sample_rate", sample_rate, 1)
     gain = _check_positive("gain", gain)
+    lines = [(program, list(notes)) for program, notes in lines]
+    for program, notes in lines:
+        if not notes:
+            raise ValueError(f"every line needs at least one Note (program {program})")
+    cached = [None] * len(lines)
+    out: list[np.ndarray | None] = [None] * len(lines)
+    if cache_dir is not None:
+        for k, (program, notes) in enumerate(lines):
+            key = repr((notes, program, path.name, path.stat().st_size, sample_rate, gain))
+            cached[k] = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
+            if cached[k].exists():
+                out[k] = sf.read(str(cached[k]), dtype="float32")[0]
+    todo = [k for k in range(len(lines)) if out[k] is None]
+    if not todo:
+        return out
     if not fluidsynth_available():
         raise RuntimeError(
             "render_soundfont needs the fluidsynth program, which was not found on PATH; "
             "install it with `apt-get install fluidsynth`"
         )
-    notes = list(notes)
-    if not notes:
-        raise ValueError("notes must hold at least one Note")
-    cached = None
-    if cache_dir is not None:
-        key = repr((notes, program, path.name, path.stat().st_size, sample_rate, gain))
-        cached = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
-        if cached.exists():
-            return sf.read(str(cached), dtype="float32")[0]
+    segments, spans, offset = [], [], 0.0
+    for k in todo:
+        program, notes = lines[k]
+        end = max(n.start + n.duration for n in notes) + RELEASE
+        segments.append((offset, program, notes))
+        spans.append((offset, end))
+        offset += math.ceil((end + _LINE_GAP) * 10) / 10  # whole tenths: exact sample offsets
     with tempfile.TemporaryDirectory(prefix="foldpitch-fluidsynth-") as tmp:
-        midi, wav = Path(tmp) / "line.mid", Path(tmp) / "line.wav"
-        write_midi(notes, program, midi)
+        midi, wav = Path(tmp) / "lines.mid", Path(tmp) / "lines.wav"
+        midi.write_bytes(_midi_file(segments))
         command = [
             "fluidsynth", "-ni", "-q", "-g", f"{gain:g}", "-r", str(sample_rate),
             "-o", "synth.reverb.active=0", "-o", "synth.chorus.active=0",
@@ -360,13 +415,194 @@ def render_soundfont(
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0 or not wav.exists():
             raise RuntimeError(
-                f"fluidsynth failed (exit {result.returncode}) on program {program} with "
-                f"{path.name}: {result.stderr.strip()[-500:]}"
+                f"fluidsynth failed (exit {result.returncode}) with {path.name}: "
+                f"{result.stderr.strip()[-500:]}"
             )
         data, rate = sf.read(str(wav), dtype="float32", always_2d=True)
     audio = _resample(data.mean(axis=1), rate, sample_rate)
-    end = max(n.start + n.duration for n in notes) + 0.5
-    audio = audio[: math.ceil(end * sample_rate)]
-    if cached is not None:
-        _write_atomic(cached, audio, sample_rate)
-    return audio
+    for k, (start, end) in zip(todo, spans, strict=True):
+        first = round(start * sample_rate)
+        piece = np.zeros(math.ceil(end * sample_rate), np.float32)
+        chunk = audio[first : first + piece.size]
+        piece[: chunk.size] = chunk
+        out[k] = piece
+        if cached[k] is not None:
+            _write_atomic(cached[k], piece, sample_rate)
+    return out
+
+
+# Families whose notes are struck or plucked: no vibrato, rarely a bend.
+_STRUCK = {
+    "piano", "electric piano", "harpsichord", "clavinet", "vibraphone", "marimba",
+    "nylon guitar", "steel guitar", "acoustic bass", "harp",
+}  # fmt: skip
+
+
+def random_melody(
+    rng: np.random.Generator,
+    program: int,
+    seconds: float,
+    fmin: float = 50.0,
+    fmax: float = 1100.0,
+) -> list[Note]:
+    """A monophonic line of about ``seconds`` for GM ``program``, drawn with ``rng``.
+
+    Notes stay in the instrument's register (:data:`PROGRAMS`) within ``[fmin, fmax]``
+    Hz, around a centre drawn in it, moving by steps and leaps (up to 7 semitones);
+    each note lasts 0.1-0.9 s and is legato (the next starts as it stops) or detached
+    (held 40-85 % of its slot), with rests now and then; sustained instruments get
+    vibrato (10-60 cents, 4.5-6.5 Hz) on about half their notes and a bend (up to
+    +-1.5 semitones) on some; velocities 50-120. No note overlaps another, so the f0 is
+    one note's (plus its bend and vibrato) at any time.
+    """
+    entry = _PROGRAM_BY_NUMBER.get(program)
+    if entry is None:
+        raise ValueError(f"program must be one of {sorted(_PROGRAM_BY_NUMBER)}, got {program}")
+    low = max(entry.low, math.ceil(69 + 12 * math.log2(fmin / 440)))
+    high = min(entry.high, math.floor(69 + 12 * math.log2(fmax / 440)))
+    if low > high:
+        raise ValueError(f"{entry.name}'s register is outside [{fmin}, {fmax}] Hz")
+    centre = int(rng.integers(low, high + 1))
+    lo, hi = max(low, centre - 12), min(high, centre + 12)
+    sustained = entry.family not in _STRUCK
+    legato = rng.random() < 0.5  # the line's usual articulation
+    notes, t, pitch = [], float(rng.uniform(0, 0.2)), centre
+    while t < seconds:
+        slot = float(np.exp(rng.uniform(np.log(0.1), np.log(0.9))))
+        step = int(rng.choice([0, 1, 2, 2, 3, 4, 5, 7])) * int(rng.choice([-1, 1]))
+        pitch = int(np.clip(pitch + step, lo, hi))
+        tied = legato if rng.random() < 0.8 else not legato
+        duration = slot if tied else slot * float(rng.uniform(0.4, 0.85))
+        vibrato = float(rng.uniform(10, 60)) if sustained and rng.random() < 0.5 else 0.0
+        bend = 0.0
+        if rng.random() < (0.15 if sustained else 0.03):
+            bend = float(rng.uniform(0.3, 1.5)) * float(rng.choice([-1, 1]))
+        notes.append(
+            Note(
+                round(t, 4),
+                round(duration, 4),
+                pitch,
+                int(rng.integers(50, 121)),
+                bend=bend,
+                vibrato_cents=vibrato,
+                vibrato_hz=float(rng.uniform(4.5, 6.5)),
+            )
+        )
+        t += slot + (float(rng.uniform(0.2, 0.6)) if rng.random() < 0.1 else 0.0)
+    return notes
+
+
+class SoundfontMelodies(Dataset):
+    """Excerpts of monophonic instrument lines rendered from soundfonts (unlabelled).
+
+    A pool of ``n_lines`` lines: line ``u`` draws a soundfont from ``soundfonts``, a GM
+    program from ``programs`` and a :func:`random_melody` of ``line_seconds`` from
+    ``numpy.random.default_rng([seed, u, 4])``, and is rendered once into ``cache_dir``
+    (fill the cache beforehand with ``python scripts/prepare_corpus.py``, which renders
+    many lines per fluidsynth call; a missing line is rendered when first needed). Item
+    ``i`` picks a line and an excerpt start from ``numpy.random.default_rng([seed, i])``.
+
+    Args:
+        length: number of items.
+        seconds: excerpt duration in seconds.
+        sample_rate: in Hz.
+        seed: non-negative int.
+        programs: GM program numbers from :data:`PROGRAMS`; default: the train split's
+            (:func:`foldpitch.data.splits.programs`).
+        soundfonts: paths of allowed soundfonts; default: :func:`find_soundfonts`.
+        n_lines: size of the pool.
+        line_seconds: duration of each line's notes.
+        fmin, fmax: the lines' f0 range in Hz (each instrument's register within it).
+        cache_dir: where renders are kept; default ``<tmp>/foldpitch-soundfont``.
+
+    Items:
+        ``{"audio": float32 tensor (n_samples,)}``.
+
+    Raises:
+        RuntimeError: fluidsynth or any allowed soundfont is missing.
+        ValueError: a reserved or unknown soundfont, an unknown program.
+    """
+
+    def __init__(
+        self,
+        length: int = 1000,
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        seed: int = 0,
+        programs: Sequence[int] | None = None,
+        soundfonts: Sequence[str | os.PathLike] | None = None,
+        n_lines: int = 500,
+        line_seconds: float = 8.0,
+        fmin: float = 50.0,
+        fmax: float = 1100.0,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        if programs is None:
+            from .splits import programs as split_programs  # splits reads PROGRAMS
+
+            programs = split_programs("train")
+        self.programs = tuple(int(p) for p in programs)
+        unknown = set(self.programs) - set(_PROGRAM_BY_NUMBER)
+        if not self.programs or unknown:
+            raise ValueError(
+                f"programs must be GM numbers from foldpitch.data.soundfont.PROGRAMS, got "
+                f"{sorted(unknown) or 'none'}"
+            )
+        if soundfonts is None:
+            soundfonts = find_soundfonts()
+        self.soundfonts = tuple(check_soundfont(path) for path in soundfonts)
+        if not fluidsynth_available() or not self.soundfonts:
+            raise RuntimeError(
+                "SoundfontMelodies needs the fluidsynth program and an allowed soundfont "
+                f"({', '.join(ALLOWED_SOUNDFONTS)}); install them with `apt-get install "
+                "fluidsynth timgm6mb-soundfont musescore-general-soundfont-lossless`"
+            )
+        self.length = _check_int("length", length, 1)
+        self.seconds = _check_positive("seconds", seconds)
+        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        self.n_lines = _check_int("n_lines", n_lines, 1)
+        self.line_seconds = _check_positive("line_seconds", line_seconds)
+        self.fmin, self.fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)
+        if cache_dir is None:
+            cache_dir = Path(tempfile.gettempdir()) / "foldpitch-soundfont"
+        self.cache_dir = Path(cache_dir)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def line(self, u: int) -> tuple[Path, int, list[Note]]:
+        """Line ``u``: its soundfont, GM program and notes."""
+        rng = np.random.default_rng([self.seed, _check_index(u, self.n_lines), 4])
+        soundfont = self.soundfonts[rng.integers(len(self.soundfonts))]
+        program = self.programs[rng.integers(len(self.programs))]
+        return (
+            soundfont,
+            program,
+            random_melody(rng, program, self.line_seconds, self.fmin, self.fmax),
+        )
+
+    def render(self, lines: Sequence[int]) -> list[np.ndarray]:
+        """The audio of lines ``lines`` (float32 at ``sample_rate``), one fluidsynth call
+        per soundfont for those not cached yet."""
+        out: dict[int, np.ndarray] = {}
+        by_font: dict[Path, list[tuple[int, int, list[Note]]]] = {}
+        for u in lines:
+            soundfont, program, notes = self.line(u)
+            by_font.setdefault(soundfont, []).append((u, program, notes))
+        for soundfont, group in by_font.items():
+            audio = render_soundfont_lines(
+                [(program, notes) for _, program, notes in group],
+                soundfont,
+                sample_rate=self.sample_rate,
+                cache_dir=self.cache_dir,
+            )
+            out.update(zip([u for u, _, _ in group], audio, strict=True))
+        return [out[u] for u in lines]
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        index = _check_index(index, self.length)
+        rng = _rng(self.seed, index)
+        audio = self.render([int(rng.integers(self.n_lines))])[0]
+        return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}

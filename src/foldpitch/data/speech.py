@@ -27,15 +27,29 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from . import _texts
 from ._util import (
     _check_index,
     _check_int,
     _check_positive,
+    _excerpt,
     _read_excerpt,
     _resample,
     _rng,
     _write_atomic,
 )
+
+__all__ = [
+    "FESTIVAL_VOICES",
+    "RESERVED_FESTIVAL_VOICES",
+    "EspeakSpeech",
+    "FestivalSpeech",
+    "FestivalVoice",
+    "check_festival_voice",
+    "espeak_available",
+    "festival_available",
+    "render_festival",
+]
 
 _WORDS = (
     "the quick brown fox jumps over a lazy dog while seven bright singers hum along "
@@ -325,3 +339,115 @@ def render_festival(
     if cached is not None:
         _write_atomic(cached, audio, sample_rate)
     return audio
+
+
+class FestivalSpeech(Dataset):
+    """Excerpts of Festival voices of real speakers (unlabelled speech).
+
+    A pool of ``n_utterances`` utterances: utterance ``u`` draws a voice from ``voices``,
+    a sentence of 3-12 words in its language (:func:`foldpitch.data._texts.sentence`), a
+    speaking rate (``Duration_Stretch`` from ``stretch``) and pitch settings (``f0_shift``
+    and ``f0_range`` factors, log-uniform in the given ranges) from
+    ``numpy.random.default_rng([seed, u, 3])``, and is rendered once with
+    :func:`render_festival` into ``cache_dir`` (fill the cache beforehand with
+    ``python scripts/prepare_corpus.py``; a missing render is made when first needed).
+    Item ``i`` picks an utterance and an excerpt start from
+    ``numpy.random.default_rng([seed, i])``; excerpts are zero-padded when the utterance
+    is shorter.
+
+    Args:
+        length: number of items.
+        seconds: excerpt duration in seconds.
+        sample_rate: in Hz.
+        seed: non-negative int.
+        voices: allowed Festival voices; default: the train split's
+            (:func:`foldpitch.data.splits.festival_voices`).
+        n_utterances: size of the pool.
+        stretch, f0_shift, f0_range: ``(low, high)`` ranges of the settings of
+            :func:`render_festival`.
+        cache_dir: where renders are kept; default ``<tmp>/foldpitch-festival``.
+
+    Items:
+        ``{"audio": float32 tensor (n_samples,)}``.
+
+    Raises:
+        RuntimeError: Festival is not installed.
+        ValueError: a reserved or unknown voice.
+    """
+
+    def __init__(
+        self,
+        length: int = 1000,
+        seconds: float = 1.0,
+        sample_rate: int = 16000,
+        seed: int = 0,
+        voices: Sequence[str] | None = None,
+        n_utterances: int = 1000,
+        stretch: Sequence[float] = (0.8, 1.3),
+        f0_shift: Sequence[float] = (0.75, 1.35),
+        f0_range: Sequence[float] = (0.6, 1.8),
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
+        if voices is None:
+            from .splits import festival_voices  # splits reads this module's table
+
+            voices = festival_voices("train")
+        self.voices = tuple(voices)
+        if not self.voices:
+            raise ValueError("voices must name at least one Festival voice")
+        for voice in self.voices:
+            check_festival_voice(voice)
+        if not festival_available():
+            raise RuntimeError(
+                "FestivalSpeech needs Festival's text2wave program, which was not found on "
+                "PATH; install it with `apt-get install festival` and the voice packages "
+                "of foldpitch.data.speech.FESTIVAL_VOICES"
+            )
+        self.length = _check_int("length", length, 1)
+        self.seconds = _check_positive("seconds", seconds)
+        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.seed = _check_int("seed", seed, 0)
+        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        self.n_utterances = _check_int("n_utterances", n_utterances, 1)
+        self.ranges = {
+            name: _check_range(name, value)
+            for name, value in zip(
+                ("stretch", "f0_shift", "f0_range"), (stretch, f0_shift, f0_range), strict=True
+            )
+        }
+        if cache_dir is None:
+            cache_dir = Path(tempfile.gettempdir()) / "foldpitch-festival"
+        self.cache_dir = Path(cache_dir)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def utterance(self, u: int) -> dict:
+        """The settings of utterance ``u``: keyword arguments of :func:`render_festival`."""
+        rng = np.random.default_rng([self.seed, _check_index(u, self.n_utterances), 3])
+        voice = self.voices[rng.integers(len(self.voices))]
+        text = _texts.sentence(rng, FESTIVAL_VOICES[voice].language)
+        settings = {
+            name: float(np.exp(rng.uniform(np.log(low), np.log(high))))
+            for name, (low, high) in self.ranges.items()
+        }
+        return {"text": text, "voice": voice, **settings}
+
+    def render(self, u: int) -> np.ndarray:
+        """Utterance ``u``'s audio, float32 at ``sample_rate`` (rendered once, cached)."""
+        return render_festival(
+            **self.utterance(u), sample_rate=self.sample_rate, cache_dir=self.cache_dir
+        )
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        index = _check_index(index, self.length)
+        rng = _rng(self.seed, index)
+        audio = self.render(int(rng.integers(self.n_utterances)))
+        return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
+
+
+def _check_range(name: str, value) -> tuple[float, float]:
+    pair = tuple(float(v) for v in value)
+    if len(pair) != 2 or not 0 < pair[0] <= pair[1]:
+        raise ValueError(f"{name} must be a (low, high) pair with 0 < low <= high, got {value!r}")
+    return pair
