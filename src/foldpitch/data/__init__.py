@@ -35,9 +35,10 @@ control point inside the signal); unvoiced frames have ``f0 == 0`` and
 """
 
 from .folder import AudioFolder
-from .rooms import AddNoise
+from .rooms import AddNoise, Babble, Reverb
 from .soundfont import (
     Note,
+    SoundfontMelodies,
     check_soundfont,
     find_soundfonts,
     fluidsynth_available,
@@ -45,6 +46,7 @@ from .soundfont import (
 )
 from .speech import (
     EspeakSpeech,
+    FestivalSpeech,
     check_festival_voice,
     espeak_available,
     festival_available,
@@ -63,9 +65,13 @@ __all__ = [
     "CONTOURS",
     "SPLITS",
     "Note",
+    "Reverb",
+    "SoundfontMelodies",
     "AddNoise",
     "AudioFolder",
+    "Babble",
     "EspeakSpeech",
+    "FestivalSpeech",
     "LabelledSyntheticSet",
     "SyntheticCorpus",
     "VOICING_THRESHOLD",
