@@ -359,9 +359,43 @@ def test_audio_folder_skips_files_whose_samples_do_not_read(audio_dir, monkeypat
     for i, item in enumerate(items):
         assert torch.equal(data[i]["audio"], item)
     monkeypatch.setattr(sf, "read", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
-    data._unreadable.clear()
+    data._unreadable.zero_()  # forget what was found unreadable
     with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="none of the 3 audio"):
         data[0]
+
+
+def test_audio_folder_skips_found_in_dataloader_workers_are_counted(audio_dir):
+    """A worker process that finds a file unreadable marks it where the main process
+    (and the training summary, through wrappers) sees it."""
+    from torch.utils.data import DataLoader
+
+    from foldpitch.system import skipped_files
+
+    sf.write(audio_dir / "nan.wav", np.full(8000, np.nan, np.float32), 8000, subtype="FLOAT")
+    with pytest.warns(UserWarning, match="broken.wav"):
+        data = AudioFolder(audio_dir, seconds=0.25, sample_rate=SR, seed=0, length=40)
+    assert data.skipped == 1  # the scan's
+    loader = DataLoader(AddNoise(data, 10.0, p_clean=0.0), batch_size=8, num_workers=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the worker warns about nan.wav in its own process
+        batches = list(loader)
+    assert sum(len(batch["audio"]) for batch in batches) == 40
+    assert data.skipped == 2
+    assert skipped_files(AddNoise(data)) == 2
+
+
+@pytest.mark.parametrize("error", [TypeError("a bug"), MemoryError()])
+def test_audio_folder_lets_errors_other_than_reading_through(audio_dir, monkeypatch, error):
+    with pytest.warns(UserWarning, match="broken.wav"):
+        data = AudioFolder(audio_dir, seconds=0.25, sample_rate=SR, seed=0, length=4)
+
+    def broken_read(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(sf, "read", broken_read)
+    with pytest.raises(type(error)):
+        data[0]
+    assert data.skipped == 1
 
 
 # --------------------------------------------------------------------------- espeak-ng

@@ -390,13 +390,14 @@ def test_espeak_mixtures_use_voices_the_benchmark_does_not_use(data, monkeypatch
     from torch.utils.data import ConcatDataset
 
     import foldpitch.data
+    import foldpitch.data.speech
 
     if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
         sys.path.insert(0, str(ROOT))
     from benchmarks.accuracy.speech import DEV_VOICES, ESPEAK_VOICES
 
     # building the data set only checks for the program; nothing is synthesised here
-    monkeypatch.setattr(foldpitch.data, "espeak_available", lambda: True)
+    monkeypatch.setattr(foldpitch.data.speech, "espeak_available", lambda: True)
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=[f"data={data}"])
     noisy = data.endswith("_noisy")

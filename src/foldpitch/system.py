@@ -307,6 +307,23 @@ class PitchDataModule(L.LightningDataModule):
         ]
 
 
+def skipped_files(dataset) -> int | None:
+    """Unreadable files skipped by the :class:`foldpitch.data.AudioFolder` sets inside
+    ``dataset`` (found through ``.dataset``, ``.datasets`` and ``.backgrounds``), or
+    ``None`` when it holds none."""
+    counts = []
+    stack = [dataset]
+    while stack:
+        node = stack.pop()
+        if isinstance(getattr(node, "skipped", None), int):
+            counts.append(node.skipped)
+        stack.extend(getattr(node, "datasets", None) or [])
+        stack.extend(getattr(node, "backgrounds", None) or [])
+        if getattr(node, "dataset", None) is not None:
+            stack.append(node.dataset)
+    return sum(counts) if counts else None
+
+
 def train(cfg) -> dict:
     """Build everything from a composed Hydra config and train; returns the summary.
 
@@ -322,8 +339,9 @@ def train(cfg) -> dict:
     Training on a folder of audio: files that cannot be read are skipped with one
     warning each (see :class:`foldpitch.data.AudioFolder`) and counted in the summary
     (``skipped_audio_files``: those found by the scan before training, plus those whose
-    samples failed in the main process; a DataLoader worker warns about the ones it
-    finds); a folder without readable audio fails before training.
+    samples failed in any process, DataLoader workers included, also through wrappers
+    such as :class:`foldpitch.data.AddNoise`); a folder without readable audio fails
+    before training.
     """
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
@@ -393,8 +411,8 @@ def train(cfg) -> dict:
         "best_checkpoint": checkpoint.best_model_path,
         "validation": {k: round(float(v), 4) for part in final for k, v in part.items()},
     }
-    skipped = getattr(datamodule.train_set, "skipped", None)
-    if skipped is not None:  # a folder of the user's audio
+    skipped = skipped_files(datamodule.train_set)
+    if skipped is not None:  # a folder of the user's audio, maybe wrapped
         summary["skipped_audio_files"] = skipped
     # One report per rank: DDP runs can be checked rank by rank.
     reports = output_dir / "ranks"

@@ -16,6 +16,12 @@ from torch.utils.data import Dataset
 
 from ._util import _check_index, _check_int, _check_positive, _read_excerpt, _rng
 
+# What reading, decoding and resampling a file can raise: soundfile's LibsndfileError (a
+# RuntimeError), OSError for the file system, ValueError for NaN samples, empty files or
+# soxr's rate checks, EOFError for truncated streams. Anything else (TypeError,
+# MemoryError...) is a bug or a real failure and propagates.
+_READ_ERRORS = (sf.LibsndfileError, RuntimeError, OSError, ValueError, EOFError)
+
 
 class AudioFolder(Dataset):
     """Random excerpts of the user's own audio (unlabelled).
@@ -27,8 +33,8 @@ class AudioFolder(Dataset):
     reads it, averages the channels, resamples to ``sample_rate`` with ``soxr`` and
     zero-pads files shorter than ``seconds``. A file whose header reads but whose
     samples do not (a decoding error, NaN or infinite samples) is skipped the same way
-    when an item first reads it -- one warning, counted in :attr:`skipped` (of the process
-    that read it: each DataLoader worker counts its own) -- and the item comes from the
+    when an item first reads it -- one warning, counted in :attr:`skipped` (shared by the
+    DataLoader workers and the main process) -- and the item comes from the
     next file in the list instead; which file replaces it depends only on ``(seed, i)``
     and which files are unreadable.
 
@@ -95,32 +101,40 @@ class AudioFolder(Dataset):
             candidates = [Path(p) for p in source]
             self.source = f"<list of {len(candidates)} paths>"
 
-        self.skipped = 0
-        self._unreadable: set[int] = set()  # files whose samples failed to read
+        self._scan_skipped = 0
         self.files: list[tuple[str, int, int]] = []  # (path, frames, sample rate)
         for path in candidates:
             try:
                 info = sf.info(str(path))
                 if info.frames <= 0:
                     raise ValueError("no audio frames")
-            except Exception as error:  # soundfile raises several types
+            except _READ_ERRORS as error:
                 warnings.warn(
                     f"skipping unreadable audio file {str(path)!r}: {error}", stacklevel=2
                 )
-                self.skipped += 1
+                self._scan_skipped += 1
                 continue
             self.files.append((str(path), int(info.frames), int(info.samplerate)))
         if not self.files:
             raise ValueError(
                 f"no readable audio found in {self.source!r} ({len(candidates)} candidate "
-                f"file(s), {self.skipped} unreadable)"
+                f"file(s), {self._scan_skipped} unreadable)"
             )
+        # Files whose samples failed to read, in shared memory: DataLoader workers mark
+        # them too, so every process skips them and :attr:`skipped` counts them all.
+        self._unreadable = torch.zeros(len(self.files), dtype=torch.bool).share_memory_()
         durations = np.array([frames / rate for _, frames, rate in self.files])
         self.total_seconds = float(durations.sum())
         self._weights = durations / durations.sum()
         if length is None:
             length = max(1, math.ceil(self.total_seconds / self.seconds))
         self.length = _check_int("length", length, 1)
+
+    @property
+    def skipped(self) -> int:
+        """Unreadable files found so far: by the scan, and by any process reading items
+        (DataLoader workers included)."""
+        return self._scan_skipped + int(self._unreadable.sum())
 
     def __len__(self) -> int:
         return self.length
@@ -136,13 +150,12 @@ class AudioFolder(Dataset):
             # Drawn even for a file known to be unreadable: the draws, hence the item,
             # do not depend on when that was found out.
             start = int(rng.integers(0, max(frames - excerpt, 0) + 1))
-            if position in self._unreadable:
+            if self._unreadable[position]:
                 continue
             try:
                 audio = _read_excerpt(path, frames, rate, start, self.n_samples, self.sample_rate)
-            except Exception as error:  # soundfile raises several types
-                self._unreadable.add(position)
-                self.skipped += 1
+            except _READ_ERRORS as error:
+                self._unreadable[position] = True
                 warnings.warn(f"skipping unreadable audio file {path!r}: {error}", stacklevel=2)
                 continue
             return {"audio": torch.from_numpy(audio)}
