@@ -24,7 +24,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from .loss import SelfSupervisedFoldLoss, _check_audio
+from .loss import SelfSupervisedFoldLoss
+from .loss._common import _check_audio
 from .metrics import pitch_metrics
 from .model import CHECKPOINT_FORMAT, PitchNet, PitchNetOutput
 

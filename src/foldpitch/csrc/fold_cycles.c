@@ -9,7 +9,7 @@
  *
  * - boundaries: foldpitch.envelope._LogLinearBoundaries (closed-form phase per
  *   segment, exact crossing, implicit-function-theorem gradient);
- * - reads and sums: foldpitch.loss._WindowSums (all reads of a cycle share one
+ * - reads and sums: foldpitch.loss.cycle._WindowSums (all reads of a cycle share one
  *   fraction, so the kernel weights are computed once per cycle);
  * - kernels: foldpitch.interp (linear, Keys cubic a = -0.5, Hann-windowed sinc).
  *
