@@ -13,7 +13,10 @@ tone by gradient descent on the dense fold-alignment loss, starting 10 % off.
 over audio files, folders (searched recursively) and ``.txt`` lists of paths, and writes
 one CSV (or JSON) per file next to it or under ``--out-dir``.
 
-Both commands: multi-channel files are downmixed by averaging their channels; an input
+``foldpitch export-onnx OUT.onnx`` writes the network as an ONNX file for onnxruntime
+(see :mod:`foldpitch.export`).
+
+``fit`` and ``predict``: multi-channel files are downmixed by averaging their channels; an input
 that fails (missing, unsupported format, corrupt, unwritable output) is reported and the
 others are still processed, with exit status 1 at the end; outputs are written to a
 temporary file and renamed, so a crash never leaves a half-written one; an input whose
@@ -137,7 +140,45 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="redo inputs whose output exists (default: skip them)",
     )
+    add_export_onnx_parser(commands)
     return parser
+
+
+def add_export_onnx_parser(commands) -> None:
+    """``foldpitch export-onnx OUT.onnx [--checkpoint C] [--frames]``."""
+    export = commands.add_parser(
+        "export-onnx",
+        help="write the network as an ONNX file (for onnxruntime in C++, mobile, browser)",
+        description=(
+            "Write the network as an ONNX file: audio (batch, time) at the network's rate, "
+            "or with --frames STFT magnitudes (batch, n_input_bins, frames), to logits, "
+            "offsets and periodicity_logits per frame; batch and time are dynamic. The "
+            "file's metadata holds the rates, period bins and voicing threshold needed to "
+            "decode it (see foldpitch.export). Needs pip install 'foldpitch[onnx]'."
+        ),
+    )
+    export.add_argument("out", metavar="OUT.onnx", help="the file to write")
+    export.add_argument(
+        "--checkpoint", help="a .ckpt from scripts/train.py (default: the shipped model)"
+    )
+    export.add_argument(
+        "--frames",
+        action="store_true",
+        help="take STFT magnitudes instead of audio (for runtimes without an STFT operator)",
+    )
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset, >= 17 (default: 17)")
+
+
+def run_export_onnx(args) -> int:
+    from .export import export_onnx
+
+    try:
+        path = export_onnx(args.out, args.checkpoint, from_audio=not args.frames, opset=args.opset)
+    except (FileNotFoundError, ModuleNotFoundError, TypeError, ValueError, OSError) as error:
+        print(f"foldpitch export-onnx: error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_network_demo(args.checkpoint, args.plot or "foldpitch-demo.png")
     if args.command == "predict":
         return run_predict(args)
+    if args.command == "export-onnx":
+        return run_export_onnx(args)
     return run_fit(args)
 
 

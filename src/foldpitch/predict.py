@@ -79,6 +79,16 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "fold
 DECODERS = ("viterbi", "argmax")
 """How the period bin of each frame is chosen (see :func:`predict`)."""
 
+BACKENDS = ("torch", "onnx")
+"""What runs the network (see :func:`predict`)."""
+
+ONNX_BACKEND_TOLERANCE = {"f0_rtol": 1e-4, "periodicity_atol": 1e-4}
+"""How far ``backend="onnx"`` may differ from ``backend="torch"`` (float rounding of the
+network's outputs, :data:`foldpitch.export.ONNX_TOLERANCE`): f0 relative, periodicity
+absolute; the voicing decisions agree except where the periodicity is this close to the
+threshold, and a frame whose two best period bins tie within rounding may take the
+other one."""
+
 VITERBI_OCTAVE_COST = 10.0
 """Viterbi decoding: the cost, in nats of log-probability, of the f0 moving one octave
 between consecutive frames of the network (proportionally less for smaller moves).
@@ -155,6 +165,7 @@ def predict(
     refine_steps: int = 30,
     voicing_threshold: float | None = None,
     top_db: float | None = SILENCE_TOP_DB,
+    backend: str = "torch",
 ) -> PitchResult:
     """Estimate the f0 and periodicity of audio with a trained network.
 
@@ -202,6 +213,13 @@ def predict(
             row of a batch on its own, over the whole signal) is unvoiced, whatever its
             periodicity. Default :data:`SILENCE_TOP_DB`; ``None`` turns the gate off
             (for audio whose loudest moment is a click far above the voice).
+        backend: what runs the network: ``"torch"`` (default), or ``"onnx"``: the network
+            exported to ONNX (in memory, once per network; :mod:`foldpitch.export`) and
+            run by onnxruntime on the CPU with ``torch.get_num_threads()`` threads, the
+            file a C++, mobile or browser application would load. Decoding is the same;
+            the result equals the torch backend's within :data:`ONNX_BACKEND_TOLERANCE`.
+            Needs ``onnx`` and ``onnxruntime`` (``pip install 'foldpitch[onnx]'``) and
+            ``device`` ``None`` or ``"cpu"``.
 
     Returns:
         A :class:`PitchResult` of CPU tensors.
@@ -217,7 +235,9 @@ def predict(
             ``sample_rate``, ``hop_length`` or ``batch_size`` is not an integer.
         ValueError: empty or 3-D audio, ``(time, channels)``-shaped audio, NaN or
             infinite samples, a non-positive value, ``sample_rate`` not a whole number,
-            ``fmin``/``fmax`` outside the network's range or ``fmin >= fmax``.
+            ``fmin``/``fmax`` outside the network's range or ``fmin >= fmax``, an
+            unknown ``backend`` or ``backend="onnx"`` with a CUDA ``device``.
+        ModuleNotFoundError: ``backend="onnx"`` without onnxruntime or onnx installed.
         FileNotFoundError: the checkpoint (or, with ``checkpoint=None``, the shipped
             model) does not exist.
 
@@ -243,18 +263,30 @@ def predict(
         voicing_threshold = check_voicing_threshold(voicing_threshold)
     if top_db is not None:
         top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
-    target = _resolve_device(device)
+    if backend == "onnx":
+        target = _resolve_device("cpu" if device is None else device)
+        if target.type != "cpu":
+            raise ValueError(f"backend='onnx' runs on the CPU; got device={device!r}")
+    else:
+        target = _resolve_device(device)
     net = _resolve_model(checkpoint, target)
     fmin, fmax = _check_range(net, fmin, fmax)
+    forward = net
+    if backend == "onnx":
+        from .export import onnx_forward  # onnx and onnxruntime only when asked
+
+        forward = onnx_forward(net)
 
     with torch.inference_mode():
         model_rate = net.sample_rate
         native_audio = _remove_dc(_resample(waveform, sample_rate, model_rate))
         n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
         candidates, periodicity, power_db = _run_network(
-            net, native_audio, fmin, fmax, target, chunk_seconds, batch_size, n_candidates
+            net, native_audio, fmin, fmax, target, chunk_seconds, batch_size, n_candidates, forward
         )
         log2_period = _decode(candidates, net, decoder)
     if refine:
@@ -300,7 +332,7 @@ def pyin_like(
         audio, sample_rate, checkpoint: as in :func:`predict`.
         **options: keyword options of :func:`predict` (``hop_length``, ``fmin``,
             ``fmax``, ``device``, ``chunk_seconds``, ``batch_size``, ``decoder``,
-            ``voicing_threshold``, ``top_db``).
+            ``voicing_threshold``, ``top_db``, ``backend``).
 
     Returns:
         ``(f0, voiced_flag, voiced_prob)`` numpy arrays of shape ``(n_frames,)`` or
@@ -344,10 +376,13 @@ def _run_network(
     chunk_seconds: float,
     batch_size: int,
     n_candidates: int,
+    forward=None,
 ) -> tuple[_Candidates, Tensor, Tensor]:
     """The ``n_candidates`` most probable bins of every frame, the periodicity and the
     frame power in dB (:func:`~foldpitch.frontend.frame_power_db`), ``(rows,
-    n_frames)`` each, on the network's frame grid, computed chunk by chunk."""
+    n_frames)`` each, on the network's frame grid, computed chunk by chunk.
+    ``forward`` runs the network (default: ``net`` itself; the ONNX backend's session)."""
+    forward = net if forward is None else forward
     hop = net.hop_length
     n_rows, n_samples = audio.shape
     n_frames = n_frames_for(n_samples, hop)
@@ -391,7 +426,7 @@ def _run_network(
             group.append(jobs[position])
             position += 1
         batch = torch.stack([audio[row, start:stop] for row, _, _, start, stop in group])
-        out = net(batch.to(device))
+        out = forward(batch.to(device))
         logits = out.logits.float().masked_fill(~allowed.to(device), float("-inf"))
         log_probs, bins = torch.log_softmax(logits, -1).topk(k, -1)
         chunk = {
