@@ -10,7 +10,13 @@ Measured in one run on this machine's CPU, with the shipped checkpoint
    run is listed with the reason.
 2. **Throughput on a batch of files**: 8 clips of 10 s; foldpitch predicts them as one
    batch, the others one after another.
-3. **Peak memory** of ``predict`` on a 1-hour 16 kHz file, in a fresh subprocess
+3. **Backends and threads**: real-time factor of ``predict`` with the torch backend and
+   with ``backend="onnx"`` (the exported network run by onnxruntime, same decoding), and
+   of SwiftF0 (``swift_f0.SwiftF0(threads=n).detect``, an ONNX model run by
+   onnxruntime), on 3 s and 60 s of audio with 1 and 2 threads (``torch.set_num_threads``,
+   which the ONNX backend passes to onnxruntime's ``intra_op_num_threads``; SwiftF0's
+   ``threads``). Median of ``--repeats`` (10 for 3 s) after a warm-up.
+4. **Peak memory** of ``predict`` on a 1-hour 16 kHz file, in a fresh subprocess
    (``ru_maxrss``; the audio itself is 230 MB of float32).
 
 Regenerate ``benchmarks/results/predict_speed.md`` with::
@@ -21,6 +27,7 @@ Regenerate ``benchmarks/results/predict_speed.md`` with::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import subprocess
@@ -37,6 +44,7 @@ sys.path.insert(0, str(ROOT))  # the accuracy harness's wrappers: benchmarks.acc
 RESULTS_FILE = Path(__file__).parent / "results" / "predict_speed.md"
 SAMPLE_RATE = 16000
 COMPETITORS = ("pyin", "torchcrepe-tiny", "torchcrepe-full", "pesto")
+THREADS = (1, 2)
 
 
 def test_audio(seconds: float, seed: int = 0) -> np.ndarray:
@@ -57,6 +65,57 @@ def median_seconds(function, repeats: int, warm_up: bool = True) -> float:
         function()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def backend_rows(checkpoint: str, repeats: int) -> list[tuple[str, dict, str]]:
+    """Real-time factor by method, duration (3 s, 60 s) and thread count (1, 2).
+
+    Returns ``(method, {(seconds, threads): rtf}, note)`` rows; a method that cannot
+    run has no numbers and says why."""
+    from foldpitch.predict import predict
+
+    clips = {seconds: test_audio(seconds, seed=10 + seconds) for seconds in (3, 60)}
+
+    def foldpitch_runner(backend: str):  # threads: through torch.set_num_threads
+        def make(threads: int):
+            return lambda audio: predict(audio, SAMPLE_RATE, checkpoint, backend=backend)
+
+        return make
+
+    def swift_runner():
+        import swift_f0
+
+        def make(threads: int):
+            detector = swift_f0.SwiftF0(threads=threads)
+            return lambda audio: detector.detect(audio, SAMPLE_RATE, 50.0, 1100.0)
+
+        return make
+
+    methods = [
+        ("foldpitch, torch", lambda: foldpitch_runner("torch")),
+        ("foldpitch, onnx (onnxruntime)", lambda: foldpitch_runner("onnx")),
+        ("SwiftF0 (onnxruntime)", swift_runner),
+    ]
+    default_threads = torch.get_num_threads()
+    rows = []
+    for name, build in methods:
+        rtf = {}
+        try:
+            make = build()
+            for threads in THREADS:
+                torch.set_num_threads(threads)
+                run = make(threads)
+                for seconds, audio in clips.items():
+                    n = max(repeats, 10) if seconds < 10 else repeats
+                    rtf[seconds, threads] = (
+                        median_seconds(lambda run=run, audio=audio: run(audio), n) / seconds
+                    )
+            rows.append((name, rtf, ""))
+        except ImportError as error:
+            rows.append((name, {}, f"unavailable: {error}"))
+        finally:
+            torch.set_num_threads(default_threads)
+    return rows
 
 
 def peak_memory_one_hour(checkpoint: str) -> float:
@@ -104,6 +163,7 @@ def main(argv=None) -> None:
         return median_seconds(lambda: predict(files, SAMPLE_RATE, args.checkpoint), args.repeats)
 
     rows.append(("foldpitch (shipped checkpoint)", foldpitch_rtf() / 60, foldpitch_batch(), ""))
+    backends = backend_rows(args.checkpoint, args.repeats)
     for name in COMPETITORS:
         if name in args.skip.split(","):
             continue
@@ -122,10 +182,12 @@ def main(argv=None) -> None:
             rows.append((name, float("nan"), float("nan"), error.reason))
 
     ours = rows[0][1]
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     lines = [
         "# Inference speed (CPU)",
         "",
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (load average "
+        f"{load} at the end: the machine is shared), {torch.get_num_threads()} torch "
         f"threads, torch {torch.__version__}. 60 s of generated 16 kHz audio, batch 1 "
         f"(median of {args.repeats} after a warm-up for foldpitch, one run after a warm-up "
         "for the others); 8 files of 10 s for the batch column. Every method searched "
@@ -139,6 +201,28 @@ def main(argv=None) -> None:
         rtf_text = "unavailable" if rtf != rtf else f"{rtf:.4f}"
         batch_text = "" if batch != batch else f"{batch:.2f} s"
         lines.append(f"| {name} | {rtf_text} | {speedup} | {batch_text} | {note} |")
+    columns = [(seconds, threads) for seconds in (3, 60) for threads in THREADS]
+    lines += [
+        "",
+        "## Backends and threads",
+        "",
+        "Real-time factor (wall time / audio duration; lower is faster), median of "
+        f"{max(args.repeats, 10)} runs on 3 s and {args.repeats} on 60 s after a warm-up, "
+        "same run as above. foldpitch: the whole `predict` (resampling, network, Viterbi "
+        'decoding), torch or `backend="onnx"` with `torch.set_num_threads(n)`; SwiftF0: '
+        "`SwiftF0(threads=n).detect(audio, 16000, 50, 1100)` (16 ms frames).",
+        "",
+        "| method | "
+        + " | ".join(
+            f"{seconds} s, {threads} thread{'s' if threads > 1 else ''}"
+            for seconds, threads in columns
+        )
+        + " | note |",
+        "| --- |" + " ---: |" * len(columns) + " --- |",
+    ]
+    for name, rtf, note in backends:
+        cells = [f"{rtf[key]:.4f}" if key in rtf else "" for key in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
     lines += [
         "",
         f"Peak resident memory of `predict` on a 1-hour 16 kHz file (chunked, fresh "
