@@ -207,9 +207,14 @@ def test_onnx_forward_uses_torch_threads(net):
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = onnx_forward(net)(audio)
+        forward = onnx_forward(net)
+        one = forward(audio)
     finally:
         torch.set_num_threads(threads)
+    assert forward.session.get_session_options().intra_op_num_threads == 1
+    if threads != 1:
+        other = onnx_forward(net).session.get_session_options()
+        assert other.intra_op_num_threads == threads
     with torch.no_grad():
         torch.testing.assert_close(one.logits, net(audio).logits, **ONNX_TOLERANCE)
 

@@ -256,7 +256,8 @@ def onnx_forward(net: PitchNet):
     """A function ``audio (batch, time) -> PitchNetOutput`` that runs ``net`` through
     onnxruntime on the CPU (``torch.get_num_threads()`` intra-op threads), like
     ``net(audio)`` within :data:`ONNX_TOLERANCE`. The export happens in memory on the
-    first call for a network (about a second) and is cached with it.
+    first call for a network (about a second) and is cached with it; the function's
+    ``session`` attribute is the ``onnxruntime.InferenceSession``.
 
     Raises:
         ModuleNotFoundError: ``onnxruntime`` or ``onnx`` is not installed.
@@ -287,4 +288,5 @@ def onnx_forward(net: PitchNet):
             periodicity_logits=torch.from_numpy(periodicity_logits),
         )
 
+    forward.session = session  # for inspection (its options, inputs, metadata)
     return forward
