@@ -485,3 +485,30 @@ def test_prepare_corpus_fills_the_cache_the_corpus_reads(tmp_path):
     # Reading every item rendered nothing new for the pools (espeak renders per item).
     new = {p for p in tmp_path.rglob("*") if p.is_file()} - set(files)
     assert all(p.parent.name == "espeak" for p in new), sorted(map(str, new))
+
+
+def test_the_realistic_config_builds_the_corpus(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from foldpitch.data.rooms import AddNoise
+
+    monkeypatch.setattr(speech, "festival_available", lambda: False)  # fast: no renders
+    root = Path(__file__).resolve().parents[1]
+    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "data=realistic",
+                f"data.train.cache_dir={tmp_path}",
+                "data.train.length=20",
+                "data.train.p_reverb=0",
+            ],
+        )
+    with pytest.warns(UserWarning, match="festival"):
+        datamodule = instantiate(cfg.data)
+    train = datamodule.train_set
+    assert isinstance(train, AddNoise) and len(train) == 20
+    assert sorted(train[0]) == ["audio", "clean"]
