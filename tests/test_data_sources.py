@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from foldpitch.data import soundfont, speech, splits
 from foldpitch.data._texts import WORDS, sentence
@@ -270,3 +271,244 @@ def test_festival_rate_and_pitch_settings_act(tmp_path):
     again = render_festival(text, "czech_ph", stretch=1.5, f0_shift=1.5, cache_dir=tmp_path)
     assert np.array_equal(again, slow_high) and len(list(tmp_path.glob("*.wav"))) == 1
     assert np.array_equal(plain, render_festival(text, "czech_ph"))  # deterministic
+
+
+# ---------------------------------------------------------------- melodies, datasets
+
+
+def test_random_melodies_stay_in_register_and_monophonic():
+    gaps, vibrato = [], []
+    for program in PROGRAMS:
+        rng = np.random.default_rng([5, program.number])
+        notes = soundfont.random_melody(rng, program.number, 6.0, fmin=60.0, fmax=1000.0)
+        assert notes and notes[-1].start < 6.0
+        pitches = np.array([n.pitch for n in notes])
+        assert pitches.min() >= max(program.low, 35) and pitches.max() <= min(program.high, 83)
+        for a, b in zip(notes, notes[1:], strict=False):  # no overlap: one f0 at a time
+            assert a.start + a.duration <= b.start + 1e-9
+        gaps += [b.start - (a.start + a.duration) for a, b in zip(notes, notes[1:], strict=False)]
+        vibrato += [n.vibrato_cents > 0 for n in notes]
+        highest = max(midi_to_hz(n.pitch + abs(n.bend) + n.vibrato_cents / 100) for n in notes)
+        assert highest < 1000.0 * 2 ** (2 / 12)
+    gaps = np.array(gaps)
+    assert 0.2 < np.mean(gaps < 1e-6) < 0.8  # legato and detached notes
+    assert 0.1 < np.mean(vibrato) < 0.6
+
+
+@needs_fluidsynth
+def test_lines_rendered_together_equal_lines_rendered_alone():
+    path = find_soundfonts()[-1]
+    lines = [
+        (40, [Note(0.0, 0.4, 64, vibrato_cents=30), Note(0.4, 0.3, 67)]),
+        (73, [Note(0.1, 0.5, 72, bend=-1.0)]),
+    ]
+    together = soundfont.render_soundfont_lines(lines, path)
+    for (program, notes), audio in zip(lines, together, strict=True):
+        alone = render_soundfont(notes, program, path)
+        assert audio.shape == alone.shape
+        # the same to 1 % of the peak (one sample of misalignment would be 40 %)
+        assert np.abs(audio - alone).max() < 1e-2 * np.abs(alone).max()
+
+
+@needs_fluidsynth
+def test_soundfont_melodies_are_deterministic_and_use_the_train_split(tmp_path):
+    a = soundfont.SoundfontMelodies(length=6, n_lines=3, cache_dir=tmp_path / "a", seed=2)
+    b = soundfont.SoundfontMelodies(length=6, n_lines=3, cache_dir=tmp_path / "b", seed=2)
+    for i in range(6):
+        assert torch.equal(a[i]["audio"], b[i]["audio"]), i
+    assert set(a.programs) == set(splits.programs("train"))
+    assert all(p.name in soundfont.ALLOWED_SOUNDFONTS for p in a.soundfonts)
+    assert a[0]["audio"].shape == (SR,) and a[0]["audio"].abs().max() > 0.01
+    with pytest.raises(ValueError, match="reserved"):
+        soundfont.SoundfontMelodies(soundfonts=["/usr/share/sounds/sf2/FluidR3_GM.sf2"])
+
+
+@needs_festival
+def test_festival_speech_is_deterministic_and_uses_the_train_split(tmp_path):
+    a = speech.FestivalSpeech(length=4, n_utterances=2, cache_dir=tmp_path / "a", seed=4)
+    b = speech.FestivalSpeech(length=4, n_utterances=2, cache_dir=tmp_path / "b", seed=4)
+    for i in range(4):
+        assert torch.equal(a[i]["audio"], b[i]["audio"]), i
+    assert set(a.voices) == set(splits.festival_voices("train"))
+    assert a.utterance(0) != a.utterance(1)
+    with pytest.raises(ValueError, match="reserved"):
+        speech.FestivalSpeech(voices=["kal_diphone"])
+
+
+# ------------------------------------------------------------------ rooms and noise
+
+
+class _Tones(torch.utils.data.Dataset):
+    """Known signals: item i is a 200 Hz + i*10 Hz sine, 1 s, unit amplitude."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        t = np.arange(SR) / SR
+        tone = np.sin(2 * np.pi * (200 + 10 * i) * t)
+        return {"audio": torch.from_numpy(tone.astype(np.float32))}
+
+
+def test_reverb_rooms_have_their_rt60_and_keep_the_dry_audio_aligned(tmp_path):
+    pra = pytest.importorskip("pyroomacoustics")
+    from foldpitch.data.rooms import Reverb
+
+    rooms = Reverb(_Tones(), p_reverb=1.0, rt60=(0.3, 0.9), n_rooms=3, seed=1, cache_dir=tmp_path)
+    for r in range(3):
+        response = rooms.impulse_response(r)
+        measured = pra.experimental.measure_rt60(response, fs=SR)
+        assert measured / rooms.room(r)["rt60"] == pytest.approx(1, abs=0.15), (r, measured)
+        assert np.argmax(np.abs(response)) == Reverb._LEAD  # direct sound first
+    for i in range(4):
+        item = rooms[i]
+        dry = _Tones()[i]["audio"]
+        assert torch.equal(item["clean"], dry)
+        wet = item["audio"].numpy()
+        assert not np.allclose(wet, dry.numpy(), atol=1e-2)
+        # Scaled to the dry power; the direct sound is 8 samples late at most.
+        assert np.mean(wet**2) == pytest.approx(np.mean(dry.numpy() ** 2), rel=1e-4)
+    # Alignment, on white noise (a sine would correlate at every period).
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    wet = Reverb([{"audio": torch.from_numpy(noise)}], 1.0, n_rooms=1, cache_dir=tmp_path)[0]
+    lags = np.arange(-40, 41)
+    xcorr = [np.dot(np.roll(wet["audio"].numpy(), -lag), noise) for lag in lags]
+    assert 0 <= lags[int(np.argmax(xcorr))] <= Reverb._LEAD
+    again = Reverb(_Tones(), p_reverb=1.0, rt60=(0.3, 0.9), n_rooms=3, seed=1, cache_dir=tmp_path)
+    assert torch.equal(again[2]["audio"], rooms[2]["audio"])  # deterministic (and cached)
+
+
+def test_babble_sums_unit_power_talkers():
+    from foldpitch.data.rooms import Babble
+
+    babble = Babble(_Tones(), talkers=(3, 3), seed=0)
+    audio = babble[0]["audio"].numpy().astype(np.float64)
+    assert np.mean(audio**2) == pytest.approx(1.0, rel=1e-5)
+    spectrum = np.abs(np.fft.rfft(audio))
+    assert 1 <= int(np.sum(spectrum > 0.2 * spectrum.max())) <= 3  # up to three sines
+    assert torch.equal(babble[0]["audio"], Babble(_Tones(), talkers=(3, 3), seed=0)[0]["audio"])
+
+
+def test_background_noise_is_added_at_the_drawn_snr():
+    from foldpitch.data.rooms import AddNoise
+
+    music = _Tones()
+    noisy = AddNoise(_Tones(), snr_db=10.0, p_clean=0.0, backgrounds=[music], p_background=1.0)
+    for i in range(4):
+        item = noisy[i]
+        noise = (item["audio"] - item["clean"]).numpy().astype(np.float64)
+        signal = item["clean"].numpy().astype(np.float64)
+        assert 10 * np.log10(np.mean(signal**2) / np.mean(noise**2)) == pytest.approx(10, abs=0.01)
+        # The noise is one of the background's sines, not coloured noise.
+        assert any(
+            abs(np.corrcoef(noise, music[j]["audio"].numpy())[0, 1]) > 0.999 for j in range(8)
+        )
+    # A wrapped "clean" (the dry audio under a room) is passed on to the loss.
+    inner = [{"audio": torch.ones(SR), "clean": torch.zeros(SR)}]
+    assert torch.equal(AddNoise(inner, 10.0, p_clean=0.0)[0]["clean"], torch.zeros(SR))
+
+
+# ------------------------------------------------------------------------- corpus
+
+
+def _small_corpus(tmp_path, **options):
+    from foldpitch.data.corpus import realistic_corpus
+
+    defaults = dict(length=40, cache_dir=tmp_path, n_utterances=2, n_lines=2, n_rooms=2)
+    return realistic_corpus(**{**defaults, **options})
+
+
+def _leaves(dataset):
+    stack, out = [dataset], []
+    while stack:
+        node = stack.pop()
+        children = list(getattr(node, "datasets", []) or []) + list(
+            getattr(node, "backgrounds", []) or []
+        )
+        if getattr(node, "dataset", None) is not None:
+            children.append(node.dataset)
+        out += [node] if not children else []
+        stack += children
+    return out
+
+
+@needs_festival
+@needs_fluidsynth
+def test_realistic_corpus_builds_deterministically_from_train_sources_only(tmp_path):
+    pytest.importorskip("pyroomacoustics")
+    a = _small_corpus(tmp_path / "a", seed=3)
+    b = _small_corpus(tmp_path / "b", seed=3)
+    assert len(a) == 40
+    for i in (0, 13, 22, 39):  # tones, espeak, festival, soundfont items
+        x, y = a[i], b[i]
+        assert sorted(x) == ["audio", "clean"] and x["audio"].shape == (SR,)
+        assert torch.equal(x["audio"], y["audio"]) and torch.equal(x["clean"], y["clean"])
+    kinds = {type(leaf).__name__ for leaf in _leaves(a)}
+    assert {"SyntheticCorpus", "EspeakSpeech", "FestivalSpeech", "SoundfontMelodies"} <= kinds
+    for leaf in _leaves(a):  # no reserved, dev or test source reaches training
+        if isinstance(leaf, speech.FestivalSpeech):
+            assert {splits.split_of("festival", v) for v in leaf.voices} == {"train"}
+        if isinstance(leaf, speech.EspeakSpeech):
+            assert {splits.split_of("espeak", v) for v in leaf.voices} == {"train"}
+        if isinstance(leaf, soundfont.SoundfontMelodies):
+            assert {splits.split_of("soundfont", p) for p in leaf.programs} == {"train"}
+            assert all(check_soundfont(p) == p for p in leaf.soundfonts)
+
+
+def test_realistic_corpus_skips_a_missing_program_and_still_builds(tmp_path, monkeypatch):
+    monkeypatch.setattr(speech, "festival_available", lambda: False)
+    monkeypatch.setattr(soundfont, "fluidsynth_available", lambda: False)
+    with pytest.warns(UserWarning) as caught:
+        corpus = _small_corpus(tmp_path, p_reverb=0.0)
+    messages = " ".join(str(w.message) for w in caught)
+    assert "skipping the festival source" in messages and "text2wave" in messages
+    assert "skipping the soundfont source" in messages and "fluidsynth" in messages
+    kinds = [type(leaf).__name__ for leaf in _leaves(corpus)]
+    assert "FestivalSpeech" not in kinds and "SoundfontMelodies" not in kinds
+    assert len(corpus) == 40 and corpus[5]["audio"].shape == (SR,)
+
+
+@needs_festival
+@needs_fluidsynth
+def test_prepare_corpus_fills_the_cache_the_corpus_reads(tmp_path):
+    pytest.importorskip("pyroomacoustics")
+    from foldpitch.data.corpus import prepare_corpus
+
+    options = dict(length=40, cache_dir=tmp_path, n_utterances=2, n_lines=2, n_rooms=2)
+    counts = prepare_corpus(progress=False, **options)
+    assert counts == {"rooms": 2, "festival": 2 + 1, "soundfont": 2 + 1}  # + background pools
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
+    assert len([p for p in files if p.suffix == ".npy"]) == 2
+    corpus = _small_corpus(tmp_path)
+    for i in range(len(corpus)):
+        corpus[i]
+    # Reading every item rendered nothing new for the pools (espeak renders per item).
+    new = {p for p in tmp_path.rglob("*") if p.is_file()} - set(files)
+    assert all(p.parent.name == "espeak" for p in new), sorted(map(str, new))
+
+
+def test_the_realistic_config_builds_the_corpus(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from foldpitch.data.rooms import AddNoise
+
+    monkeypatch.setattr(speech, "festival_available", lambda: False)  # fast: no renders
+    root = Path(__file__).resolve().parents[1]
+    with initialize_config_dir(config_dir=str(root / "configs"), version_base="1.3"):
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "data=realistic",
+                f"data.train.cache_dir={tmp_path}",
+                "data.train.length=20",
+                "data.train.p_reverb=0",
+            ],
+        )
+    with pytest.warns(UserWarning, match="festival"):
+        datamodule = instantiate(cfg.data)
+    train = datamodule.train_set
+    assert isinstance(train, AddNoise) and len(train) == 20
+    assert sorted(train[0]) == ["audio", "clean"]

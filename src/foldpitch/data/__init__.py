@@ -9,8 +9,14 @@ foldpitch trains without pitch labels, so every *training* dataset here returns 
 - :class:`AudioFolder`: random excerpts of the user's own audio files;
 - :class:`EspeakSpeech`: short synthetic utterances from ``espeak-ng`` when it is
   installed (see :func:`espeak_available`);
-- :class:`AddNoise`: noise added to any of these, keeping the excerpt before it as the
-  loss's signal (items ``{"audio", "clean"}``).
+- :class:`FestivalSpeech`: Festival voices built from real speakers' recordings;
+- :class:`SoundfontMelodies`: monophonic instrument lines rendered from soundfonts;
+- :class:`AddNoise` (coloured noise, babble from :class:`Babble`, music) and
+  :class:`Reverb` (simulated rooms): degradations of any of these, keeping the excerpt
+  before them as the loss's signal (items ``{"audio", "clean"}``);
+- :func:`foldpitch.data.corpus.realistic_corpus`: all of them mixed, in rooms and noise
+  (``configs/data/realistic.yaml``; ``python scripts/prepare_corpus.py`` renders its
+  pools beforehand).
 
 One module per source: :mod:`~foldpitch.data.tones` (generated tones),
 :mod:`~foldpitch.data.speech` (espeak-ng and Festival voices of real speakers,

@@ -214,10 +214,11 @@ class Reverb(Dataset):
     of the pool draws its size (3-12 x 3-10 x 2.4-4.5 m), a target RT60 uniform in
     ``rt60``, and a source and a microphone at least 0.5 m from the walls and from each
     other, from ``numpy.random.default_rng([seed, r, 6])``. The wall absorption comes
-    from Sabine's formula for ``0.8 * RT60``: the image-source responses decay about
-    1.4 times slower than Sabine predicts (measured with
-    ``pyroomacoustics.experimental.measure_rt60``), and with the factor their measured
-    RT60 was 0.7-1.4 times the target (eight rooms). The impulse response is cut to start
+    from Sabine's formula for ``0.8 * RT60``; as the image-source responses decay
+    0.9-1.7 times slower than Sabine predicts, depending on the room's shape, each
+    response's decay is then corrected to the target: its RT60 is measured
+    (``pyroomacoustics.experimental.measure_rt60``) and it is multiplied by
+    ``exp(-ln(1000) (1/target - 1/measured) t)``. The impulse response is cut to start
     8 samples before its strongest tap (the direct sound), so the reverberant audio stays
     aligned with the dry audio the loss reads; the result is scaled to the dry audio's
     power. Responses are cached in ``cache_dir`` (``room-<key>-<r>.npy``). With
@@ -272,7 +273,7 @@ class Reverb(Dataset):
         if cache_dir is None:
             cache_dir = Path(tempfile.gettempdir()) / "foldpitch-rooms"
         self.cache_dir = Path(cache_dir)
-        key = repr((self.seed, self.rt60, self.sample_rate, self._LEAD, _SABINE_FACTOR))
+        key = repr((self.seed, self.rt60, self.sample_rate, self._LEAD, _SABINE_FACTOR, 2))
         self._key = hashlib.sha1(key.encode()).hexdigest()[:12]
 
     def __len__(self) -> int:
@@ -310,6 +311,12 @@ class Reverb(Dataset):
         shoebox.add_microphone(room["microphone"])
         shoebox.compute_rir()
         response = np.asarray(shoebox.rir[0][0], np.float64)
+        # Correct the decay rate to the target RT60 (image sources in a shoebox depart
+        # from Sabine's formula by a factor that depends on the room's shape).
+        measured = pra.experimental.measure_rt60(response, fs=self.sample_rate)
+        if np.isfinite(measured) and measured > 0:
+            t = np.arange(response.size) / self.sample_rate
+            response *= np.exp(-np.log(1e3) * (1 / room["rt60"] - 1 / measured) * t)
         start = max(int(np.argmax(np.abs(response))) - self._LEAD, 0)
         response = (response[start:] / np.abs(response).max()).astype(np.float32)
         self.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -466,21 +466,21 @@ def random_melody(
     lo, hi = max(low, centre - 12), min(high, centre + 12)
     sustained = entry.family not in _STRUCK
     legato = rng.random() < 0.5  # the line's usual articulation
-    notes, t, pitch = [], float(rng.uniform(0, 0.2)), centre
-    while t < seconds:
-        slot = float(np.exp(rng.uniform(np.log(0.1), np.log(0.9))))
+    notes, t, pitch = [], round(float(rng.uniform(0, 0.2)), 3), centre
+    while t < seconds:  # times in whole milliseconds, so notes never overlap by rounding
+        slot = round(float(np.exp(rng.uniform(np.log(0.1), np.log(0.9)))), 3)
         step = int(rng.choice([0, 1, 2, 2, 3, 4, 5, 7])) * int(rng.choice([-1, 1]))
         pitch = int(np.clip(pitch + step, lo, hi))
         tied = legato if rng.random() < 0.8 else not legato
-        duration = slot if tied else slot * float(rng.uniform(0.4, 0.85))
+        duration = slot if tied else round(slot * float(rng.uniform(0.4, 0.85)), 3)
         vibrato = float(rng.uniform(10, 60)) if sustained and rng.random() < 0.5 else 0.0
         bend = 0.0
         if rng.random() < (0.15 if sustained else 0.03):
             bend = float(rng.uniform(0.3, 1.5)) * float(rng.choice([-1, 1]))
         notes.append(
             Note(
-                round(t, 4),
-                round(duration, 4),
+                t,
+                duration,
                 pitch,
                 int(rng.integers(50, 121)),
                 bend=bend,
@@ -488,7 +488,7 @@ def random_melody(
                 vibrato_hz=float(rng.uniform(4.5, 6.5)),
             )
         )
-        t += slot + (float(rng.uniform(0.2, 0.6)) if rng.random() < 0.1 else 0.0)
+        t = round(t + slot + (float(rng.uniform(0.2, 0.6)) if rng.random() < 0.1 else 0.0), 3)
     return notes
 
 
