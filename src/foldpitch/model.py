@@ -87,8 +87,9 @@ class _ResidualBlock(nn.Module):
             nn.Conv1d(channels, channels, 1),
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        # Zeros past each row's last frame: the convolution pads as it would without them.
+        return x + self.body(x if mask is None else x * mask)
 
 
 class PitchNet(nn.Module):
@@ -190,14 +191,35 @@ class PitchNet(nn.Module):
         relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
         return (torch.log(relative + 1e-3) + 3.5) / 2.0  # about zero mean, unit spread
 
-    def forward(self, audio: Tensor) -> PitchNetOutput:
+    def forward(self, audio: Tensor, lengths: Tensor | None = None) -> PitchNetOutput:
+        """Run the network on ``audio`` ``(batch, time)`` (or ``(time,)``).
+
+        ``lengths`` (int ``(batch,)``, optional) are the samples of each row that are
+        audio; the rest of the row must be zeros (padding, so that rows of different
+        lengths share one call). Each row's first ``n_frames_for(length, hop_length)``
+        frames then equal those of the row cut to its length, up to float rounding: the
+        STFT pads with zeros anyway, and every convolution over time is fed zeros past
+        the row's last frame, as its own padding would. Later frames are meaningless.
+        """
         if not isinstance(audio, Tensor) or not audio.is_floating_point():
             raise TypeError("audio must be a floating-point tensor (batch, time)")
         if audio.ndim == 1:
             audio = audio[None]
         if audio.ndim != 2:
             raise ValueError(f"audio must be (batch, time) or (time,), got {tuple(audio.shape)}")
-        hidden = self.blocks(self.stem(self.features(audio)))
+        hidden = self.stem(self.features(audio))
+        mask = None
+        if lengths is not None:
+            if lengths.shape != audio.shape[:1]:
+                raise ValueError(
+                    f"lengths must be (batch,) = {tuple(audio.shape[:1])}, got "
+                    f"{tuple(lengths.shape)}"
+                )
+            frames = torch.div(lengths.to(audio.device) - 1, self.hop_length, rounding_mode="floor")
+            index = torch.arange(hidden.shape[-1], device=audio.device)
+            mask = (index <= frames[:, None]).to(hidden.dtype)[:, None]  # (batch, 1, frames)
+        for block in self.blocks:
+            hidden = block(hidden, mask)
         out = self.head(hidden).transpose(1, 2)  # (batch, n_frames, 2 K + 1)
         k = self.n_period_bins
         return PitchNetOutput(

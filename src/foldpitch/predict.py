@@ -282,8 +282,7 @@ def predict(
         forward = onnx_forward(net)
 
     with torch.inference_mode():
-        model_rate = net.sample_rate
-        native_audio = _remove_dc(_resample(waveform, sample_rate, model_rate))
+        native_audio = _remove_dc(_resample(waveform, sample_rate, net.sample_rate))
         n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
         candidates, periodicity, power_db = _run_network(
             net, native_audio, fmin, fmax, target, chunk_seconds, batch_size, n_candidates, forward
@@ -291,8 +290,39 @@ def predict(
         log2_period = _decode(candidates, net, decoder)
     if refine:
         log2_period = _refine(net, native_audio, log2_period, fmin, fmax, refine_steps)
+    result = _finish(
+        net,
+        (log2_period, periodicity, power_db),
+        waveform.shape[-1],
+        sample_rate,
+        hop_length,
+        (fmin, fmax),
+        voicing_threshold,
+        top_db,
+    )
+    if mono:
+        result = PitchResult(result.times, result.f0[0], result.periodicity[0], result.voiced[0])
+    return result
+
+
+def _finish(
+    net: PitchNet,
+    tracks: tuple[Tensor, Tensor, Tensor],
+    n_samples: int,
+    sample_rate: int,
+    hop_length: int | None,
+    f0_range: tuple[float, float],
+    voicing_threshold: float | None,
+    top_db: float | None,
+) -> PitchResult:
+    """The result of ``(rows, network frames)`` tracks (decoded log2 period, periodicity,
+    frame power in dB) of audio that had ``n_samples`` at ``sample_rate``: read on the
+    requested frames, f0 clamped to ``f0_range``, voicing by threshold and silence gate.
+    Every tensor of the result keeps its row axis."""
+    fmin, fmax = f0_range
+    log2_period, periodicity, power_db = tracks
     with torch.inference_mode():
-        n_samples = waveform.shape[-1]
+        model_rate = net.sample_rate
         if hop_length is None:
             times = torch.arange(log2_period.shape[-1], dtype=torch.float64)
             times = times * net.hop_length / model_rate
@@ -309,14 +339,11 @@ def predict(
         periodicity = periodicity.float()
     # Clone outside inference mode: callers may modify the result in place.
     f0, periodicity, times = f0.clone(), periodicity.clone(), times.clone()
-    if mono:
-        f0, periodicity = f0[0], periodicity[0]
     if voicing_threshold is None:
         voicing_threshold = net.voicing_threshold
     voiced = periodicity > voicing_threshold
     if top_db is not None:
-        loud = power_db > power_db.amax(-1, keepdim=True) - top_db
-        voiced &= loud[0] if mono else loud
+        voiced &= power_db > power_db.amax(-1, keepdim=True) - top_db
     return PitchResult(times=times, f0=f0, periodicity=periodicity, voiced=voiced)
 
 
@@ -382,37 +409,16 @@ def _run_network(
     frame power in dB (:func:`~foldpitch.frontend.frame_power_db`), ``(rows,
     n_frames)`` each, on the network's frame grid, computed chunk by chunk.
     ``forward`` runs the network (default: ``net`` itself; the ONNX backend's session)."""
-    forward = net if forward is None else forward
-    hop = net.hop_length
     n_rows, n_samples = audio.shape
-    n_frames = n_frames_for(n_samples, hop)
-    chunk_frames = max(1, round(chunk_seconds * net.sample_rate / hop))
-    margin = _context_frames(net)
-    windows = []  # (first frame, end frame, first sample, end sample)
-    for first in range(0, n_frames, chunk_frames):
-        end = min(first + chunk_frames, n_frames)
-        if first == 0 and end == n_frames:
-            windows.append((0, n_frames, 0, n_samples))
-        else:
-            start = max(0, (first - margin) * hop)
-            stop = min(n_samples, (end + margin) * hop)
-            windows.append((first, end, start, stop))
-    # Chunks of equal length share a network call (padding would change the frames).
+    windows = _chunk_windows(net, n_samples, chunk_seconds)
+    # Chunks of equal length share a network call (unpadded: no lengths to mask).
     jobs = sorted(
         ((row, *window) for window in windows for row in range(n_rows)),
         key=lambda job: job[4] - job[3],
     )
-    allowed = _allowed_bins(net, fmin, fmax)
-    k = min(n_candidates, int(allowed.sum()))
-    index_dtype = torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
-    candidates = _Candidates(
-        bins=torch.empty(n_rows, n_frames, k, dtype=index_dtype),
-        log_probs=torch.empty(n_rows, n_frames, k),
-        log2_periods=torch.empty(n_rows, n_frames, k),
-        allowed=allowed,
-    )
-    periodicity = torch.empty(n_rows, n_frames)
-    power_db = torch.empty(n_rows, n_frames)
+    n_frames = n_frames_for(n_samples, net.hop_length)
+    tracks = _empty_tracks(net, n_rows, n_frames, fmin, fmax, n_candidates)
+    k = tracks[0].bins.shape[-1]
     position = 0
     while position < len(jobs):
         length = jobs[position][4] - jobs[position][3]
@@ -426,25 +432,101 @@ def _run_network(
             group.append(jobs[position])
             position += 1
         batch = torch.stack([audio[row, start:stop] for row, _, _, start, stop in group])
-        out = forward(batch.to(device))
-        logits = out.logits.float().masked_fill(~allowed.to(device), float("-inf"))
-        log_probs, bins = torch.log_softmax(logits, -1).topk(k, -1)
-        chunk = {
-            "bins": bins.to(index_dtype),
-            "log_probs": log_probs,
-            "log2_periods": net.log2_period(out, bins).float(),
-        }
-        chunk = {name: value.cpu() for name, value in chunk.items()}
-        chunk_periodicity = torch.sigmoid(out.periodicity_logits.float()).cpu()
-        chunk_power_db = frame_power_db(batch, net.frontend.n_fft, hop)
+        outputs = _call_network(net, batch, None, tracks[0].allowed, k, device, forward)
         for item, (row, first, end, start, _) in enumerate(group):
-            offset = first - start // hop
-            frames = slice(offset, offset + end - first)
-            for name, value in chunk.items():
-                getattr(candidates, name)[row, first:end] = value[item, frames]
-            periodicity[row, first:end] = chunk_periodicity[item, frames]
-            power_db[row, first:end] = chunk_power_db[item, frames]
-    return candidates, periodicity, power_db
+            _store(tracks, row, first, end, start // net.hop_length, outputs, item)
+    return tracks
+
+
+def _chunk_windows(net: PitchNet, n_samples: int, chunk_seconds: float) -> list[tuple]:
+    """``(first frame, end frame, first sample, end sample)`` of each chunk of a signal of
+    ``n_samples`` at the network's rate: ``chunk_seconds`` of frames plus the context
+    (:func:`_context_frames`) on each side, cut at the signal's ends; one window for the
+    whole signal when it fits in one chunk."""
+    hop = net.hop_length
+    n_frames = n_frames_for(n_samples, hop)
+    chunk_frames = max(1, round(chunk_seconds * net.sample_rate / hop))
+    margin = _context_frames(net)
+    windows = []
+    for first in range(0, n_frames, chunk_frames):
+        end = min(first + chunk_frames, n_frames)
+        if first == 0 and end == n_frames:
+            windows.append((0, n_frames, 0, n_samples))
+        else:
+            start = max(0, (first - margin) * hop)
+            stop = min(n_samples, (end + margin) * hop)
+            windows.append((first, end, start, stop))
+    return windows
+
+
+def _empty_tracks(
+    net: PitchNet, n_rows: int, n_frames: int, fmin: float, fmax: float, n_candidates: int
+) -> tuple[_Candidates, Tensor, Tensor]:
+    """Room for :func:`_run_network`'s outputs ``(rows, n_frames[, k])``, filled chunk
+    by chunk by :func:`_store`; ``k`` is ``n_candidates`` or the allowed bins if fewer."""
+    allowed = _allowed_bins(net, fmin, fmax)
+    k = min(n_candidates, int(allowed.sum()))
+    index_dtype = torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
+    candidates = _Candidates(
+        bins=torch.empty(n_rows, n_frames, k, dtype=index_dtype),
+        log_probs=torch.empty(n_rows, n_frames, k),
+        log2_periods=torch.empty(n_rows, n_frames, k),
+        allowed=allowed,
+    )
+    return candidates, torch.empty(n_rows, n_frames), torch.empty(n_rows, n_frames)
+
+
+def _call_network(
+    net: PitchNet,
+    batch: Tensor,
+    lengths: Tensor | None,
+    allowed: Tensor,
+    k: int,
+    device: torch.device,
+    forward=None,
+) -> dict[str, Tensor]:
+    """One network call on a CPU batch of chunks ``(items, time)`` (zero padded past
+    ``lengths`` if given): the ``k`` best bins, their log-probabilities and log2
+    periods ``(items, frames, k)``, periodicity and frame power in dB ``(items,
+    frames)``, on the CPU. ``forward`` runs the network on unpadded batches (default:
+    ``net``; the ONNX backend's session)."""
+    audio = batch.to(device)
+    if lengths is None:
+        out = (net if forward is None else forward)(audio)
+    else:
+        out = net(audio, lengths.to(device))
+    logits = out.logits.float().masked_fill(~allowed.to(device), float("-inf"))
+    log_probs, bins = torch.log_softmax(logits, -1).topk(k, -1)
+    index_dtype = torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
+    outputs = {
+        "bins": bins.to(index_dtype),
+        "log_probs": log_probs,
+        "log2_periods": net.log2_period(out, bins).float(),
+        "periodicity": torch.sigmoid(out.periodicity_logits.float()),
+    }
+    outputs = {name: value.cpu() for name, value in outputs.items()}
+    # The zero padding is framed as the spectrogram frames it: real frames are unchanged.
+    outputs["power_db"] = frame_power_db(batch, net.frontend.n_fft, net.hop_length)
+    return outputs
+
+
+def _store(
+    tracks: tuple[_Candidates, Tensor, Tensor],
+    row: int,
+    first: int,
+    end: int,
+    offset: int,
+    outputs: dict[str, Tensor],
+    item: int,
+) -> None:
+    """Copy frames ``first:end`` of a signal's row from item ``item`` of
+    :func:`_call_network`'s outputs, whose chunk starts at frame ``offset``."""
+    candidates, periodicity, power_db = tracks
+    frames = slice(first - offset, end - offset)
+    for name in ("bins", "log_probs", "log2_periods"):
+        getattr(candidates, name)[row, first:end] = outputs[name][item, frames]
+    periodicity[row, first:end] = outputs["periodicity"][item, frames]
+    power_db[row, first:end] = outputs["power_db"][item, frames]
 
 
 def _decode(candidates: _Candidates, net: PitchNet, decoder: str) -> Tensor:
