@@ -128,7 +128,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames more than this many dB below the loudest frame of the file are "
         f"unvoiced; 'off' turns the gate off (default: {SILENCE_TOP_DB:g})",
     )
-    predict.add_argument("--format", choices=("csv", "json"), default="csv", help="(default: csv)")
+    predict.add_argument(
+        "--format",
+        choices=("csv", "json", "npy"),
+        default="csv",
+        help="npy: NAME.f0.npy (Hz, float32, NaN where unvoiced), NAME.periodicity.npy, "
+        "NAME.voiced.npy, written by the corpus path (default: csv)",
+    )
+    corpus = predict.add_argument_group(
+        "corpus extraction",
+        "any of these (or --format npy) runs foldpitch.corpus.extract: files read in "
+        "worker processes, chunks of several files per network call, outputs written in "
+        "the background, a manifest, a progress bar with hours of audio and a summary "
+        "line; the same results, frame for frame",
+    )
+    corpus.add_argument(
+        "--workers", type=int, help="processes that read and resample files (0: this one)"
+    )
+    corpus.add_argument(
+        "--batch-files", type=int, help="chunks (of as many files) per network call (default: 16)"
+    )
+    corpus.add_argument(
+        "--manifest",
+        help=f"manifest path (default: OUT_DIR/{'manifest.jsonl'} with --out-dir, else none)",
+    )
+    corpus.add_argument(
+        "--devices", type=int, help="run under Lightning's DDP with this many devices per node"
+    )
+    corpus.add_argument("--num-nodes", type=int, default=1, help="machines (default: 1)")
+    corpus.add_argument(
+        "--accelerator",
+        choices=("auto", "cpu", "gpu"),
+        default="auto",
+        help="with --devices (default: auto)",
+    )
     predict.add_argument(
         "--out-dir",
         help="where the outputs go (default: next to each input); files found in a folder "
@@ -264,7 +297,7 @@ def _write(writer, target: Path, *values) -> None:
 
 def run_predict(args) -> int:
     """Predict every input; an input that fails is reported and the others still run."""
-    from .io import atomic_output, read_audio, write_track_csv
+    from .io import atomic_output, read_audio, write_track_csv, write_track_json
     from .predict import _check_range, _resolve_device, _resolve_model, predict
 
     if args.hop_ms is not None and not (math.isfinite(args.hop_ms) and args.hop_ms > 0):
@@ -303,6 +336,11 @@ def run_predict(args) -> int:
             print(f"foldpitch predict: cannot create --out-dir {out_dir}: {error}", file=sys.stderr)
             return 2
 
+    corpus = args.format == "npy" or any(
+        value is not None for value in (args.workers, args.batch_files, args.devices, args.manifest)
+    )
+    if corpus:
+        return _run_corpus(args, net, device, out_dir)
     inputs, failures = _collect_inputs(args.paths)
     total = len(inputs) + len(failures)
     written: set[Path] = set()
@@ -337,11 +375,11 @@ def run_predict(args) -> int:
                 voicing_threshold=args.voicing_threshold,
                 top_db=args.top_db,
             )
+            columns = (result.times, result.f0, result.periodicity, result.voiced)
             if args.format == "csv":
-                columns = (result.times, result.f0, result.periodicity, result.voiced)
                 _write(write_track_csv, target, *columns)
             else:
-                _write(_write_json, target, result)
+                _write(write_track_json, target, *columns)
             written.add(target.resolve())
             if args.plot:
                 with atomic_output(target.with_suffix(".png")) as temporary:
@@ -362,6 +400,59 @@ def run_predict(args) -> int:
         say("no audio files found")
         return 1
     return 1 if failures else 0
+
+
+def _run_corpus(args, net, device, out_dir: Path | None) -> int:
+    """``foldpitch predict`` through :func:`foldpitch.corpus.extract`."""
+    from .corpus import extract
+
+    for name, value, least in (
+        ("--workers", args.workers, 0),
+        ("--batch-files", args.batch_files, 1),
+        ("--devices", args.devices, 1),
+        ("--num-nodes", args.num_nodes, 1),
+    ):
+        if value is not None and value < least:
+            print(f"foldpitch predict: {name} must be >= {least}, got {value}", file=sys.stderr)
+            return 2
+    if args.plot:
+        print("foldpitch predict: --plot is not available with corpus options", file=sys.stderr)
+        return 2
+    if args.devices is not None and out_dir is None and args.manifest is None:
+        print("foldpitch predict: --devices needs --out-dir or --manifest", file=sys.stderr)
+        return 2
+    inputs, failures = _collect_inputs(args.paths)
+    summary = extract(
+        inputs,
+        out_dir,
+        checkpoint=net if args.devices is None else args.checkpoint,
+        device=device,
+        format=args.format,
+        hop=None if args.hop_ms is None else args.hop_ms / 1000,
+        fmin=args.fmin,
+        fmax=args.fmax,
+        decoder=args.decoder,
+        voicing_threshold=args.voicing_threshold,
+        top_db=math.inf if args.top_db is None else args.top_db,
+        batch_files=16 if args.batch_files is None else args.batch_files,
+        workers=args.workers or 0,
+        overwrite=args.overwrite,
+        manifest=args.manifest,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        accelerator=args.accelerator,
+        failed_inputs=[
+            (name, "no such file, no audio in the folder, or an unreadable list")
+            for name in failures
+        ],
+    )
+    if summary.rank != 0:
+        return 0  # rank 0 reports for every rank
+    print(f"foldpitch predict: {summary.line()}", file=sys.stderr)
+    if not summary.records:
+        print("no audio files found", file=sys.stderr)
+        return 1
+    return 1 if summary.count("failed") else 0
 
 
 def _collect_inputs(paths: list[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
@@ -422,23 +513,6 @@ def _progress_tools():
         return tqdm(items, desc="foldpitch predict", unit="file", file=sys.stderr, disable=None)
 
     return (lambda message: tqdm.write(message, file=sys.stderr)), progress
-
-
-def _write_json(path: Path, result) -> None:
-    """``{"time": [...], "frequency": [...], "periodicity": [...], "voiced": [...]}``,
-    written through a temporary file (:func:`foldpitch.io.atomic_output`)."""
-    import json
-
-    from .io import atomic_output
-
-    data = {
-        "time": [round(value, 6) for value in result.times.tolist()],
-        "frequency": [round(value, 4) for value in result.f0.tolist()],
-        "periodicity": [round(value, 4) for value in result.periodicity.tolist()],
-        "voiced": [bool(value) for value in result.voiced.tolist()],
-    }
-    with atomic_output(path) as temporary, open(temporary, "w") as stream:
-        json.dump(data, stream)
 
 
 def demo_example(sample_rate: int = 16000) -> tuple[Tensor, Tensor]:

@@ -13,7 +13,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["atomic_output", "read_audio", "write_track_csv"]
+__all__ = [
+    "atomic_output",
+    "npy_paths",
+    "read_audio",
+    "write_track_csv",
+    "write_track_json",
+    "write_track_npy",
+]
 
 
 def read_audio(path: str | Path) -> tuple[Tensor, int]:
@@ -55,6 +62,48 @@ def write_track_csv(path: str | Path, times, f0, periodicity, voiced) -> None:
         columns = (times.tolist(), f0.tolist(), periodicity.tolist(), voiced.tolist())
         for time, frequency, periodic, voice in zip(*columns, strict=True):
             writer.writerow([f"{time:.4f}", f"{frequency:.4f}", f"{periodic:.4f}", int(voice)])
+
+
+def write_track_json(path: str | Path, times, f0, periodicity, voiced) -> None:
+    """Write ``{"time": [...], "frequency": [...], "periodicity": [...], "voiced": [...]}``
+    (seconds, Hz, [0, 1], booleans) through :func:`atomic_output`."""
+    import json
+
+    data = {
+        "time": [round(value, 6) for value in times.tolist()],
+        "frequency": [round(value, 4) for value in f0.tolist()],
+        "periodicity": [round(value, 4) for value in periodicity.tolist()],
+        "voiced": [bool(value) for value in voiced.tolist()],
+    }
+    with atomic_output(path) as temporary, open(temporary, "w") as stream:
+        json.dump(data, stream)
+
+
+def npy_paths(path: str | Path) -> tuple[Path, Path, Path]:
+    """The three files :func:`write_track_npy` writes for ``path`` (``NAME.f0.npy``):
+    ``NAME.f0.npy``, ``NAME.periodicity.npy``, ``NAME.voiced.npy``."""
+    path = Path(path)
+    stem = path.name.removesuffix(".npy").removesuffix(".f0")
+    return path, path.with_name(f"{stem}.periodicity.npy"), path.with_name(f"{stem}.voiced.npy")
+
+
+def write_track_npy(path: str | Path, f0, periodicity, voiced) -> None:
+    """Write a track as numpy arrays ``(n_frames,)``, as training pipelines read them:
+    ``NAME.f0.npy`` (f0 in Hz, float32, **NaN in unvoiced frames**),
+    ``NAME.periodicity.npy`` (float32 in ``[0, 1]``) and ``NAME.voiced.npy`` (bool); see
+    :func:`npy_paths`. Frame ``k`` is at ``k * hop`` seconds. Each file goes through
+    :func:`atomic_output`, the f0 last, so an f0 file means the other two are there."""
+    f0_path, periodicity_path, voiced_path = npy_paths(path)
+    voiced = np.asarray(voiced, dtype=bool)
+    f0 = np.where(voiced, np.asarray(f0, dtype=np.float32), np.float32(np.nan))
+    arrays = (
+        (periodicity_path, np.asarray(periodicity, dtype=np.float32)),
+        (voiced_path, voiced),
+        (f0_path, f0.astype(np.float32)),
+    )
+    for target, array in arrays:
+        with atomic_output(target) as temporary:
+            np.save(temporary, array, allow_pickle=False)
 
 
 @contextmanager
