@@ -22,7 +22,7 @@ from foldpitch.cli import main
 from foldpitch.corpus import extract
 from foldpitch.frontend import n_frames_for
 from foldpitch.model import PitchNet
-from foldpitch.predict import CHUNK_TOLERANCE, predict
+from foldpitch.predict import CHUNK_TOLERANCE, predict, viterbi_bins
 
 ROOT = Path(__file__).resolve().parents[1]
 # (sample rate, seconds): mixed rates and lengths; 2.6 s is longer than the 1 s chunks.
@@ -110,6 +110,25 @@ def test_padded_rows_give_each_row_s_own_frames(net):
         # Without the lengths, the convolutions read the padding near a short row's end.
         n = n_frames_for(3000, net.hop_length)
         assert not torch.allclose(unmasked.logits[1, :n], padded.logits[1, :n], atol=1e-3)
+
+
+def test_viterbi_of_padded_rows_equals_each_row_alone():
+    rng = np.random.default_rng(5)
+    n_bins, k = 24, 6
+    allowed = np.arange(n_bins) < 20
+    lengths = np.array([37, 5, 1, 60])
+    bins = np.stack([rng.permutation(20)[:k] for _ in range(4 * 60)]).reshape(4, 60, k)
+    logits = rng.normal(size=(4, 60, 20)) * 3
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    log_probs = np.take_along_axis(log_probs, bins, -1)
+    padded_bins, padded_log_probs = bins.copy(), log_probs.copy()
+    for row, n in enumerate(lengths):  # what lies past a row's end must not matter
+        padded_bins[row, n:] = 0
+        padded_log_probs[row, n:] = 0.0
+    together = viterbi_bins(padded_bins, padded_log_probs, allowed, 0.7, lengths)
+    for row, n in enumerate(lengths):
+        alone = viterbi_bins(bins[row : row + 1, :n], log_probs[row : row + 1, :n], allowed, 0.7)
+        np.testing.assert_array_equal(together[row, :n], alone[0], err_msg=f"row {row}")
 
 
 # --- results equal predict's ----------------------------------------------------------

@@ -49,6 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -67,6 +68,10 @@ cut into calls, so a call's rows have similar lengths (less padding)."""
 MAX_BATCH_SECONDS = 480.0
 """A call never holds more than this many seconds of (padded) audio, however many
 chunks ``batch_files`` allows: the memory of predict's default, 8 chunks of 60 s."""
+
+MAX_DECODE_FRAMES = 30_000
+"""Files decoded in one Viterbi pass have at most this many frames in all (padded):
+5 minutes at 10 ms; a longer file is decoded on its own."""
 
 _READ_ERRORS = (OSError, ValueError, TypeError, RuntimeError, MemoryError)
 
@@ -442,6 +447,7 @@ class _RankRun:
             except (RuntimeError, MemoryError) as error:
                 outputs = None
                 reason = f"network call failed: {error}"
+            finished = []
             for row, (file, first, end, start, _) in enumerate(group):
                 if outputs is None:
                     file.error = file.error or reason
@@ -449,26 +455,55 @@ class _RankRun:
                     _store(file.tracks, 0, first, end, start // net.hop_length, outputs, row)
                 file.remaining -= 1
                 if file.remaining == 0:
-                    self.decode(file, net)
+                    file.audio = None  # free it before the writer runs
+                    finished.append(file)
+            self.decode(finished, net)
 
-    def decode(self, file: _File, net) -> None:
-        """Decode a file whose chunks are all through the network; hand it on."""
-        from .predict import _decode, _finish
+    def decode(self, files: list[_File], net) -> None:
+        """Decode the files whose chunks are all through the network and hand them to
+        the writer; files of similar lengths share one Viterbi pass (padded rows; at
+        most :data:`MAX_DECODE_FRAMES` frames in all)."""
+        for file in files:
+            if file.error is not None:
+                self.writer.fail(file.job, file.error)
+        files = sorted((file for file in files if file.error is None), key=_n_frames)
+        position = 0
+        while position < len(files):
+            group = [files[position]]
+            position += 1
+            while (
+                position < len(files)
+                and _n_frames(files[position]) * (len(group) + 1) <= MAX_DECODE_FRAMES
+            ):
+                group.append(files[position])
+                position += 1
+            self._decode_group(group, net)
 
-        file.audio = None  # the chunks are done: free the audio before the writer runs
-        if file.error is not None:
-            self.writer.fail(file.job, file.error)
-            return
+    def _decode_group(self, files: list[_File], net) -> None:
+        from .predict import _Candidates, _decode, _finish
+
         options = self.options
-        hop_length = None
-        if options["hop"] is not None:
-            hop_length = max(1, round(options["hop"] * file.sample_rate))
+        lengths = [_n_frames(file) for file in files]
         try:
-            candidates, periodicity, power_db = file.tracks
-            log2_period = _decode(candidates, net, options["decoder"])
+            candidates = _Candidates(
+                *(_pad_rows([getattr(f.tracks[0], name) for f in files]) for name in _FIELDS),
+                allowed=files[0].tracks[0].allowed,
+            )
+            log2_period = _decode(candidates, net, options["decoder"], np.array(lengths))
+        except (RuntimeError, MemoryError, ValueError) as error:
+            for file in files:
+                self.writer.fail(file.job, f"decoding failed: {error}")
+            return
+        for row, (file, n_frames) in enumerate(zip(files, lengths, strict=True)):
+            hop_length = None
+            hop_seconds = net.hop_length / net.sample_rate
+            if options["hop"] is not None:
+                hop_length = max(1, round(options["hop"] * file.sample_rate))
+                hop_seconds = hop_length / file.sample_rate
+            _, periodicity, power_db = file.tracks
             result = _finish(
                 net,
-                (log2_period, periodicity, power_db),
+                (log2_period[row : row + 1, :n_frames], periodicity, power_db),
                 file.n_samples,
                 file.sample_rate,
                 hop_length,
@@ -476,14 +511,23 @@ class _RankRun:
                 options["voicing_threshold"],
                 options["top_db"],
             )
-        except (RuntimeError, MemoryError, ValueError) as error:
-            self.writer.fail(file.job, f"decoding failed: {error}")
-            return
-        if hop_length is None:
-            hop_seconds = net.hop_length / net.sample_rate
-        else:
-            hop_seconds = hop_length / file.sample_rate
-        self.writer.write(file.job, result, file.n_samples / file.sample_rate, hop_seconds)
+            self.writer.write(file.job, result, file.n_samples / file.sample_rate, hop_seconds)
+
+
+_FIELDS = ("bins", "log_probs", "log2_periods")
+
+
+def _n_frames(file: _File) -> int:
+    return file.tracks[1].shape[-1]
+
+
+def _pad_rows(tensors: list[Tensor]) -> Tensor:
+    """``(1, frames_i, ...)`` tensors stacked into ``(rows, max frames, ...)``, zeros after."""
+    longest = max(tensor.shape[1] for tensor in tensors)
+    out = tensors[0].new_zeros((len(tensors), longest, *tensors[0].shape[2:]))
+    for row, tensor in enumerate(tensors):
+        out[row, : tensor.shape[1]] = tensor[0]
+    return out
 
 
 # --- the writer thread and the manifest ---------------------------------------------
