@@ -433,7 +433,7 @@ def _run_corpus(args, net, device, out_dir: Path | None) -> int:
         fmax=args.fmax,
         decoder=args.decoder,
         voicing_threshold=args.voicing_threshold,
-        top_db=math.inf if args.top_db is None else args.top_db,
+        top_db=args.top_db,
         batch_files=16 if args.batch_files is None else args.batch_files,
         workers=args.workers or 0,
         overwrite=args.overwrite,

@@ -53,6 +53,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .predict import SILENCE_TOP_DB
+
 __all__ = ["FORMATS", "MANIFEST_NAME", "ExtractSummary", "extract", "output_path"]
 
 FORMATS = ("csv", "json", "npy")
@@ -133,7 +135,7 @@ def extract(
     fmax: float | None = None,
     decoder: str = "viterbi",
     voicing_threshold: float | None = None,
-    top_db: float | None = None,
+    top_db: float | None = SILENCE_TOP_DB,
     chunk_seconds: float = 60.0,
     batch_files: int = 16,
     workers: int = 0,
@@ -158,9 +160,8 @@ def extract(
         format: ``"csv"``, ``"json"`` or ``"npy"`` (see the module's docstring).
         hop: seconds between output frames, rounded to whole samples of each file (the
             manifest gives the hop used); ``None`` gives the network's own frames.
-        top_db: the silence gate of :func:`~foldpitch.predict.predict`; ``None`` uses its
-            default :data:`~foldpitch.predict.SILENCE_TOP_DB`, ``float("inf")`` turns it
-            off.
+        top_db: the silence gate of :func:`~foldpitch.predict.predict` in dB (default
+            :data:`~foldpitch.predict.SILENCE_TOP_DB`); ``None`` turns it off.
         batch_files: chunks (from as many files) per network call.
         workers: ``DataLoader`` worker processes that read and resample files; 0 reads
             them in this process.
@@ -187,7 +188,6 @@ def extract(
     """
     from .predict import (
         DECODERS,
-        SILENCE_TOP_DB,
         _check_positive_float,
         _check_positive_int,
         _check_range,
@@ -201,9 +201,8 @@ def extract(
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if hop is not None:
         hop = _check_positive_float(hop, "hop", "seconds between frames")
-    if top_db is None:
-        top_db = SILENCE_TOP_DB
-    top_db = None if top_db == math.inf else _check_positive_float(top_db, "top_db", "dB")
+    if top_db is not None:
+        top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
     if voicing_threshold is not None:
         from .model import check_voicing_threshold
 
