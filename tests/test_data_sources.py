@@ -512,3 +512,9 @@ def test_the_realistic_config_builds_the_corpus(tmp_path, monkeypatch):
     train = datamodule.train_set
     assert isinstance(train, AddNoise) and len(train) == 20
     assert sorted(train[0]) == ["audio", "clean"]
+
+
+def test_espeak_speech_defaults_to_the_train_languages(monkeypatch, tmp_path):
+    monkeypatch.setattr(speech, "espeak_available", lambda: True)
+    voices = speech.EspeakSpeech(cache_dir=tmp_path).voices
+    assert voices and {splits.split_of("espeak", v) for v in voices} == {"train"}

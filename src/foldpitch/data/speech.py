@@ -57,7 +57,6 @@ _WORDS = (
     "people often whisper numbers one two three four five six yesterday tomorrow "
     "beautiful orange yellow window garden pitch voice sound listen really hello"
 ).split()
-_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pt", "nl", "pl", "sv")
 _VARIANTS = ("", "+m1", "+m3", "+f1", "+f2", "+f4", "+croak", "+klatt")
 
 
@@ -81,7 +80,9 @@ class EspeakSpeech(Dataset):
         sample_rate: in Hz.
         seed: non-negative int.
         cache_dir: where WAVs are kept; default ``<tmp>/foldpitch-espeak``.
-        voices: espeak-ng voice names.
+        voices: espeak-ng voice names; default: the languages of the train split
+            (:func:`foldpitch.data.splits.espeak_languages`), none of which the accuracy
+            benchmark's speech uses.
 
     Items:
         ``{"audio": float32 tensor (n_samples,)}``.
@@ -98,8 +99,12 @@ class EspeakSpeech(Dataset):
         sample_rate: int = 16000,
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
-        voices: Sequence[str] = _VOICES,
+        voices: Sequence[str] | None = None,
     ) -> None:
+        if voices is None:
+            from .splits import espeak_languages  # splits reads this module's table
+
+            voices = espeak_languages("train")
         if not espeak_available():
             raise RuntimeError(
                 "EspeakSpeech needs the espeak-ng program, which was not found on PATH; "
