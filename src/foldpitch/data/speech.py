@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -358,7 +359,8 @@ class FestivalSpeech(Dataset):
     ``python scripts/prepare_corpus.py``; a missing render is made when first needed).
     Item ``i`` picks an utterance and an excerpt start from
     ``numpy.random.default_rng([seed, i])``; excerpts are zero-padded when the utterance
-    is shorter.
+    is shorter. An utterance that Festival fails to render is skipped with a warning and
+    the next one in the pool is used.
 
     Args:
         length: number of items.
@@ -447,8 +449,16 @@ class FestivalSpeech(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         index = _check_index(index, self.length)
         rng = _rng(self.seed, index)
-        audio = self.render(int(rng.integers(self.n_utterances)))
-        return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
+        first = int(rng.integers(self.n_utterances))
+        for attempt in range(self.n_utterances):
+            u = (first + attempt) % self.n_utterances
+            try:
+                audio = self.render(u)
+            except RuntimeError as error:  # one sentence Festival cannot say: the next one
+                warnings.warn(f"FestivalSpeech: skipping utterance {u}: {error}", stacklevel=2)
+                continue
+            return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
+        raise RuntimeError(f"FestivalSpeech: none of the {self.n_utterances} utterances rendered")
 
 
 def _check_range(name: str, value) -> tuple[float, float]:
