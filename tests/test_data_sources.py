@@ -536,3 +536,12 @@ def test_festival_speech_skips_an_utterance_festival_cannot_render(monkeypatch, 
     with pytest.warns(UserWarning, match=f"skipping utterance {first}"):
         item = data[0]["audio"]
     assert torch.all(item == (first + 1) % 3 + 1)  # the next utterance of the pool
+
+
+@needs_festival
+def test_festival_renders_the_child_voice_at_its_highest_pitch_settings():
+    """Targets near 600 Hz crashed the diphone resynthesis (exit -11): they are capped."""
+    text = "Dobrý zítra dnes zítra, protože večer velký!"
+    audio = render_festival(text, "czech_krb", stretch=0.86, f0_shift=1.34, f0_range=1.76)
+    f0 = praat_f0(audio, 50, 800)
+    assert np.median(f0) < 470 and np.percentile(f0, 95) < 520

@@ -213,8 +213,11 @@ RESERVED_FESTIVAL_VOICES = ("kal_diphone", "slt")
 ``kal_diphone`` and festvox-us-slt-hts's ``cmu_us_slt_*``, kept for independent
 evaluation."""
 
+_RENDER_VERSION = 2  # part of the cache key: bumped when the Scheme below changes
+
 # Scales the intonation targets of diphone voices around their mean:
-# f0' = shift * (mean + range * (f0 - mean)), at least 40 Hz.
+# f0' = shift * (mean + range * (f0 - mean)), kept in 40-450 Hz (the diphone voices'
+# resynthesis crashed, exit -11, on targets near 600 Hz).
 _FESTIVAL_PITCH = """
 (set! fp_orig_Int_Targets Int_Targets)
 (define (Int_Targets utt)
@@ -228,7 +231,7 @@ _FESTIVAL_PITCH = """
           (mapcar
            (lambda (tg)
              (let ((f0 (* fp_f0_shift (+ mean (* fp_f0_range (- (item.feat tg "f0") mean))))))
-               (item.set_feat tg "f0" (if (< f0 40) 40 f0))))
+               (item.set_feat tg "f0" (if (< f0 40) 40 (if (> f0 450) 450 f0)))))
            targets)))
     r))
 """
@@ -279,7 +282,7 @@ def render_festival(
         f0_shift: factor on the voice's f0 (diphone voices, on their intonation
             targets; the HTS and clunits voices keep their own pitch).
         f0_range: factor on the targets' excursions around their mean (diphone voices
-            only).
+            only). The scaled targets are kept within 40-450 Hz.
         cache_dir: keep the render as ``<cache_dir>/<key>.wav`` (key: a hash of every
             argument) and read it from there next time; ``None``: no cache.
 
@@ -307,7 +310,7 @@ def render_festival(
         )
     cached = None
     if cache_dir is not None:
-        key = repr((text, voice, sample_rate, stretch, f0_shift, f0_range))
+        key = repr((_RENDER_VERSION, text, voice, sample_rate, stretch, f0_shift, f0_range))
         cached = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
         if cached.exists():
             return sf.read(str(cached), dtype="float32")[0]
