@@ -476,7 +476,8 @@ def test_prepare_corpus_fills_the_cache_the_corpus_reads(tmp_path):
 
     options = dict(length=40, cache_dir=tmp_path, n_utterances=2, n_lines=2, n_rooms=2)
     counts = prepare_corpus(progress=False, **options)
-    assert counts == {"rooms": 2, "festival": 2 + 1, "soundfont": 2 + 1}  # + background pools
+    # + the background pools; nothing failed
+    assert counts == {"rooms": 2, "festival": 2 + 1, "soundfont": 2 + 1, "failed": 0}
     files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
     assert len([p for p in files if p.suffix == ".npy"]) == 2
     corpus = _small_corpus(tmp_path)
@@ -512,3 +513,35 @@ def test_the_realistic_config_builds_the_corpus(tmp_path, monkeypatch):
     train = datamodule.train_set
     assert isinstance(train, AddNoise) and len(train) == 20
     assert sorted(train[0]) == ["audio", "clean"]
+
+
+def test_espeak_speech_defaults_to_the_train_languages(monkeypatch, tmp_path):
+    monkeypatch.setattr(speech, "espeak_available", lambda: True)
+    voices = speech.EspeakSpeech(cache_dir=tmp_path).voices
+    assert voices and {splits.split_of("espeak", v) for v in voices} == {"train"}
+
+
+def test_festival_speech_skips_an_utterance_festival_cannot_render(monkeypatch, tmp_path):
+    monkeypatch.setattr(speech, "festival_available", lambda: True)
+    data = speech.FestivalSpeech(length=4, n_utterances=3, cache_dir=tmp_path, seed=1)
+    texts = [data.utterance(u)["text"] for u in range(3)]
+    first = int(np.random.default_rng([1, 0]).integers(3))  # item 0's utterance
+
+    def fake_render(text, voice, **settings):
+        if text == texts[first]:
+            raise RuntimeError("text2wave failed (simulated)")
+        return np.full(2 * SR, texts.index(text) + 1, np.float32)
+
+    monkeypatch.setattr(speech, "render_festival", fake_render)
+    with pytest.warns(UserWarning, match=f"skipping utterance {first}"):
+        item = data[0]["audio"]
+    assert torch.all(item == (first + 1) % 3 + 1)  # the next utterance of the pool
+
+
+@needs_festival
+def test_festival_renders_the_child_voice_at_its_highest_pitch_settings():
+    """Targets near 600 Hz crashed the diphone resynthesis (exit -11): they are capped."""
+    text = "Dobrý zítra dnes zítra, protože večer velký!"
+    audio = render_festival(text, "czech_krb", stretch=0.86, f0_shift=1.34, f0_range=1.76)
+    f0 = praat_f0(audio, 50, 800)
+    assert np.median(f0) < 470 and np.percentile(f0, 95) < 520

@@ -226,8 +226,9 @@ def prepare_corpus(progress: bool = True, workers: int = 1, **options) -> dict[s
         options: keyword arguments of :func:`realistic_corpus`.
 
     Returns:
-        How many pool members of each kind were prepared: ``{"festival": ...,
-        "soundfont": ..., "rooms": ...}``.
+        How many pool members of each kind there are, ``{"festival": ..., "soundfont":
+        ..., "rooms": ..., "failed": ...}``: ``failed`` counts the renders that raised
+        (each warned about; the datasets skip those utterances or re-raise for a line).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -262,8 +263,23 @@ def prepare_corpus(progress: bool = True, workers: int = 1, **options) -> dict[s
             walk(dataset.dataset)
 
     walk(corpus)
+
+    def run(task) -> str | None:
+        render, argument = task
+        try:
+            render(argument)
+        except RuntimeError as error:  # one failed render: the rest is still prepared
+            return f"{getattr(render, '__qualname__', render)}({argument}): {error}"
+        return None
+
     with ThreadPoolExecutor(workers) as pool:
-        done = pool.map(lambda task: task[0](task[1]), tasks)
-        for _ in tqdm(done, total=len(tasks), desc="preparing corpus", disable=not progress):
-            pass
+        done = pool.map(run, tasks)
+        failures = [
+            f
+            for f in tqdm(done, total=len(tasks), desc="preparing corpus", disable=not progress)
+            if f is not None
+        ]
+    for failure in failures:
+        warnings.warn(f"prepare_corpus: failed: {failure}", stacklevel=2)
+    counts["failed"] = len(failures)
     return counts

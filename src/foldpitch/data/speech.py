@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,6 @@ _WORDS = (
     "people often whisper numbers one two three four five six yesterday tomorrow "
     "beautiful orange yellow window garden pitch voice sound listen really hello"
 ).split()
-_VOICES = ("en", "en-us", "de", "fr", "es", "it", "pt", "nl", "pl", "sv")
 _VARIANTS = ("", "+m1", "+m3", "+f1", "+f2", "+f4", "+croak", "+klatt")
 
 
@@ -81,7 +81,9 @@ class EspeakSpeech(Dataset):
         sample_rate: in Hz.
         seed: non-negative int.
         cache_dir: where WAVs are kept; default ``<tmp>/foldpitch-espeak``.
-        voices: espeak-ng voice names.
+        voices: espeak-ng voice names; default: the languages of the train split
+            (:func:`foldpitch.data.splits.espeak_languages`), none of which the accuracy
+            benchmark's speech uses.
 
     Items:
         ``{"audio": float32 tensor (n_samples,)}``.
@@ -98,8 +100,12 @@ class EspeakSpeech(Dataset):
         sample_rate: int = 16000,
         seed: int = 0,
         cache_dir: str | os.PathLike | None = None,
-        voices: Sequence[str] = _VOICES,
+        voices: Sequence[str] | None = None,
     ) -> None:
+        if voices is None:
+            from .splits import espeak_languages  # splits reads this module's table
+
+            voices = espeak_languages("train")
         if not espeak_available():
             raise RuntimeError(
                 "EspeakSpeech needs the espeak-ng program, which was not found on PATH; "
@@ -207,8 +213,11 @@ RESERVED_FESTIVAL_VOICES = ("kal_diphone", "slt")
 ``kal_diphone`` and festvox-us-slt-hts's ``cmu_us_slt_*``, kept for independent
 evaluation."""
 
+_RENDER_VERSION = 2  # part of the cache key: bumped when the Scheme below changes
+
 # Scales the intonation targets of diphone voices around their mean:
-# f0' = shift * (mean + range * (f0 - mean)), at least 40 Hz.
+# f0' = shift * (mean + range * (f0 - mean)), kept in 40-450 Hz (the diphone voices'
+# resynthesis crashed, exit -11, on targets near 600 Hz).
 _FESTIVAL_PITCH = """
 (set! fp_orig_Int_Targets Int_Targets)
 (define (Int_Targets utt)
@@ -222,7 +231,7 @@ _FESTIVAL_PITCH = """
           (mapcar
            (lambda (tg)
              (let ((f0 (* fp_f0_shift (+ mean (* fp_f0_range (- (item.feat tg "f0") mean))))))
-               (item.set_feat tg "f0" (if (< f0 40) 40 f0))))
+               (item.set_feat tg "f0" (if (< f0 40) 40 (if (> f0 450) 450 f0)))))
            targets)))
     r))
 """
@@ -273,7 +282,7 @@ def render_festival(
         f0_shift: factor on the voice's f0 (diphone voices, on their intonation
             targets; the HTS and clunits voices keep their own pitch).
         f0_range: factor on the targets' excursions around their mean (diphone voices
-            only).
+            only). The scaled targets are kept within 40-450 Hz.
         cache_dir: keep the render as ``<cache_dir>/<key>.wav`` (key: a hash of every
             argument) and read it from there next time; ``None``: no cache.
 
@@ -301,7 +310,7 @@ def render_festival(
         )
     cached = None
     if cache_dir is not None:
-        key = repr((text, voice, sample_rate, stretch, f0_shift, f0_range))
+        key = repr((_RENDER_VERSION, text, voice, sample_rate, stretch, f0_shift, f0_range))
         cached = Path(cache_dir) / f"{hashlib.sha1(key.encode()).hexdigest()[:20]}.wav"
         if cached.exists():
             return sf.read(str(cached), dtype="float32")[0]
@@ -353,7 +362,8 @@ class FestivalSpeech(Dataset):
     ``python scripts/prepare_corpus.py``; a missing render is made when first needed).
     Item ``i`` picks an utterance and an excerpt start from
     ``numpy.random.default_rng([seed, i])``; excerpts are zero-padded when the utterance
-    is shorter.
+    is shorter. An utterance that Festival fails to render is skipped with a warning and
+    the next one in the pool is used.
 
     Args:
         length: number of items.
@@ -442,8 +452,16 @@ class FestivalSpeech(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         index = _check_index(index, self.length)
         rng = _rng(self.seed, index)
-        audio = self.render(int(rng.integers(self.n_utterances)))
-        return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
+        first = int(rng.integers(self.n_utterances))
+        for attempt in range(self.n_utterances):
+            u = (first + attempt) % self.n_utterances
+            try:
+                audio = self.render(u)
+            except RuntimeError as error:  # one sentence Festival cannot say: the next one
+                warnings.warn(f"FestivalSpeech: skipping utterance {u}: {error}", stacklevel=2)
+                continue
+            return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
+        raise RuntimeError(f"FestivalSpeech: none of the {self.n_utterances} utterances rendered")
 
 
 def _check_range(name: str, value) -> tuple[float, float]:
