@@ -256,19 +256,43 @@ def test_batched_equals_looped(form):
     )
 
 
-@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
-def test_reductions_agree(form):
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+@pytest.mark.parametrize("period", [37, 80])
+def test_cycle_form_sum_is_the_mean_times_the_number_of_cycles(period, backend):
+    # On an integer period every cycle is whole: the cycles are those of the original
+    # loop, counted here by stepping through the signal.
+    audio = noise(8000, 3, batch=(2,))
+    envelope = constant_envelope(period)
+    cycles, position = 0, period
+    while position + period <= audio.shape[-1] - 1:
+        cycles, position = cycles + 1, position + period
+    options = dict(kernel="linear", backend=backend)
+    mean = fold_alignment_loss(envelope, audio, 800, reduction="mean", **options)
+    total = fold_alignment_loss(envelope, audio, 800, reduction="sum", **options)
+    torch.testing.assert_close(total, mean * 2 * cycles)  # two examples
+    expected = sum(reference_fold_loss(envelope, row, 800) for row in audio)
+    torch.testing.assert_close(total, expected)
+
+
+def test_dense_form_sum_is_the_mean_times_the_number_of_frames():
     audio = noise(1500, 8, batch=(2,))
     envelope = wobbly_envelope().detach()
-    mean = form(envelope, audio, 300, reduction="mean")
-    total = form(envelope, audio, 300, reduction="sum")
-    assert mean.ndim == 0 and total.ndim == 0 and float(total) > float(mean) > 0
-    if form is dense_fold_loss:  # frames are the units: sum = mean x number of frames
-        per_frame = form(envelope, audio, 300, reduction="none")
-        torch.testing.assert_close(per_frame.sum(), total)
-        torch.testing.assert_close(per_frame[per_frame > 0].mean(), mean)
+    mean = dense_fold_loss(envelope, audio, 300, reduction="mean")
+    total = dense_fold_loss(envelope, audio, 300, reduction="sum")
+    per_frame = dense_fold_loss(envelope, audio, 300, reduction="none")
+    assert mean.ndim == 0 and total.ndim == 0 and per_frame.shape == (2, 6)
+    # Frames are the units; frames whose neighbourhood the valid region misses are 0.
+    counted = int((per_frame > 0).sum())
+    assert counted >= 6
+    torch.testing.assert_close(per_frame.sum(), total)
+    torch.testing.assert_close(mean * counted, total)
+
+
+@pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])
+def test_unknown_reduction_is_refused(form):
+    audio = noise(1500, 8, batch=(2,))
     with pytest.raises(ValueError, match="reduction must be one of"):
-        form(envelope, audio, 300, reduction="average")
+        form(wobbly_envelope().detach(), audio, 300, reduction="average")
 
 
 @pytest.mark.parametrize("form", [fold_alignment_loss, dense_fold_loss])

@@ -118,6 +118,20 @@ def test_trained_checkpoint_by_path(checkpoint):
     assert_same(result, predict(audio, RATE, loaded, device="cpu"), rtol=0)
 
 
+def test_shipped_checkpoint_by_path_follows_a_known_glide():
+    # tone(): a glide from 220 Hz to 1.5 x 220 Hz over the whole clip, voiced in the
+    # first half and noise in the second. The shipped network, passed by path.
+    n = round(1.3 * RATE)
+    result = predict(tone(1.3), RATE, predict_module.DEFAULT_CHECKPOINT, device="cpu")
+    truth = 220.0 * (1 + 0.5 * result.times.double() * RATE / (n - 1))
+    cents = 1200 * torch.log2(result.f0.double() / truth)
+    glide = result.times < 0.6  # the switch to noise is at 0.65 s
+    noise = result.times > 0.7
+    assert float((cents[glide].abs() < 50).double().mean()) > 0.95
+    assert float(result.voiced[glide].double().mean()) > 0.95
+    assert float(result.voiced[noise].double().mean()) < 0.1
+
+
 def test_result_can_be_modified_and_input_is_not(net):
     audio = tone(0.5)
     before = audio.clone()
@@ -445,6 +459,30 @@ def test_pyin_like_matches_librosa_conventions(net):
     np.testing.assert_array_equal(voiced_flag, result.voiced.numpy())
     np.testing.assert_array_equal(f0[voiced_flag], result.f0.numpy()[voiced_flag])
     np.testing.assert_array_equal(voiced_prob, result.periodicity.numpy())
+
+
+def test_pyin_like_returns_what_librosa_pyin_returns():
+    librosa = pytest.importorskip("librosa")
+    # A length that is not a multiple of the hop: then librosa has as many frames.
+    n = RATE + 37
+    glide = torch.linspace(220.0, 330.0, n, dtype=torch.float64)
+    noise = 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    audio = torch.where(torch.arange(n) < n // 2, harmonic_tone(glide, RATE), noise).numpy()
+    theirs = librosa.pyin(audio, fmin=100.0, fmax=800.0, sr=RATE, hop_length=160)
+    ours = pyin_like(audio, RATE, device="cpu", hop_length=160)  # the shipped network
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.shape == reference.shape and mine.dtype == reference.dtype
+    f0, voiced_flag, voiced_prob = ours
+    times = librosa.times_like(theirs[0], sr=RATE, hop_length=160)
+    np.testing.assert_allclose(predict(audio, RATE, device="cpu").times.numpy(), times)
+    # NaN where unvoiced in both; the decisions and the f0 agree on a clear case.
+    np.testing.assert_array_equal(np.isnan(f0), ~voiced_flag)
+    np.testing.assert_array_equal(np.isnan(theirs[0]), ~theirs[1])
+    assert (voiced_flag == theirs[1]).mean() > 0.9
+    both = voiced_flag & theirs[1]
+    assert both.sum() > 30
+    assert np.abs(1200 * np.log2(f0[both] / theirs[0][both])).max() < 50
+    assert ((voiced_prob >= 0) & (voiced_prob <= 1)).all()
 
 
 # --- errors -----------------------------------------------------------------------------
@@ -780,14 +818,63 @@ def test_network_demo_prints_a_table_and_writes_a_figure(checkpoint, tmp_path, c
     assert figure.stat().st_size > 10_000
 
 
+def demo_truth(seconds: np.ndarray) -> np.ndarray:
+    """The network demo's f0 (Hz, 0 where unvoiced), from the description of its parts."""
+    vibrato = 220.0 * 2 ** (100 / 1200 * np.sin(2 * np.pi * 6.0 * seconds))
+    glide = 150.0 * 2 ** (seconds - 1.25)
+    return np.select(
+        [seconds < 1.0, seconds < 1.25, seconds < 2.25], [vibrato, 0.0, glide], default=82.0
+    )
+
+
+def table_rows(printed: str) -> np.ndarray:
+    """The numbers of a printed Markdown table's rows (unvoiced: NaN; errors dropped)."""
+    rows = []
+    for line in printed.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and cells[0][:1].isdigit():
+            rows.append([np.nan if c == "unvoiced" else float(c) for c in cells[:3]])
+    return np.array(rows)
+
+
+def test_shipped_network_demo_is_accurate_against_its_known_f0(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from foldpitch.cli import demo_example
+
+    assert main(["demo", "--plot", str(tmp_path / "demo.png")]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    truth = demo_truth(rows[:, 0])
+    voiced = truth > 0
+    np.testing.assert_allclose(np.nan_to_num(rows[:, 1]), truth, atol=0.06)  # printed .1f
+    cents = 1200 * np.log2(rows[voiced, 2] / truth[voiced])
+    assert (np.abs(cents) < 50).mean() > 0.9, out
+    # The whole clip, frame by frame, as the demo runs it.
+    audio, _ = demo_example(RATE)
+    result = predict(audio, RATE, device="cpu")
+    truth = demo_truth(result.times.numpy())
+    cents = 1200 * np.log2(result.f0.numpy() / np.maximum(truth, 1e-6))
+    correct = (np.abs(cents) < 50) & (truth > 0) & result.voiced.numpy()
+    accuracy = correct.sum() / (truth > 0).sum()
+    assert accuracy > 0.95
+    assert f"frames within 50 cents (and called voiced): {accuracy:.1%}" in out
+
+
 def test_demo_without_a_checkpoint_says_so(tmp_path, capsys):
     assert main(["demo", "--checkpoint", str(tmp_path / "none.ckpt")]) == 2
     assert "none.ckpt" in capsys.readouterr().err
 
 
-def test_fit_demo_still_runs(capsys):
-    assert main(["demo", "--fit", "--steps", "3"]) == 0
-    assert "RMS error" in capsys.readouterr().out
+def test_fit_demo_approaches_its_known_f0(capsys):
+    # 40 Adam steps from 10 % flat (181 cents RMS) reach about 10 cents.
+    assert main(["demo", "--fit", "--steps", "40"]) == 0
+    out = capsys.readouterr().out
+    rows = table_rows(out)
+    truth = 220.0 * 2 ** (100 / 1200 * np.sin(2 * np.pi * 6.0 * rows[:, 0]))
+    np.testing.assert_allclose(rows[:, 1], truth, atol=0.006)  # printed .2f
+    cents = 1200 * np.log2(rows[:, 2] / truth)
+    assert len(rows) >= 8 and np.abs(cents).max() < 25, out
+    assert "RMS error" in out
 
 
 # --- refinement -------------------------------------------------------------------------
@@ -804,14 +891,24 @@ def test_refine_moves_a_rough_start_onto_the_true_f0(net):
     assert cents.abs().max() < 2.0, cents.abs().max()
 
 
-def test_refine_option_runs_and_keeps_the_network_voicing(net):
-    audio = harmonic_tone(220.0, RATE, RATE // 2)
-    plain = predict(audio, RATE, net, device="cpu")
-    refined = predict(audio, RATE, net, device="cpu", refine=True, refine_steps=3)
-    assert torch.equal(plain.voiced, refined.voiced)
-    assert refined.f0.shape == plain.f0.shape and not torch.equal(refined.f0, plain.f0)
+def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
+    # The shipped network on a vibrato: about 6 cents RMS; 10 steps of refinement: 2.
+    from foldpitch.synth import vibrato_f0
+
+    f0 = vibrato_f0(220.0, 6.0, 100.0, RATE, RATE)
+    audio = harmonic_tone(f0, RATE).float()
+    plain = predict(audio, RATE, device="cpu")
+    refined = predict(audio, RATE, device="cpu", refine=True, refine_steps=10)
+    assert torch.equal(plain.voiced, refined.voiced) and plain.voiced[10:-10].all()
+    truth = f0[(plain.times * RATE).round().long()]
+
+    def rms_cents(result):
+        cents = 1200 * torch.log2(result.f0.double() / truth)[10:-10]
+        return float(cents.square().mean().sqrt())
+
+    assert rms_cents(refined) < 0.5 * rms_cents(plain), (rms_cents(plain), rms_cents(refined))
     with pytest.raises(ValueError, match="refine_steps"):
-        predict(audio, RATE, net, device="cpu", refine=True, refine_steps=0)
+        predict(audio, RATE, device="cpu", refine=True, refine_steps=0)
 
 
 # --- the voicing threshold -----------------------------------------------------------

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .envelope import envelope_cycle_boundaries
-from .loss import dense_fold_loss
+from .loss import dense_fold_loss, framed_difference
 
 __all__ = ["PitchTrack", "fit_envelope", "instantaneous_f0", "lowpass", "yin_candidates"]
 
@@ -350,29 +350,19 @@ def yin_candidates(
         ``(log2_periods, costs)``, each ``(n_frames, n_candidates)``; missing candidates
         have an infinite cost.
     """
-    window = math.ceil(max_period)
-    max_lag = math.ceil(max_period) + 1
-    span = window + max_lag
-    centres = torch.arange(n_frames, dtype=torch.float64) * hop_samples
-    # Frames near the ends use the nearest full window rather than one half zeros.
-    last_start = max(audio.shape[-1] - span, 0)
     if expected_period is None:
         expected_period = torch.full((n_frames,), math.sqrt(min_period * max_period))
-    starts = (centres - (window + expected_period.to(torch.float64)) / 2).round().long()
-    starts = starts.clamp(0, last_start)
-    padded = torch.nn.functional.pad(audio, (0, span))  # only for audio shorter than span
-    index = starts[:, None] + torch.arange(span)
-    segments = padded[index].to(torch.float64)  # (frames, span)
-
-    # d(tau) = e(0) + e(tau) - 2 r(tau) over the first `window` samples, via the FFT.
-    size = 2 * span
-    head = torch.fft.rfft(segments[:, :window], n=size)
-    whole = torch.fft.rfft(segments, n=size)
-    correlation = torch.fft.irfft(whole * head.conj(), n=size)[:, :max_lag]
-    energy = torch.nn.functional.pad(segments.square().cumsum(-1), (1, 0))
-    lags = torch.arange(max_lag)
-    shifted_energy = energy[:, lags + window] - energy[:, lags]
-    difference = (energy[:, window : window + 1] + shifted_energy - 2 * correlation).clamp_min(0)
+    # d(tau) of a window of ceil(max_period) samples, lags 0 .. ceil(max_period); frames
+    # near the ends use the nearest full window rather than one half zeros.
+    difference, _ = framed_difference(
+        audio.to(torch.float64),
+        hop_samples,
+        n_frames,
+        math.ceil(max_period),
+        window=math.ceil(max_period),
+        centre_lag=expected_period.to(torch.float64),
+    )
+    max_lag = difference.shape[-1]  # number of lags
     cumulative = difference[:, 1:].cumsum(-1) / torch.arange(1, max_lag)
     normalised = torch.ones_like(difference)
     normalised[:, 1:] = difference[:, 1:] / cumulative.clamp_min(1e-12)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Install foldpitch and everything its test suite needs, so that only the tests that need
+# a GPU skip. The README's test command and .ci/run both call this, then `python -m pytest`.
+#
+# Python packages: the dev, train and bench extras, and the compare extra (what the
+# accuracy harness compares against; pysptk and pyworld have no wheel for every Python and
+# build from source). torchcrepe, pesto-pitch and torchfcpe are installed without their
+# dependencies: they pin torchaudio, which does not load against every torch (and would
+# pull another torch); they import it only to read files, which foldpitch never asks of
+# them (benchmarks/accuracy/methods.py stands in for it).
+#
+# Debian packages (apt-get, as root or through sudo): espeak-ng, festival and its voices,
+# fluidsynth and soundfonts for the speech and instrument tests. --no-install-recommends
+# keeps festival's recommended voice out. Some voices and soundfonts are reserved for
+# evaluation and must never be installed or used; the plan is checked for them first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pip install torch==2.13.0
+pip install -e ".[dev,bench,train,compare]"
+pip install --no-deps torchcrepe pesto-pitch torchfcpe
+if pip show torchaudio >/dev/null 2>&1 && ! python -c "import torchaudio" >/dev/null 2>&1; then
+    pip uninstall -y torchaudio  # installed but unloadable: the stand-in takes over
+fi
+
+APT_PACKAGES=(
+    espeak-ng festival fluidsynth
+    festvox-ca-ona-hts festvox-czech-dita festvox-czech-krb festvox-czech-machac
+    festvox-czech-ph festvox-hi-nsk festvox-italp16k festvox-itapc16k festvox-kdlpc16k
+    festvox-mr-nsk festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv festvox-te-nsk
+    musescore-general-soundfont-lossless timgm6mb-soundfont
+)
+RESERVED='^(festvox-kallpc16k|festvox-us-slt-hts|flite|fluid-soundfont-gm)$'
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install_test_deps: no apt-get here; install by hand: ${APT_PACKAGES[*]}" >&2
+    exit 1
+fi
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=(sudo)
+fi
+"${SUDO[@]}" apt-get update
+planned=$("${SUDO[@]}" apt-get install -s -y --no-install-recommends "${APT_PACKAGES[@]}" \
+    | awk '$1 == "Inst" {print $2}')
+if echo "$planned" | grep -Eq "$RESERVED"; then
+    echo "install_test_deps: apt would install a reserved package:" >&2
+    echo "$planned" | grep -E "$RESERVED" >&2
+    exit 1
+fi
+"${SUDO[@]}" apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
