@@ -12,8 +12,9 @@ network call are zero padded to the longest and the network masks the padding, s
 * chunks of several files (a file up to ``chunk_seconds`` is one chunk) share one network
   call: :data:`POOL_BATCHES` calls' worth of chunks are sorted by length before they are
   cut into batches, so little of a call is padding;
-* a file's f0 path is decoded as soon as its last chunk is through the network, and its
-  outputs are written by a background thread;
+* a file's f0 path is decoded as soon as its last chunk is through the network (the
+  files a call finishes share one Viterbi pass: padded rows, each decoded as on its
+  own), and its outputs are written by a background thread;
 * with ``devices``/``num_nodes`` the same runs under Lightning's DDP (``Trainer.predict``):
   file ``i`` goes to rank ``i % world_size`` and to no other, each rank writes its own
   outputs, and rank 0 merges the ranks' manifests when all are done.
