@@ -278,15 +278,17 @@ def test_festival_rate_and_pitch_settings_act(tmp_path):
 
 def test_random_melodies_stay_in_register_and_monophonic():
     gaps, vibrato = [], []
-    for program in PROGRAMS:
-        rng = np.random.default_rng([5, program.number])
-        notes = soundfont.random_melody(rng, program.number, 6.0, fmin=60.0, fmax=1000.0)
-        assert notes and notes[-1].start < 6.0
+    for program, seed in [(p, s) for p in PROGRAMS for s in range(25)]:
+        rng = np.random.default_rng([seed, program.number])
+        notes = soundfont.random_melody(rng, program.number, 8.0, fmin=60.0, fmax=1000.0)
+        assert notes and notes[-1].start < 8.0
         pitches = np.array([n.pitch for n in notes])
         assert pitches.min() >= max(program.low, 35) and pitches.max() <= min(program.high, 83)
         for a, b in zip(notes, notes[1:], strict=False):  # no overlap: one f0 at a time
             assert a.start + a.duration <= b.start + 1e-9
         gaps += [b.start - (a.start + a.duration) for a, b in zip(notes, notes[1:], strict=False)]
+        for i, note in enumerate(notes):  # every note is writable (bend within range...)
+            soundfont._check_note(note, i)
         vibrato += [n.vibrato_cents > 0 for n in notes]
         highest = max(midi_to_hz(n.pitch + abs(n.bend) + n.vibrato_cents / 100) for n in notes)
         assert highest < 1000.0 * 2 ** (2 / 12)

@@ -476,7 +476,8 @@ def random_melody(
         vibrato = float(rng.uniform(10, 60)) if sustained and rng.random() < 0.5 else 0.0
         bend = 0.0
         if rng.random() < (0.15 if sustained else 0.03):
-            bend = float(rng.uniform(0.3, 1.5)) * float(rng.choice([-1, 1]))
+            room = min(1.5, BEND_RANGE - vibrato / 100)  # bend + vibrato within the range
+            bend = float(rng.uniform(0.3, room)) * float(rng.choice([-1, 1]))
         notes.append(
             Note(
                 t,
