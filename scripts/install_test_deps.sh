@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pip install torch==2.13.0
-pip install -e ".[dev,bench,train,compare]"
+pip install -e ".[dev,bench,train,compare,corpus]"
 pip install --no-deps torchcrepe pesto-pitch torchfcpe
 if pip show torchaudio >/dev/null 2>&1 && ! python -c "import torchaudio" >/dev/null 2>&1; then
     pip uninstall -y torchaudio  # installed but unloadable: the stand-in takes over
@@ -29,8 +29,9 @@ APT_PACKAGES=(
     festvox-czech-ph festvox-hi-nsk festvox-italp16k festvox-itapc16k festvox-kdlpc16k
     festvox-mr-nsk festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv festvox-te-nsk
     musescore-general-soundfont-lossless timgm6mb-soundfont
+    festival-hi festival-mr festival-te  # the NSK voices' languages (only recommended)
 )
-RESERVED='^(festvox-kallpc16k|festvox-us-slt-hts|flite|fluid-soundfont-gm)$'
+RESERVED='^(festvox-kallpc16k|festvox-us-slt-hts|flite|fluid-soundfont-gm|fluid-soundfont-gs|fluidr3mono-gm-soundfont)$'
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install_test_deps: no apt-get here; install by hand: ${APT_PACKAGES[*]}" >&2
