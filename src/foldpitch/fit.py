@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .decode import viterbi
 from .envelope import envelope_cycle_boundaries
 from .loss import dense_fold_loss, framed_difference
 
@@ -400,38 +401,27 @@ def yin_candidates(
 
 
 def viterbi_path(log2_periods: Tensor, costs: Tensor, octave_cost: float = 1.0) -> Tensor:
-    """Cheapest path through per-frame candidates; a jump of one octave costs ``octave_cost``.
+    """Cheapest path through per-frame candidates; a jump of one octave costs ``octave_cost``
+    (:func:`foldpitch.decode.viterbi`, with the costs as negative scores).
 
-    Frames without any finite candidate keep the previous frame's choice cost-free.
+    Frames without any finite candidate are left out of the path (their neighbours join
+    across them) and take the previous frame's period (the next one's at the start).
     Returns the chosen log2 period per frame ``(n_frames,)``.
     """
-    n_frames, n_candidates = costs.shape
-    # Frames with no dip at all: give them the neighbours' freedom (all equal, finite).
     empty = torch.isinf(costs).all(dim=1)
-    costs = torch.where(empty[:, None], torch.ones_like(costs), costs)
-    total = costs[0].clone()
-    back = torch.zeros(n_frames, n_candidates, dtype=torch.long)
-    for frame in range(1, n_frames):
-        jump = (log2_periods[frame][:, None] - log2_periods[frame - 1][None, :]).abs()
-        jump = torch.nan_to_num(jump, nan=0.0, posinf=0.0)
-        if empty[frame]:
-            jump = torch.zeros_like(jump)
-        candidates = total[None, :] + octave_cost * jump  # (current, previous)
-        total, back[frame] = candidates.min(dim=1)
-        total = total + costs[frame]
-    choice = torch.empty(n_frames, dtype=torch.long)
-    choice[-1] = total.argmin()
-    for frame in range(n_frames - 1, 0, -1):
-        choice[frame - 1] = back[frame, choice[frame]]
-    path = log2_periods.gather(1, choice[:, None]).squeeze(1)
+    if bool(empty.all()):
+        return torch.full(
+            costs.shape[:1], float(log2_periods[torch.isfinite(log2_periods)].median())
+        )
+    kept = (~empty).nonzero()[:, 0]
+    positions = log2_periods[kept].double().numpy()[None]
+    choice = viterbi(-costs[kept].double().numpy()[None], octave_cost, positions)[0]
+    path = torch.empty(costs.shape[0], dtype=log2_periods.dtype)
+    path[kept] = log2_periods[kept].gather(1, torch.from_numpy(choice)[:, None]).squeeze(1)
     # A frame without candidates inherits its neighbour's period.
-    finite = torch.isfinite(path) & ~empty
-    if not finite.any():
-        return torch.full_like(path, float(log2_periods[torch.isfinite(log2_periods)].median()))
-    index = torch.arange(n_frames)
-    nearest = torch.where(finite, index, torch.full_like(index, -1)).cummax(0).values
-    first = int(index[finite][0])
-    nearest = torch.where(nearest < 0, torch.full_like(nearest, first), nearest)
+    index = torch.arange(costs.shape[0])
+    nearest = torch.where(~empty, index, torch.full_like(index, -1)).cummax(0).values
+    nearest = torch.where(nearest < 0, kept[0], nearest)
     return path[nearest]
 
 
