@@ -207,7 +207,7 @@ class PitchNet(nn.Module):
             audio = audio[None]
         if audio.ndim != 2:
             raise ValueError(f"audio must be (batch, time) or (time,), got {tuple(audio.shape)}")
-        hidden = self.stem(self.features(audio))
+        features = self.features(audio)
         mask = None
         if lengths is not None:
             if lengths.shape != audio.shape[:1]:
@@ -216,8 +216,16 @@ class PitchNet(nn.Module):
                     f"{tuple(lengths.shape)}"
                 )
             frames = torch.div(lengths.to(audio.device) - 1, self.hop_length, rounding_mode="floor")
-            index = torch.arange(hidden.shape[-1], device=audio.device)
-            mask = (index <= frames[:, None]).to(hidden.dtype)[:, None]  # (batch, 1, frames)
+            index = torch.arange(features.shape[-1], device=audio.device)
+            mask = (index <= frames[:, None]).to(features.dtype)[:, None]  # (batch, 1, frames)
+        return self.from_features(features, mask)
+
+    def from_features(self, features: Tensor, mask: Tensor | None = None) -> PitchNetOutput:
+        """The network after :meth:`features` ``(batch, n_input_bins, n_frames)``. Frames
+        past either end of ``features`` count as zeros at every layer (the convolutions'
+        padding), as at the ends of a signal; ``mask`` ``(batch, 1, n_frames)`` (1 for
+        frames, 0 for padding) zeroes more, as :meth:`forward` does past ``lengths``."""
+        hidden = self.stem(features)
         for block in self.blocks:
             hidden = block(hidden, mask)
         out = self.head(hidden).transpose(1, 2)  # (batch, n_frames, 2 K + 1)

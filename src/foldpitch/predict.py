@@ -62,14 +62,16 @@ import math
 import numbers
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .decode import ViterbiDecoder
 from .frontend import frame_power_db, n_frames_for
-from .model import PitchNet, check_voicing_threshold, load_pitchnet
+from .model import PitchNet, PitchNetOutput, check_voicing_threshold, load_pitchnet
 
 __all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "predict", "pyin_like"]
 
@@ -332,10 +334,7 @@ def _finish(
                 (log2_period, periodicity, power_db), n_frames, hop_length, sample_rate, net
             )
             times = torch.arange(n_frames, dtype=torch.float64) * hop_length / sample_rate
-        low = math.log2(model_rate / fmax)
-        high = math.log2(model_rate / fmin)
-        log2_period = log2_period.double().clamp(low, high)
-        f0 = (model_rate / torch.exp2(log2_period)).clamp(fmin, fmax).float()
+        f0 = _to_f0(log2_period, model_rate, fmin, fmax)
         periodicity = periodicity.float()
     # Clone outside inference mode: callers may modify the result in place.
     f0, periodicity, times = f0.clone(), periodicity.clone(), times.clone()
@@ -466,9 +465,8 @@ def _empty_tracks(
     by chunk by :func:`_store`; ``k`` is ``n_candidates`` or the allowed bins if fewer."""
     allowed = _allowed_bins(net, fmin, fmax)
     k = min(n_candidates, int(allowed.sum()))
-    index_dtype = torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
     candidates = _Candidates(
-        bins=torch.empty(n_rows, n_frames, k, dtype=index_dtype),
+        bins=torch.empty(n_rows, n_frames, k, dtype=_index_dtype(net)),
         log_probs=torch.empty(n_rows, n_frames, k),
         log2_periods=torch.empty(n_rows, n_frames, k),
         allowed=allowed,
@@ -495,16 +493,8 @@ def _call_network(
         out = (net if forward is None else forward)(audio)
     else:
         out = net(audio, lengths.to(device))
-    logits = out.logits.float().masked_fill(~allowed.to(device), float("-inf"))
-    log_probs, bins = torch.log_softmax(logits, -1).topk(k, -1)
-    index_dtype = torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
-    outputs = {
-        "bins": bins.to(index_dtype),
-        "log_probs": log_probs,
-        "log2_periods": net.log2_period(out, bins).float(),
-        "periodicity": torch.sigmoid(out.periodicity_logits.float()),
-    }
-    outputs = {name: value.cpu() for name, value in outputs.items()}
+    outputs, periodicity = _frame_candidates(net, out, allowed, k)
+    outputs["periodicity"] = periodicity
     # The zero padding is framed as the spectrogram frames it: real frames are unchanged.
     outputs["power_db"] = frame_power_db(batch, net.frontend.n_fft, net.hop_length)
     return outputs
@@ -536,20 +526,59 @@ def _decode(
     of several signals zero padded past ``lengths`` (frames) are decoded together."""
     if decoder == "argmax":
         return candidates.log2_periods[..., 0]
-    jump_cost = VITERBI_OCTAVE_COST * net.bin_width  # per bin, in nats
     path = viterbi_bins(
         candidates.bins.numpy(),
         candidates.log_probs.numpy(),
         candidates.allowed.numpy(),
-        jump_cost,
+        _jump_cost(net),
         lengths,
     )
-    path = torch.from_numpy(path)
-    # The chosen bin's own offset when it is a candidate, else the middle of the bin.
-    match = candidates.bins == path.to(candidates.bins.dtype)[..., None]
-    found = candidates.log2_periods.gather(-1, match.to(torch.uint8).argmax(-1, keepdim=True))
+    return _path_log2_period(candidates.bins, candidates.log2_periods, torch.from_numpy(path), net)
+
+
+def _frame_candidates(
+    net: PitchNet, out: PitchNetOutput, allowed: Tensor, k: int
+) -> tuple[dict[str, Tensor], Tensor]:
+    """The fields of :class:`_Candidates` (``bins``, ``log_probs``, ``log2_periods``,
+    ``(batch, n_frames, k)`` each) and the periodicity ``(batch, n_frames)`` of the
+    network's output, on the CPU (shared with :mod:`foldpitch.stream`)."""
+    logits = out.logits.float().masked_fill(~allowed.to(out.logits.device), float("-inf"))
+    log_probs, bins = torch.log_softmax(logits, -1).topk(k, -1)
+    fields = {
+        "bins": bins.to(_index_dtype(net)),
+        "log_probs": log_probs,
+        "log2_periods": net.log2_period(out, bins).float(),
+    }
+    fields = {name: value.cpu() for name, value in fields.items()}
+    return fields, torch.sigmoid(out.periodicity_logits.float()).cpu()
+
+
+def _index_dtype(net: PitchNet) -> torch.dtype:
+    return torch.int16 if net.n_period_bins <= torch.iinfo(torch.int16).max else torch.int64
+
+
+def _jump_cost(net: PitchNet) -> float:
+    """:data:`VITERBI_OCTAVE_COST` per bin of the network, in nats."""
+    return VITERBI_OCTAVE_COST * net.bin_width
+
+
+def _path_log2_period(bins: Tensor, log2_periods: Tensor, path: Tensor, net: PitchNet) -> Tensor:
+    """log2 period of each frame's chosen bin ``path (rows, n_frames)``: the bin's own
+    offset when it is one of the frame's candidates ``bins``/``log2_periods`` ``(rows,
+    n_frames, k)``, else the middle of the bin."""
+    match = bins == path.to(bins.dtype)[..., None]
+    found = log2_periods.gather(-1, match.to(torch.uint8).argmax(-1, keepdim=True))
     middle = net.log2_period_edges.cpu()[path] + 0.5 * net.bin_width
     return torch.where(match.any(-1), found[..., 0], middle.float())
+
+
+def _to_f0(log2_period: Tensor, model_rate: int, fmin: float, fmax: float) -> Tensor:
+    """f0 in Hz, float32, from log2 periods in samples at ``model_rate``, inside
+    ``[fmin, fmax]``."""
+    low = math.log2(model_rate / fmax)
+    high = math.log2(model_rate / fmin)
+    log2_period = log2_period.double().clamp(low, high)
+    return (model_rate / torch.exp2(log2_period)).clamp(fmin, fmax).float()
 
 
 def viterbi_bins(
@@ -564,10 +593,10 @@ def viterbi_bins(
 
     A frame's bins outside ``bins`` share the probability that its candidates leave
     (``1 - sum(exp(log_probs))``) equally; bins where ``allowed`` is false are
-    impossible. The cost is linear in the jump, so the best predecessor of every bin is
-    found with two running maxima (a distance transform) in ``O(n_bins)`` per frame,
-    not ``O(n_bins ** 2)``. Rows are independent: decoding several signals at once
-    (``lengths``) gives each the path it has on its own, with less Python per frame.
+    impossible. Decoded by :class:`foldpitch.decode.ViterbiDecoder` (a distance
+    transform: ``O(n_bins)`` per frame, not ``O(n_bins ** 2)``). Rows are independent:
+    decoding several signals at once (``lengths``) gives each the path it has on its own,
+    with less Python per frame.
 
     Args:
         bins: int ``(rows, n_frames, k)``, candidate bins of each frame.
@@ -581,62 +610,34 @@ def viterbi_bins(
         int64 ``(rows, n_frames)``: the chosen bin of every frame (meaningless past a
         row's length).
     """
-    n_rows, n_frames, k = bins.shape
-    n_bins = allowed.shape[0]
-    last = np.full(n_rows, n_frames - 1) if lengths is None else np.asarray(lengths) - 1
+    n_frames = bins.shape[1]
+    decoder = ViterbiDecoder(jump_cost, lag=None, positions=np.arange(allowed.shape[0]))
+    block = 1024  # frames whose full log-probabilities are built at once
+    for start in range(0, n_frames, block):
+        stop = min(start + block, n_frames)
+        frames = _frame_log_probs(bins[:, start:stop], log_probs[:, start:stop], allowed)
+        if lengths is not None:
+            # Past its end a row's frames score 0 in every bin: its path stays on the bin
+            # it ends on (a move costs, staying does not), so it is the row's own path.
+            padding = np.arange(start, stop) >= np.asarray(lengths)[:, None]
+            frames[padding] = 0.0
+        decoder.push(frames)
+    return decoder.flush()
+
+
+def _frame_log_probs(bins: np.ndarray, log_probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Every bin's log-probability ``(rows, n_frames, n_bins)`` from each frame's
+    candidates ``(rows, n_frames, k)``: the bins outside the candidates share what the
+    candidates leave equally; bins not ``allowed`` are ``-inf``."""
+    k = bins.shape[-1]
     n_others = int(allowed.sum()) - k
     with np.errstate(divide="ignore"):  # log(0): candidates hold all the probability
         others = np.log(np.clip(1 - np.exp(log_probs).sum(-1), 0, None) / max(n_others, 1))
     if n_others <= 0:
         others = np.full_like(others, -np.inf)
-    position = np.arange(n_bins) * jump_cost
-    back = np.zeros((n_rows, n_frames, n_bins), dtype=np.uint8 if n_bins <= 256 else np.int32)
-    score = None
-    end_choice = np.zeros(n_rows, dtype=np.int64)  # each row's best bin at its last frame
-    block = 1024  # frames whose full log-probabilities are built at once
-    for start in range(0, n_frames, block):
-        stop = min(start + block, n_frames)
-        frames = np.where(allowed, others[:, start:stop, None], -np.inf)
-        np.put_along_axis(frames, bins[:, start:stop], log_probs[:, start:stop], axis=-1)
-        for t in range(start, stop):
-            if score is None:
-                score = frames[:, 0].copy()
-            else:
-                best, back[:, t] = _best_predecessor(score, position)
-                score = best + frames[:, t - start]
-                score -= score.max(-1, keepdims=True)  # bounded over hours of frames
-            ending = last == t
-            if ending.any():
-                end_choice[ending] = score[ending].argmax(-1)
-    path = np.empty((n_rows, n_frames), dtype=np.int64)
-    rows = np.arange(n_rows)
-    current = end_choice
-    for t in range(n_frames - 1, -1, -1):
-        current = np.where(last == t, end_choice, current)  # a row's path starts at its end
-        path[:, t] = current
-        if t > 0:
-            current = back[rows, t, current]
-    return path
-
-
-def _best_predecessor(score: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``max_j score[j] - |position[i] - position[j]|`` and its ``j``, for every ``i``
-    (``score (rows, n_bins)``, ``position`` increasing): the best of the running maximum
-    from below and the one from above."""
-    index = np.arange(score.shape[-1])
-
-    def running_max(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        best = np.maximum.accumulate(values, axis=-1)
-        where = np.maximum.accumulate(np.where(values >= best, index, 0), axis=-1)
-        return best, where
-
-    below, from_below = running_max(score + position)
-    above, from_above = running_max((score - position)[..., ::-1])
-    below = below - position
-    above = above[..., ::-1] + position
-    from_above = (index[-1] - from_above)[..., ::-1]
-    take_below = below >= above
-    return np.where(take_below, below, above), np.where(take_below, from_below, from_above)
+    frames = np.where(allowed, others[..., None], -np.inf)
+    np.put_along_axis(frames, bins.astype(np.int64), log_probs, axis=-1)
+    return frames
 
 
 def _refine(
@@ -685,13 +686,9 @@ def _interpolate(
 ) -> tuple[Tensor, ...]:
     """Read each ``(rows, network frames)`` track at ``k * hop_length / sample_rate``
     seconds, linearly."""
-    # Position in network frames, k * hop_length * model_rate / (sample_rate * model_hop),
-    # in exact integer arithmetic so that times on the network's grid read it exactly.
-    numerator = torch.arange(n_frames, dtype=torch.int64) * (hop_length * net.sample_rate)
-    denominator = sample_rate * net.hop_length
+    frames = torch.arange(n_frames, dtype=torch.int64)
+    below, fraction = _network_position(frames, Fraction(hop_length, sample_rate), net)
     last = tracks[0].shape[-1] - 1
-    below = torch.div(numerator, denominator, rounding_mode="floor")
-    fraction = (numerator - below * denominator).double() / denominator
     fraction = torch.where(below >= last, torch.zeros_like(fraction), fraction)
     below = below.clamp_max(last)
     above = (below + 1).clamp_max(last)
@@ -701,6 +698,16 @@ def _interpolate(
         return values[:, below] * (1 - fraction) + values[:, above] * fraction
 
     return tuple(read(track) for track in tracks)
+
+
+def _network_position(frames: Tensor, hop: Fraction, net: PitchNet) -> tuple[Tensor, Tensor]:
+    """Where frames ``frames`` (int64) ``hop`` seconds apart fall on the network's
+    frames: the frame below (int64) and the fraction of the way to the next (float64).
+    Exact integer arithmetic, so that times on the network's grid read it exactly."""
+    numerator = frames * (hop.numerator * net.sample_rate)
+    denominator = hop.denominator * net.hop_length
+    below = torch.div(numerator, denominator, rounding_mode="floor")
+    return below, (numerator - below * denominator).double() / denominator
 
 
 def _resample(audio: Tensor, sample_rate: int, target_rate: int) -> Tensor:
