@@ -1,0 +1,475 @@
+"""Pitch of audio as it arrives: :func:`stream` returns a :class:`PitchStream` that takes
+chunks of any size (``push``) and returns the frames that became final.
+
+The network is local in time: its output for a frame depends on the STFT frames within
+its receptive field (``(kernel_size - 1) * (2 ** n_blocks - 1) / 2`` frames each side, 30
+for the shipped model), each of which reads ``n_fft / 2`` samples around its centre. So a
+stream can give exactly what :func:`foldpitch.predict.predict` gives on the whole signal
+once it has seen that far ahead, and nearly that earlier:
+
+* **Network look-ahead** (``lookahead_ms``): a frame is computed once the STFT frames
+  that far ahead are complete; the frames past them count as absent (the network's zero
+  padding, as at the end of a signal, which it was trained to handle). ``None`` waits
+  for the whole receptive field: the result then equals ``predict``'s. Each frame is
+  computed on its own window of STFT frames, so the result never depends on how the
+  audio was chunked.
+* **Decoding with a fixed lag** (``lag_ms``): the Viterbi path of ``predict`` (the same
+  decoder, :class:`foldpitch.decode.ViterbiDecoder`, the same octave cost), with each
+  frame decided once ``lag_ms`` of later frames are in (fixed-lag smoothing); ``None``
+  decides nothing before :meth:`PitchStream.flush` (the offline path exactly);
+  ``lag_ms=0`` takes each frame's most probable bin (``decoder="argmax"``).
+* **Latency**: from the moment a frame's centre sample arrives to the moment the frame
+  is final, ``n_fft / 2`` samples (the STFT window's second half, 32 ms) plus the
+  look-ahead plus the lag, :attr:`PitchStream.latency` (plus the resampler's few
+  samples at other input rates); computing it comes on top.
+* **Silence gate**: offline, a frame more than ``top_db`` below the loudest frame of the
+  whole signal is unvoiced. A stream cannot see the future, so its reference is the
+  loudest frame so far (up to the latest frame the decision waits for): a quiet passage
+  after a loud one is gated as offline, but the quiet start of a stream is measured
+  against itself and stays voiced until something louder comes. With ``lag_ms=None``
+  the decisions wait for the end, and so does the reference: a stream with
+  ``lookahead_ms=None, lag_ms=None`` equals ``predict``, gate included.
+* **Other differences from predict**: the audio's mean (DC offset) is not removed, since
+  it is not known in advance (remove an offset upstream); the stream is mono.
+
+Only the audio, STFT frames and decoder state that later frames still need are kept:
+memory stays bounded whatever the length, except with ``lag_ms=None`` (the decoder keeps
+a back-pointer per bin and frame, as offline).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections import deque
+from fractions import Fraction
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .decode import ViterbiDecoder
+from .frontend import frame_power_db, n_frames_for
+from .model import PitchNet, check_voicing_threshold
+from .predict import (
+    SILENCE_TOP_DB,
+    VITERBI_CANDIDATES,
+    PitchResult,
+    _allowed_bins,
+    _as_float32,
+    _check_positive_float,
+    _check_range,
+    _check_sample_rate,
+    _frame_candidates,
+    _frame_log_probs,
+    _jump_cost,
+    _network_position,
+    _path_log2_period,
+    _resolve_device,
+    _resolve_model,
+    _to_f0,
+)
+
+__all__ = ["DEFAULT_LAG_MS", "DEFAULT_LOOKAHEAD_MS", "PitchStream", "stream"]
+
+DEFAULT_LOOKAHEAD_MS = 50.0
+"""Network look-ahead of :func:`stream` by default (see the README's "Live audio")."""
+
+DEFAULT_LAG_MS = 50.0
+"""Viterbi lag of :func:`stream` by default (see the README's "Live audio")."""
+
+
+def stream(
+    checkpoint: str | os.PathLike | PitchNet | None = None,
+    *,
+    sample_rate: int,
+    lag_ms: float | None = DEFAULT_LAG_MS,
+    lookahead_ms: float | None = DEFAULT_LOOKAHEAD_MS,
+    fmin: float | None = None,
+    fmax: float | None = None,
+    hop: float = 0.01,
+    voicing_threshold: float | None = None,
+    top_db: float | None = SILENCE_TOP_DB,
+    device: str | torch.device | None = "cpu",
+) -> PitchStream:
+    """A stream that estimates the f0 of audio pushed to it chunk by chunk.
+
+    Args:
+        checkpoint: as in :func:`foldpitch.predict.predict` (``None``: the shipped model).
+        sample_rate: of the audio pushed, in Hz, a positive integer; other rates than
+            the network's are resampled with ``soxr.ResampleStream`` (the same
+            resampler as ``predict``, same output).
+        lag_ms: how long the Viterbi decoder waits for later frames before deciding a
+            frame, in ms, ``>= 0`` (rounded to whole network frames); 0 takes each
+            frame's most probable bin; ``None`` decides at :meth:`PitchStream.flush`.
+        lookahead_ms: how far past a frame the network sees, in ms, ``>= 0`` (rounded
+            to whole network frames; more than the receptive field is the receptive
+            field); ``None`` is the whole receptive field (300 ms for the shipped
+            model), where the network's output equals ``predict``'s.
+        fmin, fmax: the f0 range in Hz, as in ``predict``.
+        hop: seconds between the frames returned, frame ``k`` at ``k * hop``; other
+            values than the network's hop (10 ms) read its frames by linear
+            interpolation, as ``predict`` does.
+        voicing_threshold: as in ``predict`` (``None``: the network's own).
+        top_db: silence gate in dB below the loudest frame so far (see the module
+            docstring); ``None`` turns it off.
+        device: where the network runs (``None``: CUDA if available).
+
+    Returns:
+        A :class:`PitchStream`.
+
+    Example:
+        >>> net = PitchNet(channels=16, n_blocks=2, n_period_bins=32).eval()
+        >>> live = stream(net, sample_rate=16000, lag_ms=0, lookahead_ms=0)
+        >>> tone = np.sin(2 * np.pi * 220 * np.arange(16000) / 16000).astype(np.float32)
+        >>> sizes = [len(live.push(chunk).f0) for chunk in np.split(tone, 10)]
+        >>> sizes, len(live.flush().f0)
+        ([7, 10, 10, 10, 10, 10, 10, 10, 10, 10], 3)
+    """
+    return PitchStream(
+        checkpoint,
+        sample_rate=sample_rate,
+        lag_ms=lag_ms,
+        lookahead_ms=lookahead_ms,
+        fmin=fmin,
+        fmax=fmax,
+        hop=hop,
+        voicing_threshold=voicing_threshold,
+        top_db=top_db,
+        device=device,
+    )
+
+
+class PitchStream:
+    """Pitch of audio pushed chunk by chunk; made by :func:`stream` (same arguments).
+
+    Attributes:
+        latency: seconds from a frame's centre sample arriving to the frame being final
+            (half the STFT window, the network look-ahead and the decoder's lag).
+        hop: seconds between frames.
+    """
+
+    def __init__(
+        self,
+        checkpoint=None,
+        *,
+        sample_rate,
+        lag_ms=DEFAULT_LAG_MS,
+        lookahead_ms=DEFAULT_LOOKAHEAD_MS,
+        fmin=None,
+        fmax=None,
+        hop=0.01,
+        voicing_threshold=None,
+        top_db=SILENCE_TOP_DB,
+        device="cpu",
+    ) -> None:
+        self.sample_rate = _check_sample_rate(sample_rate)
+        hop = _check_positive_float(hop, "hop", "seconds between frames")
+        if voicing_threshold is not None:
+            voicing_threshold = check_voicing_threshold(voicing_threshold)
+        if top_db is not None:
+            top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
+        self._net = net = _resolve_model(checkpoint, _resolve_device(device))
+        self._device = next(net.parameters()).device
+        self._fmin, self._fmax = _check_range(net, fmin, fmax)
+        self._threshold = net.voicing_threshold if voicing_threshold is None else voicing_threshold
+        self._top_db = top_db
+        rate, step = net.sample_rate, net.hop_length
+        frame_ms = 1000 * step / rate
+        config = net.config()
+        self._field = (config["kernel_size"] - 1) * (2 ** config["n_blocks"] - 1) // 2
+        self._half = config["n_fft"] // 2
+        self._margin = math.ceil(self._half / step)  # STFT frames that touch a sample
+        self._lookahead = self._field
+        if lookahead_ms is not None:
+            frames = _frames(lookahead_ms, "lookahead_ms", frame_ms)
+            self._lookahead = min(frames, self._field)
+        self._argmax = lag_ms == 0
+        lag = None if lag_ms is None else _frames(lag_ms, "lag_ms", frame_ms)
+        # Frames the decision (and the gate's reference) waits for; None: the end.
+        self._lag = math.inf if lag is None else lag
+        self._hop = Fraction(hop).limit_denominator(1_000_000)
+        self.hop = float(self._hop)
+        self._native = self._hop == Fraction(step, rate)
+        self.latency = (self._half + (self._lookahead + self._lag) * step) / rate
+        self._allowed = _allowed_bins(net, self._fmin, self._fmax)
+        self._k = 1 if self._argmax else min(VITERBI_CANDIDATES, int(self._allowed.sum()))
+        self._decoder = None
+        if not self._argmax:
+            grid = np.arange(net.n_period_bins, dtype=np.float64)
+            self._decoder = ViterbiDecoder(_jump_cost(net), lag=lag, positions=grid)
+        self._resampler = None
+        if self.sample_rate != rate:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(
+                self.sample_rate, rate, 1, dtype="float32", quality="HQ"
+            )
+        self._n_input = 0  # samples pushed, at the input's rate
+        self._audio = np.zeros(0, np.float32)  # network-rate samples from _audio_start
+        self._audio_start = 0
+        self._n_samples = 0  # network-rate samples received
+        self._features = torch.zeros(net.frontend.n_bins, 0)  # STFT frames from _features_start
+        self._features_start = 0
+        self._n_features = 0  # STFT frames computed
+        self._levels = deque()  # (power, loudest so far) in dB of frames from _levels_start
+        self._levels_start = 0
+        self._n_network = 0  # frames through the network (and the decoder)
+        self._pending = deque()  # (bins, log2_periods, periodicity) of undecided frames
+        self._tracks = {"log2_period": [], "periodicity": [], "power": [], "reference": []}
+        self._tracks_start = 0  # network frame of the first kept decided frame
+        self._n_decided = 0  # network frames decided
+        self._n_out = 0  # frames returned
+        self._closed = False
+
+    # --- the public part ---------------------------------------------------------------
+
+    def push(self, chunk) -> PitchResult:
+        """Add audio; return the frames that became final (possibly none).
+
+        Args:
+            chunk: mono audio ``(time,)`` at the stream's ``sample_rate``, any length
+                (also 0 or 1 sample), numpy or torch, float or int16/int32 PCM (as in
+                :func:`foldpitch.predict.predict`).
+
+        Returns:
+            A :class:`~foldpitch.predict.PitchResult` of the new final frames, ``(n,)``
+            each, following the frames returned before.
+        """
+        if self._closed:
+            raise RuntimeError("push: the stream has been flushed; make a new one")
+        audio = self._as_mono(chunk)
+        with torch.inference_mode():
+            if self._resampler is not None:
+                audio = self._resampler.resample_chunk(audio)
+            self._append(audio)
+            return self._advance(final=False)
+
+    def flush(self) -> PitchResult:
+        """End the stream: return every frame not returned yet (as ``predict`` ends a
+        signal: zero padding past the last sample). The stream takes no more audio."""
+        if self._closed:
+            raise RuntimeError("flush: the stream has been flushed already")
+        with torch.inference_mode():
+            if self._resampler is not None:
+                self._append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            if self._n_input and not self._n_samples:  # as predict: at least one sample
+                self._append(np.zeros(1, np.float32))
+            result = self._advance(final=True)
+        self._closed = True
+        return result
+
+    # --- the steps -------------------------------------------------------------------
+
+    def _as_mono(self, chunk) -> np.ndarray:
+        """``chunk`` as float32 numpy ``(time,)``, checked as ``predict`` checks audio."""
+        if not isinstance(chunk, (np.ndarray, Tensor)):
+            raise TypeError(
+                f"chunk must be a numpy array or a torch tensor, got {type(chunk).__name__}"
+            )
+        if chunk.ndim != 1:
+            raise ValueError(
+                f"chunk must be mono audio (time,), got shape {tuple(chunk.shape)}; "
+                "downmix channels first (e.g. chunk.mean(axis=-1) for (time, channels))"
+            )
+        if chunk.shape[0] == 0:  # nothing to add, but the dtype is checked all the same
+            one = chunk.new_zeros(1) if isinstance(chunk, Tensor) else np.zeros(1, chunk.dtype)
+            _as_float32(one)
+            return np.zeros(0, np.float32)
+        self._n_input += chunk.shape[0]
+        return _as_float32(chunk)[0].numpy()
+
+    def _append(self, audio: np.ndarray) -> None:
+        if len(audio):
+            self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
+            self._n_samples += len(audio)
+
+    def _advance(self, final: bool) -> PitchResult:
+        """Everything the audio received so far makes final (everything, at the end)."""
+        step = self._net.hop_length
+        total = None
+        if final:
+            total = n_frames_for(self._n_samples, step) if self._n_samples else 0
+            ready = total
+        else:  # frame f is complete once sample f * step + half - 1 is in
+            ready = max(0, (self._n_samples - self._half) // step + 1)
+        if ready > self._n_features:
+            self._compute_features(self._n_features, ready, final)
+        network_ready = total if final else max(0, self._n_features - self._lookahead)
+        if network_ready > self._n_network:
+            self._run_network(self._n_network, network_ready)
+        if final and self._decoder is not None:
+            self._accept(self._decoder.flush())
+        result = self._emit(final)
+        self._trim()
+        return result
+
+    def _compute_features(self, first: int, end: int, final: bool) -> None:
+        """STFT features and power of frames ``first .. end - 1``."""
+        net, step = self._net, self._net.hop_length
+        start = max(0, (first - self._margin) * step)  # a frame boundary: the grid holds
+        stop = self._n_samples if final else (end - 1) * step + self._half
+        audio = torch.from_numpy(self._audio[start - self._audio_start : stop - self._audio_start])
+        rows = slice(first - start // step, end - start // step)
+        features = net.features(audio[None].to(self._device))[0, :, rows].cpu()
+        power = frame_power_db(audio, net.frontend.n_fft, step)[rows]
+        self._features = torch.cat([self._features, features], -1)
+        self._n_features = end
+        loudest = self._levels[-1][1] if self._levels else -math.inf
+        for value in power.tolist():
+            loudest = max(loudest, value)
+            self._levels.append((value, loudest))
+
+    def _run_network(self, first: int, end: int) -> None:
+        """Network frames ``first .. end - 1`` (their STFT frames computed) into the
+        decoder."""
+        available = self._n_features
+        if self._lookahead >= self._field:  # the whole field: one window is exact
+            windows = [(max(0, first - self._field), min(available, end + self._field))]
+            wanted = [(0, first, end)]
+        else:  # each frame its own truncation, so chunking never matters
+            windows = [
+                (max(0, t - self._field), min(available, t + self._lookahead + 1))
+                for t in range(first, end)
+            ]
+            wanted = [(index, t, t + 1) for index, t in enumerate(range(first, end))]
+        by_length: dict[int, list[int]] = {}  # windows of one length run together
+        for index, (low, high) in enumerate(windows):
+            by_length.setdefault(high - low, []).append(index)
+        outputs = {}
+        for indices in by_length.values():
+            offset = self._features_start
+            batch = torch.stack(
+                [
+                    self._features[:, windows[i][0] - offset : windows[i][1] - offset]
+                    for i in indices
+                ]
+            )
+            out = self._net.from_features(batch.to(self._device))
+            candidates, periodicity = _frame_candidates(self._net, out, self._allowed, self._k)
+            for item, index in enumerate(indices):
+                fields = {name: value[item] for name, value in candidates.items()}
+                outputs[index] = fields, periodicity[item]
+        pieces = []
+        for index, t0, t1 in wanted:
+            fields, periodicity = outputs[index]
+            rows = slice(t0 - windows[index][0], t1 - windows[index][0])
+            pieces.append(
+                ({name: value[rows] for name, value in fields.items()}, periodicity[rows])
+            )
+        candidates = {name: torch.cat([p[0][name] for p in pieces]) for name in pieces[0][0]}
+        periodicity = torch.cat([p[1] for p in pieces])
+        self._n_network = end
+        if self._argmax:
+            self._record(candidates["log2_periods"][:, 0], periodicity)
+            return
+        for t in range(end - first):
+            self._pending.append(
+                (candidates["bins"][t], candidates["log2_periods"][t], periodicity[t])
+            )
+        table = _frame_log_probs(
+            candidates["bins"].numpy()[None],
+            candidates["log_probs"].numpy()[None],
+            self._allowed.numpy(),
+        )
+        self._accept(self._decoder.push(table))
+
+    def _accept(self, path: np.ndarray) -> None:
+        """The decoder decided bins ``path (1, n)`` for the oldest pending frames."""
+        n = path.shape[-1]
+        if n == 0:
+            return
+        pending = [self._pending.popleft() for _ in range(n)]
+        bins = torch.stack([p[0] for p in pending])[None]
+        log2_periods = torch.stack([p[1] for p in pending])[None]
+        log2_period = _path_log2_period(bins, log2_periods, torch.from_numpy(path), self._net)
+        self._record(log2_period[0], torch.stack([p[2] for p in pending]))
+
+    def _record(self, log2_period: Tensor, periodicity: Tensor) -> None:
+        """Network frames ``_n_decided ..`` are decided: keep their tracks and levels."""
+        tracks = self._tracks
+        for t in range(log2_period.shape[0]):
+            frame = self._n_decided + t
+            # The gate's reference: the loudest frame up to the latest one waited for.
+            horizon = int(min(frame + self._lookahead + self._lag, self._n_features - 1))
+            tracks["reference"].append(self._levels[horizon - self._levels_start][1])
+            tracks["power"].append(self._levels[frame - self._levels_start][0])
+        tracks["log2_period"].extend(log2_period.tolist())
+        tracks["periodicity"].extend(periodicity.tolist())
+        self._n_decided += log2_period.shape[0]
+
+    def _emit(self, final: bool) -> PitchResult:
+        """The frames (``hop`` apart) whose network frames are all decided."""
+        net = self._net
+        if self._native:
+            end = self._n_decided
+        elif final:  # one frame per hop inside the audio, as predict counts them
+            if self._n_input == 0:
+                end = 0
+            else:
+                numerator = (self._n_input - 1) * self._hop.denominator
+                end = numerator // (self._hop.numerator * self.sample_rate) + 1
+        else:
+            end = self._n_out
+            while _network_position(torch.tensor([end]), self._hop, net)[0] + 1 < self._n_decided:
+                end += 1
+        if end == self._n_out:
+            empty = torch.zeros(0)
+            return PitchResult(empty.double(), empty, empty, empty.bool())
+        frames = torch.arange(self._n_out, end, dtype=torch.int64)
+        times = frames.double() * self._hop.numerator / self._hop.denominator
+        tracks = {name: torch.tensor(v, dtype=torch.float64) for name, v in self._tracks.items()}
+        if self._native:
+            rows = frames - self._tracks_start
+            values = {name: track[rows] for name, track in tracks.items()}
+        else:
+            below, fraction = _network_position(frames, self._hop, net)
+            last = self._n_decided - 1
+            fraction = torch.where(below >= last, torch.zeros_like(fraction), fraction)
+            below = below.clamp_max(last) - self._tracks_start
+            above = (below + 1).clamp_max(last - self._tracks_start)
+            values = {
+                name: track[below] * (1 - fraction) + track[above] * fraction
+                for name, track in tracks.items()
+            }
+        f0 = _to_f0(values["log2_period"], net.sample_rate, self._fmin, self._fmax)
+        periodicity = values["periodicity"].float()
+        voiced = periodicity > self._threshold
+        if self._top_db is not None:
+            voiced &= values["power"] > values["reference"] - self._top_db
+        self._n_out = end
+        return PitchResult(times=times, f0=f0, periodicity=periodicity, voiced=voiced)
+
+    def _trim(self) -> None:
+        """Drop what no later frame needs."""
+        step = self._net.hop_length
+        keep = max(0, (self._n_features - self._margin) * step)  # the next STFT frames' audio
+        if keep > self._audio_start:
+            self._audio = self._audio[keep - self._audio_start :]
+            self._audio_start = keep
+        keep = max(0, self._n_network - self._field)  # the next network windows
+        if keep > self._features_start:
+            self._features = self._features[:, keep - self._features_start :]
+            self._features_start = keep
+        while self._levels_start < self._n_decided and len(self._levels) > 1:
+            self._levels.popleft()
+            self._levels_start += 1
+        keep = self._n_out
+        if not self._native:
+            keep = int(_network_position(torch.tensor([self._n_out]), self._hop, self._net)[0][0])
+        keep = min(keep, self._n_decided)
+        drop = keep - self._tracks_start
+        if drop > 0:
+            for track in self._tracks.values():
+                del track[:drop]
+            self._tracks_start = keep
+
+
+def _frames(ms, name: str, frame_ms: float) -> int:
+    """``ms`` (>= 0) in whole network frames."""
+    if isinstance(ms, bool) or not isinstance(ms, numbers.Real):
+        raise TypeError(f"{name} must be a number of milliseconds >= 0 or None, got {ms!r}")
+    if not math.isfinite(ms) or ms < 0:
+        raise ValueError(f"{name} must be a finite number of milliseconds >= 0, got {ms}")
+    return round(ms / frame_ms)

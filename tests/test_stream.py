@@ -1,0 +1,158 @@
+"""foldpitch.stream: audio pushed chunk by chunk gives predict's result (with the whole
+receptive field and an unbounded lag), whatever the chunking; frames are final no later
+than the stated latency; the running silence gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from foldpitch.predict import CHUNK_TOLERANCE, predict
+from foldpitch.stream import PitchStream, stream
+from foldpitch.synth import harmonic_tone
+
+RATE = 16000
+
+
+def glide(seconds: float = 0.8, rate: int = RATE) -> np.ndarray:
+    """A harmonic tone gliding 150 -> 300 Hz with a level change, zero mean (predict
+    removes the mean, a stream cannot)."""
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    f0 = torch.from_numpy(150 * 2 ** (t / seconds))
+    audio = harmonic_tone(f0, rate).numpy() * np.where(t < seconds / 2, 1.0, 0.3)
+    return (audio - audio.mean()).astype(np.float32)
+
+
+def chunked(live: PitchStream, audio, sizes) -> dict[str, torch.Tensor]:
+    """Push ``audio`` in chunks of ``sizes`` (cycled), flush, join the results."""
+    results, start, index = [], 0, 0
+    while start < len(audio):
+        size = sizes[index % len(sizes)]
+        results.append(live.push(audio[start : start + size]))
+        start, index = start + size, index + 1
+    results.append(live.flush())
+    return {
+        name: torch.cat([getattr(result, name) for result in results])
+        for name in ("times", "f0", "periodicity", "voiced")
+    }
+
+
+def random_sizes(seed: int, ones: int = 0) -> list[int]:
+    rng = np.random.default_rng(seed)
+    return [1] * ones + rng.integers(1, 2500, 200).tolist()
+
+
+def assert_like_offline(streamed, offline, threshold):
+    np.testing.assert_array_equal(streamed["times"].numpy(), offline.times.numpy())
+    torch.testing.assert_close(
+        streamed["f0"], offline.f0, rtol=CHUNK_TOLERANCE["f0_rtol"], atol=0.0
+    )
+    torch.testing.assert_close(
+        streamed["periodicity"],
+        offline.periodicity,
+        rtol=0.0,
+        atol=CHUNK_TOLERANCE["periodicity_atol"],
+    )
+    # Voicing agrees wherever the periodicity is not within rounding of the threshold.
+    clear = (offline.periodicity - threshold).abs() > CHUNK_TOLERANCE["periodicity_atol"]
+    assert torch.equal(streamed["voiced"][clear], offline.voiced[clear])
+
+
+@pytest.mark.parametrize(
+    ("seed", "lag_ms", "decoder"),
+    [(0, None, "viterbi"), (1, 0, "argmax"), (2, None, "viterbi")],
+)
+def test_stream_equals_predict_whatever_the_chunking(seed, lag_ms, decoder):
+    # One-sample chunks (the first 0.1 s of seed 0), then random sizes up to 2500.
+    audio = glide()
+    offline = predict(audio, RATE, device="cpu", decoder=decoder, top_db=None)
+    live = stream(sample_rate=RATE, lag_ms=lag_ms, lookahead_ms=None, top_db=None)  # see gate
+    streamed = chunked(live, audio, random_sizes(seed, ones=1600 if seed == 0 else 0))
+    assert_like_offline(streamed, offline, live._threshold)
+    assert (streamed["voiced"].float().mean()) > 0.8, "the case needs voiced frames"
+
+
+def test_stream_resamples_and_reads_other_hops_as_predict_does():
+    # 48 kHz in (soxr's stream resampler gives what its one-shot resampler gives), a
+    # 5 ms hop (frames between the network's, interpolated) and torch int16 chunks.
+    rate = 48000
+    audio = glide(0.6, rate)
+    pcm = torch.from_numpy(np.round(audio * 20000).astype(np.int16))
+    offline = predict(pcm, rate, device="cpu", hop_length=rate // 200, top_db=None)
+    live = stream(sample_rate=rate, lag_ms=None, lookahead_ms=None, hop=0.005, top_db=None)
+    assert_like_offline(chunked(live, pcm, random_sizes(3)), offline, live._threshold)
+
+
+@pytest.mark.parametrize(("lookahead_ms", "lag_ms"), [(0, 0), (50, 30)])
+def test_frames_are_final_within_the_latency_and_never_depend_on_chunks(lookahead_ms, lag_ms):
+    audio = glide(0.5)
+    live = stream(sample_rate=RATE, lag_ms=lag_ms, lookahead_ms=lookahead_ms)
+    assert live.latency == pytest.approx((512 + (lookahead_ms + lag_ms) * 16) / RATE)
+    final_at = []  # samples received when each frame came out
+    for start in range(0, len(audio), 40):
+        result = live.push(audio[start : start + 40])
+        final_at += [start + 40] * len(result.f0)
+    centres = np.arange(len(final_at)) * 160
+    # Each frame is out within one 40-sample chunk of its centre plus the latency, and
+    # not before: the latency is tight.
+    delay = np.array(final_at) - centres
+    assert delay.max() < live.latency * RATE + 40
+    assert delay.min() >= live.latency * RATE
+    # The same frames whatever the chunking (each frame has its own window).
+    chunks = chunked(
+        stream(sample_rate=RATE, lag_ms=lag_ms, lookahead_ms=lookahead_ms), audio, [40]
+    )
+    whole = stream(sample_rate=RATE, lag_ms=lag_ms, lookahead_ms=lookahead_ms)
+    whole = chunked(whole, audio, [len(audio)])
+    assert torch.equal(chunks["voiced"], whole["voiced"])
+    torch.testing.assert_close(chunks["f0"], whole["f0"], rtol=1e-5, atol=0.0)
+    torch.testing.assert_close(chunks["periodicity"], whole["periodicity"], rtol=0.0, atol=1e-5)
+
+
+def test_running_gate_gates_a_quiet_passage_after_a_loud_one_not_before():
+    # Quiet (-50 dB), loud, quiet: offline both quiet passages are gated (42 dB below
+    # the loudest frame of the file); a stream deciding 100 ms after a frame has not
+    # heard the loud part during most of the first, so only the last is gated. With an
+    # unbounded lag the stream's reference is the whole signal's, as offline.
+    tone = glide(0.9)
+    level = np.repeat([0.003, 1.0, 0.003], len(tone) // 3).astype(np.float32)
+    audio = tone / np.abs(tone).max() * 0.5 * level
+    audio -= audio.mean()
+    offline = predict(audio, RATE, device="cpu")
+    options = {"sample_rate": RATE, "lag_ms": 50, "lookahead_ms": 50}
+    gated = chunked(stream(**options), audio, [320])
+    ungated = chunked(stream(**options, top_db=None), audio, [320])
+    times = offline.times
+    first = times < 0.3 - 0.1 - 0.04  # the latency, and the STFT window's half
+    last = times > 0.63
+    assert ungated["voiced"][first].float().mean() > 0.8, "the case needs periodic frames"
+    assert ungated["voiced"][last].float().mean() > 0.8, "the case needs periodic frames"
+    assert not offline.voiced[first].any() and not offline.voiced[last].any()
+    assert torch.equal(gated["voiced"][first], ungated["voiced"][first])
+    assert not gated["voiced"][last].any()
+    whole = chunked(stream(sample_rate=RATE, lag_ms=None, lookahead_ms=None), audio, [320])
+    assert_like_offline(whole, offline, 0.7)
+
+
+def test_bad_input_is_named():
+    live = stream(sample_rate=RATE, lag_ms=0, lookahead_ms=0)
+    with pytest.raises(ValueError, match="mono"):
+        live.push(np.zeros((100, 2), np.float32))
+    with pytest.raises(TypeError, match="chunk"):
+        live.push([0.0, 1.0])
+    with pytest.raises(TypeError, match="dtype"):
+        live.push(np.zeros(0, np.uint8))
+    assert len(live.push(np.zeros(0, np.float32)).f0) == 0
+    live.flush()
+    with pytest.raises(RuntimeError, match="flushed"):
+        live.push(np.zeros(10, np.float32))
+    with pytest.raises(ValueError, match="lag_ms"):
+        stream(sample_rate=RATE, lag_ms=-1)
+    with pytest.raises(TypeError, match="lookahead_ms"):
+        stream(sample_rate=RATE, lookahead_ms="50")
+    with pytest.raises(ValueError, match="hop"):
+        stream(sample_rate=RATE, hop=0)
+    with pytest.raises(ValueError, match="sample_rate"):
+        stream(sample_rate=16000.5)
