@@ -4,6 +4,9 @@ than the stated latency; the running silence gate."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -156,3 +159,48 @@ def test_bad_input_is_named():
         stream(sample_rate=RATE, hop=0)
     with pytest.raises(ValueError, match="sample_rate"):
         stream(sample_rate=16000.5)
+
+
+def run_cli(arguments: list[str], stdin: bytes) -> str:
+    """``foldpitch stream ARGUMENTS`` in a subprocess, ``stdin`` piped in."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import foldpitch
+
+    env = {**os.environ, "PYTHONPATH": str(Path(foldpitch.__file__).parents[1])}
+    command = [sys.executable, "-c", "import sys; from foldpitch.cli import main; sys.exit(main())"]
+    done = subprocess.run(
+        command + ["stream", *arguments], input=stdin, capture_output=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+def test_cli_pipes_pcm_to_one_line_per_frame_like_predict():
+    audio = glide(0.6)
+    pcm = np.round(audio * 20000).astype("<i2")
+    offline = predict(pcm, RATE, device="cpu")
+    text = run_cli(["--lag-ms", "end", "--lookahead-ms", "full"], pcm.tobytes())
+    lines = text.splitlines()
+    assert lines[0] == "time,frequency,periodicity,voiced"
+    table = np.array([[float(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_allclose(table[:, 0], offline.times.numpy(), atol=5e-4)
+    np.testing.assert_allclose(table[:, 1], offline.f0.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(table[:, 2], offline.periodicity.numpy(), atol=1e-4)
+    clear = (offline.periodicity - 0.7).abs() > 1e-3
+    np.testing.assert_array_equal(table[clear, 3] == 1, offline.voiced[clear].numpy())
+
+
+def test_cli_averages_float_channels_and_writes_json_lines():
+    # Two channels, one silent: the mean is the tone at half level (the gain does not
+    # matter to the network), float32 in, the default lag and look-ahead.
+    audio = glide(0.5)
+    stereo = np.stack([audio, np.zeros_like(audio)], -1).astype("<f4")
+    half = chunked(stream(sample_rate=RATE), audio / 2, [len(audio)])
+    text = run_cli(["--dtype", "f32", "--channels", "2", "--format", "json"], stereo.tobytes())
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert [row["time"] for row in rows] == pytest.approx(half["times"].tolist())
+    np.testing.assert_allclose([r["frequency"] for r in rows], half["f0"].numpy(), rtol=1e-4)
+    assert [row["voiced"] for row in rows] == half["voiced"].tolist()

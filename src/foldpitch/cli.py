@@ -9,6 +9,10 @@ tone by gradient descent on the dense fold-alignment loss, starting 10 % off.
 :func:`foldpitch.fit.fit_envelope`) and writes one CSV per file
 (``time,frequency,periodicity,voiced``) and, with ``--plot``, a figure.
 
+``foldpitch stream`` reads raw PCM from standard input and writes one line per final
+frame to standard output as it goes (``sox in.wav -t raw - | foldpitch stream``; see
+:mod:`foldpitch.stream`).
+
 ``foldpitch predict PATH...`` runs the trained network (see :func:`foldpitch.predict.predict`)
 over audio files, folders (searched recursively) and ``.txt`` lists of paths, and writes
 one CSV (or JSON) per file next to it or under ``--out-dir``.
@@ -174,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="redo inputs whose output exists (default: skip them)",
     )
     add_export_onnx_parser(commands)
+    _add_stream_parser(commands)
     return parser
 
 
@@ -224,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_predict(args)
     if args.command == "export-onnx":
         return run_export_onnx(args)
+    if args.command == "stream":
+        return run_stream(args)
     return run_fit(args)
 
 
@@ -652,3 +659,130 @@ def _plot_demo(path, frame_seconds, true_hz, fitted_hz, losses) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# --- foldpitch stream -------------------------------------------------------------------
+
+_PCM_DTYPES = {"s16": "<i2", "f32": "<f4"}
+
+
+def _add_stream_parser(commands) -> None:
+    from .stream import DEFAULT_LAG_MS, DEFAULT_LOOKAHEAD_MS
+
+    stream = commands.add_parser(
+        "stream",
+        help="pitch of raw PCM on stdin, one line per frame on stdout as it becomes final",
+        description="Read raw PCM (little-endian, interleaved channels, averaged to mono) "
+        "from standard input, e.g. `arecord -f S16_LE -r 16000 | foldpitch stream` or "
+        "`sox in.wav -t raw -r 16000 -e signed -b 16 - | foldpitch stream`; write one CSV "
+        "or JSON line per final frame to standard output, flushed as it goes.",
+    )
+    stream.add_argument("--rate", type=int, default=16000, help="sample rate in Hz (16000)")
+    stream.add_argument("--dtype", choices=tuple(_PCM_DTYPES), default="s16", help="(s16)")
+    stream.add_argument("--channels", type=int, default=1, help="interleaved channels (1)")
+    stream.add_argument("--format", choices=("csv", "json"), default="csv", help="(csv)")
+    stream.add_argument(
+        "--lag-ms",
+        type=_optional_ms,
+        default=DEFAULT_LAG_MS,
+        help=f"Viterbi lag; 0: each frame's most probable bin; 'end': decide at the end "
+        f"of the input (default: {DEFAULT_LAG_MS:g})",
+    )
+    stream.add_argument(
+        "--lookahead-ms",
+        type=_optional_ms,
+        default=DEFAULT_LOOKAHEAD_MS,
+        help="how far past a frame the network sees; 'full': its whole receptive field "
+        f"(the offline result) (default: {DEFAULT_LOOKAHEAD_MS:g})",
+    )
+    stream.add_argument("--checkpoint", help="a .ckpt from scripts/train.py (default: shipped)")
+    stream.add_argument("--fmin", type=float, help="lowest f0 in Hz (default: the model's)")
+    stream.add_argument("--fmax", type=float, help="highest f0 in Hz (default: the model's)")
+    stream.add_argument(
+        "--top-db",
+        type=_top_db,
+        default=SILENCE_TOP_DB,
+        help="frames more than this many dB below the loudest frame so far are unvoiced; "
+        f"'off' turns the gate off (default: {SILENCE_TOP_DB:g})",
+    )
+
+
+def _optional_ms(text: str) -> float | None:
+    """``--lag-ms``/``--lookahead-ms``: milliseconds >= 0, or ``end``/``full`` (None)."""
+    if text.strip().lower() in ("end", "full", "none"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"expected milliseconds >= 0, got {text}")
+    return value
+
+
+def run_stream(args, stdin=None, stdout=None) -> int:
+    """Stream stdin's PCM through :func:`foldpitch.stream.stream` to stdout."""
+    import json
+    import os
+
+    import numpy as np
+
+    from .stream import stream
+
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
+    if args.channels < 1:
+        print(f"foldpitch stream: --channels must be >= 1, got {args.channels}", file=sys.stderr)
+        return 2
+    try:
+        live = stream(
+            args.checkpoint,
+            sample_rate=args.rate,
+            lag_ms=args.lag_ms,
+            lookahead_ms=args.lookahead_ms,
+            fmin=args.fmin,
+            fmax=args.fmax,
+            top_db=args.top_db,
+        )
+    except (OSError, ValueError, TypeError) as error:
+        print(f"foldpitch stream: {error}", file=sys.stderr)
+        return 2
+    dtype = np.dtype(_PCM_DTYPES[args.dtype])
+    frame_bytes = dtype.itemsize * args.channels
+    if args.format == "csv":
+        stdout.write("time,frequency,periodicity,voiced\n")
+
+    def write(result) -> None:
+        for values in zip(*(getattr(result, name).tolist() for name in _FIELDS), strict=True):
+            time_s, f0, periodicity, voiced = values
+            if args.format == "csv":
+                stdout.write(f"{time_s:.3f},{f0:.3f},{periodicity:.4f},{int(voiced)}\n")
+            else:
+                line = {"time": round(time_s, 6), "frequency": round(f0, 3)}
+                line.update(periodicity=round(periodicity, 4), voiced=bool(voiced))
+                stdout.write(json.dumps(line) + "\n")
+        stdout.flush()
+
+    fileno = stdin.fileno() if hasattr(stdin, "fileno") else None
+    pending = b""
+    while True:
+        # Whatever has arrived (up to 64 kB), not a full buffer: frames go out as they come.
+        data = os.read(fileno, 1 << 16) if fileno is not None else stdin.read(1 << 16)
+        if not data:
+            break
+        pending += data
+        usable = len(pending) - len(pending) % frame_bytes
+        samples = np.frombuffer(pending[:usable], dtype=dtype).reshape(-1, args.channels)
+        pending = pending[usable:]
+        if len(samples):
+            mono = samples.mean(axis=1, dtype=np.float64) if args.channels > 1 else samples[:, 0]
+            if dtype.kind == "i":
+                mono = np.asarray(mono, np.float64) / 32768.0
+            write(live.push(np.asarray(mono, np.float32)))
+    if pending:
+        print(f"foldpitch stream: {len(pending)} trailing bytes ignored", file=sys.stderr)
+    write(live.flush())
+    return 0
+
+
+_FIELDS = ("times", "f0", "periodicity", "voiced")
