@@ -225,6 +225,60 @@ def test_foldpitch_fit_recovers_a_pure_tone(evaluate):
     assert track.guess_hz is not None and np.all(track.guess_hz > 0)
 
 
+def _tone_with_a_jump(seconds: float = 1.5, jump: float = 0.75):
+    """A 1/h harmonic tone, silent before 0.25 s, 220 Hz then 330 Hz from ``jump`` s on
+    (continuous phase); returns audio and the exact f0 (0 in the silence) per sample."""
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = np.where(t < jump, 220.0, 330.0) * (t >= 0.25)
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    tone = sum(np.sin(h * phase) / h for h in range(1, 20))
+    return (0.3 * tone).astype(np.float32), f0
+
+
+@pytest.mark.parametrize("name", ["swift-f0", "fcpe"])
+def test_strong_trackers_follow_a_tone_with_a_jump(name):
+    """SwiftF0 and FCPE: within 20 cents of the exact f0 on frames 50 ms or more away from
+    the onset and the jump, unvoiced in the silence, a guess on every frame; their time
+    grids are right to a frame (a grid off by more puts the jump in the wrong place)."""
+    audio, f0 = _tone_with_a_jump()
+    try:
+        track = methods.METHODS[name](audio, SR, 50.0, 1100.0)
+    except methods.MethodUnavailable as error:
+        pytest.skip(str(error))
+    truth = np.interp(track.times, np.arange(len(f0)) / SR, f0)
+    steady = ((track.times > 0.3) & (track.times < 0.7)) | (track.times > 0.8)
+    steady &= track.times < 1.45
+    cents = 1200 * np.abs(np.log2(track.f0_hz[steady] / truth[steady]))
+    assert track.voiced[steady].all() and cents.max() < 20, (track.times[steady], cents)
+    assert not track.voiced[track.times < 0.2].any()
+    assert track.guess_hz is not None and np.all(track.guess_hz > 0)
+    # the first frame centred after the jump is the first one near 330 Hz (+-1 frame for
+    # the analysis window straddling it)
+    first_high = track.times[np.argmax(track.f0_hz > 275)]
+    hop = np.diff(track.times).mean()
+    assert 0.75 - hop <= first_high <= 0.75 + hop, first_high
+
+
+def test_fcpe_wrapper_decodes_like_its_infer_call():
+    """The wrapper's one-pass decoding equals torchfcpe's own ``.infer`` with the README's
+    decoder and threshold, frame for frame (voicing and f0)."""
+    audio, _ = _tone_with_a_jump()
+    audio[int(0.5 * SR) : int(0.6 * SR)] = 0.0  # a rest inside: frames go unvoiced there
+    try:
+        track = methods.METHODS["fcpe"](audio, SR, 50.0, 1100.0)
+    except methods.MethodUnavailable as error:
+        pytest.skip(str(error))
+    import torch
+
+    model = methods._FCPE_MODELS[0]
+    wav = torch.from_numpy(audio)[None, :, None]
+    expected = model.infer(wav, sr=SR, decoder_mode="local_argmax", threshold=0.006)
+    expected = expected.reshape(-1).double().numpy()
+    assert len(expected) == len(track.f0_hz)
+    assert (expected == 0).any() and (expected > 0).any()
+    np.testing.assert_allclose(track.f0_hz, expected, rtol=1e-6)
+
+
 def test_make_track_convention():
     track = methods.make_track([0.0, 0.01, 0.02, 0.03], [100.0, np.nan, -5.0, 120.0], None)
     np.testing.assert_array_equal(track.f0_hz, [100.0, 0.0, 0.0, 120.0])

@@ -11,7 +11,7 @@ resample it to the reference grid.
 
 Convention: ``Track.f0_hz`` is in Hz and exactly **0 where the method says unvoiced**
 (never NaN, never negative); ``Track.voiced == (Track.f0_hz > 0)``. Methods that report a
-pitch guess on unvoiced frames (pyin, torchcrepe, PESTO) have it discarded, so in the
+pitch guess on unvoiced frames (pyin, torchcrepe, PESTO, SwiftF0, FCPE) have it discarded, so in the
 metrics a voicing miss is also a pitch miss for every method alike.
 
 Each wrapper imports its package inside the function and raises
@@ -168,12 +168,24 @@ class _StubModule(types.ModuleType):
         raise AttributeError(f"{self.__name__}.{attribute}: {self._why}")
 
 
-def _guard_torchaudio() -> None:
-    """Let torchcrepe / PESTO import without torchaudio.
+class _UnavailableResample:
+    """Stand-in for ``torchaudio.transforms.Resample``: constructing it raises."""
 
-    Both import torchaudio at top level only to read audio files, which this harness
-    never does (it passes tensors). If torchaudio is missing or does not load (it does
-    not load against every torch version), a stub stands in for it; using it raises.
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(
+            "torchaudio is unavailable; the benchmark resamples with soxr before the call"
+        )
+
+
+def _guard_torchaudio() -> None:
+    """Let torchcrepe / PESTO / torchfcpe import without torchaudio.
+
+    torchcrepe and PESTO import torchaudio at top level only to read audio files, which
+    this harness never does (it passes tensors); torchfcpe imports
+    ``torchaudio.transforms.Resample`` at top level and uses it only when the input rate
+    differs from its own 16 kHz, and the harness resamples before the call. If
+    torchaudio is missing or does not load (it does not load against every torch
+    version), a stub package stands in for it; using it raises.
     """
     if "torchaudio" in sys.modules:
         return
@@ -182,9 +194,14 @@ def _guard_torchaudio() -> None:
     except Exception:
         for key in [k for k in sys.modules if k == "torchaudio" or k.startswith("torchaudio.")]:
             del sys.modules[key]
-        sys.modules["torchaudio"] = _StubModule(
-            "torchaudio", "torchaudio is unavailable; the benchmark passes arrays instead"
-        )
+        why = "torchaudio is unavailable; the benchmark passes arrays instead"
+        stub = _StubModule("torchaudio", why)
+        stub.__path__ = []  # a package, so that ``torchaudio.transforms`` can be imported
+        transforms = _StubModule("torchaudio.transforms", why)
+        transforms.Resample = _UnavailableResample
+        stub.transforms = transforms
+        sys.modules["torchaudio"] = stub
+        sys.modules["torchaudio.transforms"] = transforms
 
 
 def _guard_pkg_resources() -> None:
@@ -409,6 +426,84 @@ def harvest(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
         frame_period=1000.0 * hop_seconds,
     )
     return make_track(times, f0)
+
+
+SWIFT_F0_CONFIDENCE_THRESHOLD = 0.5  # "voiced when its confidence is at least 0.5" (README)
+_SWIFT_F0: list = []
+
+
+@register("swift-f0", packages=("swift-f0",))
+def swift_f0(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """SwiftF0 (``swift_f0.SwiftF0().detect(audio, sample_rate, fmin, fmax)``), its
+    ONNX model at 16 kHz (it resamples with soxr itself) and its fixed 16 ms hop.
+
+    The detector is built once and reused (the timing excludes loading). Voicing:
+    confidence >= 0.5, as its README and ``PitchResult`` say; its pitch on every frame
+    is the pitch guess. ``fmin``/``fmax`` are clipped by SwiftF0 to its model range
+    (46.875-2093.75 Hz), which covers the harness's.
+    """
+    module = _import("swift-f0", "swift_f0")
+    if not _SWIFT_F0:
+        _SWIFT_F0.append(module.SwiftF0())
+    result = _SWIFT_F0[0].detect(np.asarray(audio, dtype=np.float32), sample_rate, fmin, fmax)
+    voiced = result.confidence >= SWIFT_F0_CONFIDENCE_THRESHOLD
+    return make_track(result.timestamps, result.pitch_hz, voiced, guess_hz=result.pitch_hz)
+
+
+FCPE_SAMPLE_RATE = 16000
+FCPE_DECODER = "local_argmax"  # torchfcpe's README
+FCPE_THRESHOLD = 0.006  # torchfcpe's README and default
+_FCPE_MODELS: list = []
+
+
+def _fcpe_model(name: str):
+    _import(name, "torch")
+    _guard_torchaudio()
+    torchfcpe = _import(name, "torchfcpe")
+    if not _FCPE_MODELS:
+        import contextlib
+
+        with contextlib.redirect_stdout(sys.stderr):  # it prints notes while loading
+            _FCPE_MODELS.append(torchfcpe.spawn_bundled_infer_model(device="cpu"))
+    return _FCPE_MODELS[0]
+
+
+@register("fcpe", packages=("torchfcpe",))
+def fcpe(audio, sample_rate, fmin, fmax, hop_seconds=0.01) -> Track:
+    """FCPE (torchfcpe's bundled model, ``spawn_bundled_infer_model()``), input
+    resampled to 16 kHz with soxr, its ``local_argmax`` decoder and threshold 0.006
+    (its README's call ``.infer(audio, sr, decoder_mode="local_argmax",
+    threshold=0.006)``).
+
+    To have both the voicing decision and a pitch guess on every frame from one pass of
+    the network, this runs the steps of ``.infer`` itself: mel spectrogram, network, then
+    the local-argmax decoding masked at the threshold (unvoiced where the largest
+    activation is <= 0.006: exactly ``.infer``'s output, which a test checks) and
+    unmasked (the guess). Frames outside ``[fmin, fmax]`` are unvoiced. Its hop is 10 ms
+    (160 samples); frame ``i`` is centred at ``(i + 1/2) * 10 ms`` (its STFT pads
+    ``(win - hop) / 2`` on the left, uncentred). Input scaled down to peak 1 where
+    it exceeds it (torchfcpe complains about samples beyond +-1).
+    """
+    import torch
+
+    model = _fcpe_model("fcpe")
+    x = _resample(np.asarray(audio, dtype=np.float32), sample_rate, FCPE_SAMPLE_RATE)
+    peak = float(np.abs(x).max()) if len(x) else 0.0
+    if peak > 1.0:
+        x = x / peak
+    wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))[None, :, None]
+    net = model.model
+    with torch.inference_mode():
+        latent = net(model.wav2mel(wav, FCPE_SAMPLE_RATE))
+        decode = net.latent2cents_local_decoder
+        f0 = net.cent_to_f0(decode(latent, threshold=FCPE_THRESHOLD, mask=True))
+        guess = net.cent_to_f0(decode(latent, threshold=FCPE_THRESHOLD, mask=False))
+    f0 = f0.reshape(-1).double().numpy()
+    guess = guess.reshape(-1).double().numpy()
+    hop = model.get_hop_size()
+    times = (np.arange(len(f0)) + 0.5) * hop / FCPE_SAMPLE_RATE
+    voiced = (f0 >= fmin) & (f0 <= fmax)
+    return make_track(times, f0, voiced, guess_hz=guess)
 
 
 # ------------------------------------------------------------- foldpitch's own methods
