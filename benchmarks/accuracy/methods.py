@@ -11,8 +11,9 @@ resample it to the reference grid.
 
 Convention: ``Track.f0_hz`` is in Hz and exactly **0 where the method says unvoiced**
 (never NaN, never negative); ``Track.voiced == (Track.f0_hz > 0)``. Methods that report a
-pitch guess on unvoiced frames (pyin, torchcrepe, PESTO, SwiftF0, FCPE) have it discarded, so in the
-metrics a voicing miss is also a pitch miss for every method alike.
+pitch guess on unvoiced frames (pyin, torchcrepe, PESTO, SwiftF0, FCPE) have it discarded
+from ``f0_hz`` (kept as ``guess_hz``), so in the metrics a voicing miss is also a pitch
+miss for every method alike.
 
 Each wrapper imports its package inside the function and raises
 :class:`MethodUnavailable` (with the reason) when the package is missing or cannot be
