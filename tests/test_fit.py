@@ -245,6 +245,8 @@ def test_whole_number_sample_rates_of_other_types_are_accepted():
         (dict(init_f0=torch.full((25,), math.nan)), ValueError, "init_f0 must hold finite"),
         (dict(init_f0=torch.zeros(25)), ValueError, "0 non-finite and 25 non-positive"),
         (dict(init_f0=[200.0] * 25), ValueError, r"init_f0 must have shape \(25,\) \(a tensor"),
+        (dict(prior_breaks=torch.zeros(25)), ValueError, r"bool tensor .* got torch.float32"),
+        (dict(prior_breaks=torch.zeros(3, dtype=torch.bool)), ValueError, r"\(25,\) .* \(3,\)"),
     ],
 )
 def test_frequency_range_hop_and_start_are_checked(kwargs, error, message):

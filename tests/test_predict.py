@@ -881,11 +881,12 @@ def test_fit_demo_approaches_its_known_f0(capsys):
 
 
 def test_refine_moves_a_rough_start_onto_the_true_f0(net):
-    # The random network's f0 is arbitrary; a start 0.3 semitone off shows the fit.
+    # The random network's f0 is arbitrary; a start 0.2 semitone off shows the fit (the
+    # refinement moves no frame further than REFINE_MAX_CENTS, 25).
     from foldpitch import predict as predict_module
 
     audio = harmonic_tone(220.0, RATE, RATE)
-    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (30 / 1200))), dtype=torch.float64)
+    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (20 / 1200))), dtype=torch.float64)
     refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
     cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 20:-20])
     assert cents.abs().max() < 2.0, cents.abs().max()
@@ -907,6 +908,79 @@ def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
         return float(cents.square().mean().sqrt())
 
     assert rms_cents(refined) < 0.5 * rms_cents(plain), (rms_cents(plain), rms_cents(refined))
+
+
+def _notes_with_jumps_and_rests():
+    """1.6 s at RATE: silence, a 110 Hz note, an instant jump (continuous phase) to 165
+    Hz, a 100 ms rest, 494 Hz, an instant jump down to 185 Hz, silence; 5 ms linear
+    onsets and offsets. Returns the audio and the exact f0 on the 10 ms frame grid (0
+    where the amplitude is 0 at the frame time)."""
+    t = torch.arange(int(1.6 * RATE), dtype=torch.float64) / RATE
+    changes = [(0.10, 110.0), (0.40, 165.0), (0.80, 494.0), (1.10, 185.0)]  # (time, Hz)
+    f0 = torch.full_like(t, 110.0)
+    for start, hz in changes:
+        f0[t >= start] = hz
+    ramp = 0.005 * RATE
+    amplitude = torch.zeros_like(t)
+    for start, stop in ((0.10, 0.70), (0.80, 1.45)):
+        inside = (t >= start) & (t < stop)
+        rise = (t - start) * RATE / ramp
+        fall = (stop - t) * RATE / ramp
+        amplitude[inside] = torch.minimum(rise, fall).clamp(0, 1)[inside]
+    audio = (harmonic_tone(f0, RATE) * amplitude).float()
+    frames = torch.arange(160) * 160
+    truth = torch.where(amplitude[frames] > 0, f0[frames], torch.zeros(()))
+    return audio, truth
+
+
+def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
+    """A start as a good network gives it (each voiced frame within 20 cents of the exact
+    f0, the errors alternating in sign; rests at an arbitrary 300 Hz) on notes with
+    instant jumps, onsets and rests: after the refinement every voiced frame is still
+    within 50 cents, and the fine error away from the note changes shrinks. Before the
+    prior was cut at note changes and the move bounded, frames beside the jumps left by
+    50-200 cents (the smoothness prior pulled them across the jump)."""
+    from foldpitch import predict as predict_module
+
+    audio, truth = _notes_with_jumps_and_rests()
+    voiced = truth > 0
+    errors = torch.where(torch.arange(len(truth)) % 2 == 0, 20.0, -15.0).double()
+    start_f0 = torch.where(voiced, truth * 2 ** (errors / 1200), torch.full_like(truth, 300.0))
+    start = torch.log2(RATE / start_f0)[None]
+    refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 30, voiced[None])
+    cents = 1200 * (torch.log2(RATE / truth[voiced]) - refined[0, voiced]).abs()
+    assert cents.max() < 50, (torch.nonzero(voiced).flatten()[cents >= 50], cents[cents >= 50])
+    # away from the note changes and edges (2 frames), the fit gets finer
+    changes = torch.zeros_like(voiced)
+    changes[1:] = (truth[1:] != truth[:-1]) | (voiced[1:] != voiced[:-1])
+    near = torch.nn.functional.max_pool1d(changes[None].float(), 5, 1, 2)[0] > 0
+    steady = voiced & ~near
+    fine = 1200 * (torch.log2(RATE / truth[steady]) - refined[0, steady]).abs()
+    assert fine.median() < 6.0, fine.median()  # from 15-20 cents
+    # unvoiced frames keep the start
+    torch.testing.assert_close(refined[0, ~voiced], start[0, ~voiced])
+
+
+def test_refine_with_the_shipped_model_keeps_every_right_frame():
+    """``predict(refine=True)`` with the shipped network on notes with jumps, onsets and
+    rests: every frame within 50 cents of the exact f0 without the refinement is still
+    within 50 cents with it (the old refinement lost frames beside the jumps)."""
+    if not predict_module.DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("no shipped checkpoint in this checkout")
+    audio, truth = _notes_with_jumps_and_rests()
+    plain = predict(audio, RATE, device="cpu")
+    refined = predict(audio, RATE, device="cpu", refine=True)
+    voiced = truth > 0
+
+    def cents(result):
+        return 1200 * torch.log2(result.f0.double()[voiced] / truth[voiced]).abs()
+
+    right = cents(plain) < 50
+    assert right.float().mean() > 0.9  # the network gets this tone right
+    lost = torch.nonzero(voiced).flatten()[right & (cents(refined) >= 50)]
+    assert len(lost) == 0, (lost, cents(plain)[right & (cents(refined) >= 50)])
+    assert cents(refined)[right].median() <= cents(plain)[right].median()
+    assert torch.equal(plain.voiced, refined.voiced)
     with pytest.raises(ValueError, match="refine_steps"):
         predict(audio, RATE, device="cpu", refine=True, refine_steps=0)
 

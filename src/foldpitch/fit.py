@@ -75,6 +75,7 @@ def fit_envelope(
     kernel: str = "sinc",
     half_width: int = 4,
     fine_cutoff: float = 0.35,
+    prior_breaks: Tensor | None = None,
 ) -> PitchTrack:
     """Fit the period envelope of one recording by search, then gradient descent.
 
@@ -103,6 +104,10 @@ def fit_envelope(
         fine_cutoff: low-pass applied before the final stage, in cycles per sample
             (0.35 keeps 5.6 kHz at 16 kHz): the band where a half-width-4 sinc reads
             accurately.
+        prior_breaks: optional bool ``(n_frames,)``; True at frame ``f`` lets the
+            envelope jump between frames ``f - 1`` and ``f``: the smoothness prior does
+            not couple frames across it (a note change, a voicing edge). ``None``: no
+            breaks.
 
     Returns:
         A :class:`PitchTrack` with ``n_frames = floor((time - 1) / hop_samples) + 1``,
@@ -115,7 +120,8 @@ def fit_envelope(
         ValueError: audio not mono ``(time,)`` (multi-channel audio must be downmixed
             first), too short, or not finite; ``sample_rate`` not a positive whole
             number; ``fmin``/``fmax`` out of order or above Nyquist; ``hop`` under one
-            sample; ``init_f0`` of the wrong shape, not finite or not positive.
+            sample; ``init_f0`` of the wrong shape, not finite or not positive;
+            ``prior_breaks`` not a bool tensor of shape ``(n_frames,)``.
 
     Example:
         >>> from foldpitch.synth import harmonic_tone
@@ -151,6 +157,22 @@ def fit_envelope(
                 f"{int((init_f0 <= 0).sum())} non-positive value(s)"
             )
         log2_period = torch.log2(sample_rate / init_f0.detach().to(torch.float32).clamp(fmin, fmax))
+    if prior_breaks is None:
+        prior_breaks = torch.zeros(n_frames, dtype=torch.bool)
+    elif not (
+        isinstance(prior_breaks, Tensor)
+        and prior_breaks.dtype == torch.bool
+        and prior_breaks.shape == (n_frames,)
+    ):
+        got = (
+            f"{prior_breaks.dtype} {tuple(prior_breaks.shape)}"
+            if isinstance(prior_breaks, Tensor)
+            else type(prior_breaks).__name__
+        )
+        raise ValueError(
+            f"prior_breaks must be a bool tensor of shape ({n_frames},) (True where the "
+            f"envelope may jump from the previous frame), got {got}"
+        )
     bounds = (math.log2(min_period), math.log2(max_period))
     envelope = log2_period.clone().requires_grad_()
     history: list[float] = []
@@ -161,6 +183,8 @@ def fit_envelope(
         learning_rate=learning_rate,
         smoothness=smoothness,
         history=history,
+        # the prior's frame triples (f - 1, f, f + 1) that contain no break
+        unbroken=~(prior_breaks[1:-1] | prior_breaks[2:]).to(log2_period.device),
     )
     if coarse_steps > 0:
         # Keep about three harmonics of the typical f0: a wide basin to start in.
@@ -232,8 +256,10 @@ def _refine(
     history,
     kernel,
     half_width,
+    unbroken,
 ):
-    """Adam on the periodicity-weighted dense loss plus a weighted smoothness prior."""
+    """Adam on the periodicity-weighted dense loss plus a weighted smoothness prior
+    (on the frame triples where ``unbroken``, bool ``(n_frames - 2,)``)."""
     optimiser = torch.optim.Adam([envelope], lr=learning_rate)
     # Adam's steps stay near the learning rate whatever the gradient: decay it (cosine,
     # down to 1 %) so the envelope settles instead of jittering by +-lr octaves.
@@ -258,6 +284,7 @@ def _refine(
             local = residual.unfold(0, 3, 1).amax(-1) if residual.numel() >= 3 else residual
             voiced_triple = weight[2:] * weight[1:-1] * weight[:-2]
             prior_weight = voiced_triple * (0.003 + local[: voiced_triple.numel()])
+            prior_weight = prior_weight * unbroken[: prior_weight.numel()]
         objective = (weight * frame_loss).sum() / weight.sum().clamp_min(1e-6)
         curvature = envelope[2:] - 2 * envelope[1:-1] + envelope[:-2]
         objective = objective + smoothness * (prior_weight * curvature.square()).mean()
