@@ -7,7 +7,7 @@ Usage (from the repository root)::
     PYTHONPATH=src python -m benchmarks.accuracy.run --methods pyin,praat --out results.md
 
 ``--full`` regenerates ``benchmarks/accuracy/results.md`` and ``results.png``: every
-method on both sets,
+method on every set of :data:`FULL_SETS`,
 
 - **tones** (:mod:`benchmarks.accuracy.data`): 4 kinds x 3 nominal f0s x 4 spectra x 4
   SNRs (clean, 20, 10, 0 dB) = 192 clips of 1.5 s, 288 s of audio;
@@ -21,6 +21,17 @@ add up to about 5.5 (torchcrepe-full 3.2, foldpitch-fit about 1, foldpitch-refin
 0.5, the rest below 0.3 each) over about 390 s of audio. 3 rather than the default 4
 nominal f0s per tone kind keep it under 45 minutes (4 would add 96 s of audio, about 9
 minutes).
+
+- **festival-test**, **festival-test-rooms**, **instruments-test**,
+  **instruments-test-rooms** (:mod:`benchmarks.accuracy.realistic`): WORLD resynthesis
+  of Festival voices built from real speakers, and melodies of real instrument samples
+  from the allowed soundfonts, one note at a time; clean and 10 dB, dry and in simulated
+  rooms (RT60 0.3-0.9 s, label the dry f0). Their dev splits (other voices and
+  instrument families), ``festival-dev``, ``festival-dev-rooms``, ``instruments-dev``
+  and ``instruments-dev-rooms``, are for choosing settings and are not part of
+  ``--full``.
+
+(The timing below predates the realistic sets, which add about 600 s of audio.)
 
 ``--sets speech-dev`` is a held-out speech set built the same way from other espeak-ng
 voices and sentences (:data:`benchmarks.accuracy.speech.DEV_VOICES`, about 66 s clean
@@ -71,7 +82,28 @@ __all__ = ["main", "report", "run_method", "write_figure"]
 
 RESULTS = Path(__file__).resolve().parent / "results.md"
 FULL_N_F0 = 3
-SETS = ("tones", "speech", "speech-dev", "speech-dev-lively")
+SETS = (
+    "tones",
+    "speech",
+    "speech-dev",
+    "speech-dev-lively",
+    "festival-dev",
+    "festival-dev-rooms",
+    "festival-test",
+    "festival-test-rooms",
+    "instruments-dev",
+    "instruments-dev-rooms",
+    "instruments-test",
+    "instruments-test-rooms",
+)
+FULL_SETS = (
+    "tones",
+    "speech",
+    "festival-test",
+    "festival-test-rooms",
+    "instruments-test",
+    "instruments-test-rooms",
+)
 HEADLINE_SNRS = (None, 10.0)
 HEADLINE_METRICS = (
     "raw_pitch_accuracy",
@@ -250,7 +282,7 @@ def gate_table(runs: list[MethodRun], clips) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     keys = [*GATED_METRICS, *(f"{key}_gated" for key in GATED_METRICS)]
     for set_name, snr in _headline_conditions(clips):
-        if not set_name.startswith("speech"):
+        if not set_name.startswith(("speech", "festival")):
             continue
         rows = []
         for run in runs:
@@ -350,6 +382,20 @@ def _describe_data(data: DataSet, args) -> list[str]:
         speech = [c for c in data.clips if c.set == set_name]
         if speech:
             out.append(f"- **{title}** {_describe_speech(speech)}")
+    for set_name in _unique(c.set for c in data.clips):
+        if set_name.startswith(("festival", "instruments")):
+            members = [c for c in data.clips if c.set == set_name]
+            out.append(
+                f"- **{set_name}** (`benchmarks/accuracy/realistic.py`): {len(members)} clips, "
+                f"{sum(c.duration for c in members):.0f} s of audio; "
+                f"{', '.join(_unique(c.spectrum for c in members))}; SNR: "
+                f"{', '.join(_snr_label(s) for s in _unique(c.snr_db for c in members))}"
+                + (
+                    "; in simulated rooms (RT60 0.3-0.9 s), label the dry f0."
+                    if "rooms" in set_name
+                    else "."
+                )
+            )
     for part, reason in data.skipped.items():
         out.append(f"- **Skipped: {part}** ({reason}); its clips are not in these results.")
     out.append(f"- Data built in {data.build_seconds:.0f} s; seed {args.seed}.")
@@ -424,7 +470,7 @@ def report(runs: list[MethodRun], data, args, elapsed: float, figure: str | None
     out.append("")
     ran = [run for run in runs if not run.unavailable]
     out += ["## Headline", "", *headline_table(ran, clips), ""]
-    if any(clip.set.startswith("speech") for clip in clips):
+    if any(clip.set.startswith(("speech", "festival")) for clip in clips):
         from foldpitch.predict import SILENCE_TOP_DB
 
         out += [
@@ -533,7 +579,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a tiny clip set (smoke run)")
     parser.add_argument(
         "--sets",
-        help=f"comma-separated among {', '.join(SETS)} (default: tones; both with --full)",
+        help=f"comma-separated among {', '.join(SETS)} (default: tones; with --full: "
+        f"{', '.join(FULL_SETS)})",
     )
     parser.add_argument("--out", help="also write the Markdown report (and the figure, .png)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -565,7 +612,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
     args.method_names = names
-    sets = args.sets or ("tones,speech" if args.full else "tones")
+    sets = args.sets or (",".join(FULL_SETS) if args.full else "tones")
     args.set_names = [s.strip() for s in sets.split(",") if s.strip()]
     if not args.set_names or any(s not in SETS for s in args.set_names):
         parser.error(f"--sets must be a comma-separated subset of {', '.join(SETS)}")
@@ -578,7 +625,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def build_data(args) -> DataSet:
     """The clips of the run (see the module doc), and the parts that were skipped."""
-    from . import speech
+    from . import realistic, speech
     from .data import build_clips, quick_clips
 
     started = time.perf_counter()
@@ -621,6 +668,19 @@ def build_data(args) -> DataSet:
                 require=True,
                 set_name=set_name,
                 contour_scale=scale,
+            )
+        except Exception as error:  # noqa: BLE001 - reported, not hidden
+            data.skipped[f"{set_name} set"] = f"failed: {type(error).__name__}: {error}"
+    wanted = [name for name in args.set_names if name in realistic.REALISTIC_SETS]
+    missing = realistic.missing_parts() if wanted else {}
+    for set_name in wanted:
+        source = set_name.split("-")[0]
+        if source in missing:
+            data.skipped[f"{set_name} set"] = missing[source]
+            continue
+        try:
+            data.clips += realistic.build_set(
+                set_name, _parse_snrs(args.speech_snrs), seed=args.seed, quick=args.quick
             )
         except Exception as error:  # noqa: BLE001 - reported, not hidden
             data.skipped[f"{set_name} set"] = f"failed: {type(error).__name__}: {error}"
