@@ -9,6 +9,12 @@ optionally ``"clean"``, the same audio before an added noise
 (:meth:`PitchSystem.training_step` refuses anything else), and the objective is
 :class:`foldpitch.loss.SelfSupervisedFoldLoss`. The labelled sets are used in
 validation only, to *monitor* raw pitch accuracy, cents error and voicing.
+
+Adaptation (:func:`adapt`, ``foldpitch adapt``; :func:`adapt_from_config`,
+``scripts/train.py experiment=adapt``) fine-tunes a trained network on the user's
+unlabelled audio the same way, from its weights, watched by the fold loss on a held-back
+part of that audio (:class:`AdaptationGuard`: best weights kept, early stop, collapse
+refused); see ``docs/adapting.md``.
 """
 
 from __future__ import annotations
@@ -390,7 +396,10 @@ def train(cfg) -> dict:
     ``hydra.utils.instantiate``; checkpoints (``last.ckpt`` and the best by
     ``val/<first set>/raw_pitch_accuracy``) go to ``<output_dir>/checkpoints`` with the
     resolved config inside them and beside them (``config.yaml``). ``cfg.resume``
-    continues from a checkpoint. With ``cfg.checkpoint_every_n_steps`` (an int),
+    continues from a checkpoint; ``cfg.init_from`` (a path, or ``"shipped"``) starts from
+    a checkpoint's weights only (its own network arguments replace ``cfg.model``; fresh
+    optimiser and schedule). With an ``adapt`` block (``experiment=adapt``) the run is an
+    adaptation instead: :func:`adapt_from_config`. With ``cfg.checkpoint_every_n_steps`` (an int),
     ``last.ckpt`` is also rewritten every that many training steps, so a run killed
     mid-epoch resumes close to where it stopped and finishes with the same number of
     steps (Lightning writes checkpoints atomically: a kill never leaves half of one).
