@@ -353,6 +353,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS}")
+    parser.add_argument("--out", help="also write the report to this file")
     args = parser.parse_args(argv)
     args.domains = [d.strip() for d in args.domains.split(",") if d.strip()]
     unknown = sorted(set(args.domains) - set(DOMAINS))
@@ -376,11 +377,11 @@ def main(argv=None) -> int:
         f"total {time.perf_counter() - started:.0f} s.",
         "",
     ]
-    text = "\n".join(header) + table + "\n"
+    text = "\n".join(header) + "\n" + table + "\n"
     print(text)
-    if args.write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
+    for path in ([RESULTS] if args.write else []) + ([Path(args.out)] if args.out else []):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     return 0
 
 
