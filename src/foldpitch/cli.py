@@ -17,6 +17,9 @@ frame to standard output as it goes (``sox in.wav -t raw - | foldpitch stream``;
 over audio files, folders (searched recursively) and ``.txt`` lists of paths, and writes
 one CSV (or JSON) per file next to it or under ``--out-dir``.
 
+``foldpitch adapt DIR... --out my.ckpt`` fine-tunes the network on your own unlabelled
+recordings (see :func:`foldpitch.system.adapt` and ``docs/adapting.md``).
+
 ``foldpitch export-onnx OUT.onnx`` writes the network as an ONNX file for onnxruntime
 (see :mod:`foldpitch.export`).
 
@@ -179,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_export_onnx_parser(commands)
     _add_stream_parser(commands)
+    add_adapt_parser(commands)
     return parser
 
 
@@ -219,6 +223,81 @@ def run_export_onnx(args) -> int:
     return 0
 
 
+def add_adapt_parser(commands) -> None:
+    """``foldpitch adapt PATH... --out my.ckpt [--steps N] [--device cpu|cuda] [--seed S]``."""
+    adapt = commands.add_parser(
+        "adapt",
+        help="fine-tune the network on your own unlabelled recordings",
+        description=(
+            "Fine-tune the network on your own recordings, without labels: the fold "
+            "loss it was trained with is the only objective. The last 20 %% of every "
+            "file is held back and its fold loss printed before and after (lower is "
+            "better), so you see whether it helped; the weights with the lowest "
+            "held-back loss are written, with the base network's voicing threshold. "
+            "Stops early when that loss stops improving, and refuses audio that is too "
+            "short, silent or unpitched, and a network that collapsed. Then: foldpitch "
+            "predict --checkpoint OUT.ckpt ... Needs the train extra (lightning)."
+        ),
+    )
+    adapt.add_argument("paths", nargs="+", metavar="PATH", help="audio files, folders, .txt lists")
+    adapt.add_argument("--out", required=True, metavar="OUT.ckpt", help="the checkpoint to write")
+    adapt.add_argument("--steps", type=int, default=200, help="training steps (default: 200)")
+    adapt.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="(default: cpu)")
+    adapt.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    adapt.add_argument(
+        "--checkpoint", help="the network to start from (default: the shipped model)"
+    )
+    adapt.add_argument(
+        "--batch-size", type=int, default=8, help="1 s excerpts per step (default: 8)"
+    )
+    adapt.add_argument(
+        "--voicing-threshold",
+        type=float,
+        help="store this voicing threshold in (0, 1) (default: the base checkpoint's)",
+    )
+
+
+def run_adapt(args) -> int:
+    """Run :func:`foldpitch.system.adapt`; refusals and collapse exit with status 1."""
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    if args.steps < 1 or args.batch_size < 1:
+        say("foldpitch adapt: --steps and --batch-size must be positive integers")
+        return 2
+    if args.voicing_threshold is not None and not 0 < args.voicing_threshold < 1:
+        say(f"foldpitch adapt: --voicing-threshold must be in (0, 1), got {args.voicing_threshold}")
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        say("foldpitch adapt: --device cuda was asked for but CUDA is not available")
+        return 2
+    try:
+        from .system import AdaptationCollapsed, adapt, describe_adaptation
+    except ImportError as error:  # lightning is in the train extra
+        say(f"foldpitch adapt: needs the train extra (pip install 'foldpitch[train]'): {error}")
+        return 2
+    inputs, failures = _collect_inputs(args.paths)
+    if failures or not inputs:
+        say("foldpitch adapt: " + ("no audio files found" if not inputs else "missing inputs"))
+        return 1
+    try:
+        summary = adapt(
+            [path for path, _ in inputs],
+            args.out,
+            steps=args.steps,
+            device=args.device,
+            seed=args.seed,
+            init_from=args.checkpoint or "shipped",
+            batch_size=args.batch_size,
+            voicing_threshold=args.voicing_threshold,
+        )
+    except (AdaptationCollapsed, ValueError, FileNotFoundError) as error:
+        say(f"foldpitch adapt: {error}")
+        return 1
+    print(describe_adaptation(summary))
+    if summary.get("skipped_audio_files"):
+        say(f"{summary['skipped_audio_files']} unreadable audio file(s) skipped")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo" and args.fit:
@@ -231,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_export_onnx(args)
     if args.command == "stream":
         return run_stream(args)
+    if args.command == "adapt":
+        return run_adapt(args)
     return run_fit(args)
 
 

@@ -9,12 +9,19 @@ optionally ``"clean"``, the same audio before an added noise
 (:meth:`PitchSystem.training_step` refuses anything else), and the objective is
 :class:`foldpitch.loss.SelfSupervisedFoldLoss`. The labelled sets are used in
 validation only, to *monitor* raw pitch accuracy, cents error and voicing.
+
+Adaptation (:func:`adapt`, ``foldpitch adapt``; :func:`adapt_from_config`,
+``scripts/train.py experiment=adapt``) fine-tunes a trained network on the user's
+unlabelled audio the same way, from its weights, watched by the fold loss on a held-back
+part of that audio (:class:`AdaptationGuard`: best weights kept, early stop, collapse
+refused); see ``docs/adapting.md``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +36,16 @@ from .loss._common import _check_audio
 from .metrics import pitch_metrics
 from .model import CHECKPOINT_FORMAT, PitchNet, PitchNetOutput
 
-__all__ = ["PitchDataModule", "PitchSystem", "train"]
+__all__ = [
+    "AdaptationCollapsed",
+    "AdaptationGuard",
+    "PitchDataModule",
+    "PitchSystem",
+    "adapt",
+    "adapt_from_config",
+    "run_adaptation",
+    "train",
+]
 
 
 class PitchSystem(L.LightningModule):
@@ -71,6 +87,8 @@ class PitchSystem(L.LightningModule):
         self.resolved_config: dict | None = None  # set by train(): saved in checkpoints
         self.commit: str | None = None  # the code's git commit, set by train()
         self.samples_seen = 0
+        self.init_from: str | None = None  # the checkpoint whose weights it started from
+        self.collapse: str | None = None  # set by AdaptationGuard: no checkpoint is written
         self._validation: dict[str, list[dict[str, Tensor]]] = {}
 
     # --- training -----------------------------------------------------------------
@@ -163,25 +181,43 @@ class PitchSystem(L.LightningModule):
     # --- monitoring (labels used here only) --------------------------------------
 
     def validation_step(self, batch, batch_index: int, dataloader_idx: int = 0) -> None:
-        name = self.trainer.datamodule.validation_names[dataloader_idx]
+        name = self.trainer.datamodule.active_validation_names()[dataloader_idx]
         out, terms = self.fold_loss(batch["audio"])
         self.log(f"val/{name}/loss", terms["loss"], add_dataloader_idx=False, sync_dist=True)
-        self._validation.setdefault(name, []).append(
-            {
-                "f0": self.model.frequency(self.model.log2_period(out)).detach(),
-                "voiced": torch.sigmoid(out.periodicity_logits).detach() > 0.5,
-                "true_f0": batch["f0"],
-                "true_voiced": batch["voiced"],
-            }
-        )
+        periodicity = torch.sigmoid(out.periodicity_logits).detach()
+        part = {
+            "f0": self.model.frequency(self.model.log2_period(out)).detach(),
+            "voiced": periodicity > 0.5,
+            # The network's own decision, for the collapse guard of adaptation runs.
+            "voiced_at_threshold": periodicity > self.model.voicing_threshold,
+        }
+        if "f0" in batch:  # a labelled monitoring set; unlabelled ones report the loss
+            part.update(true_f0=batch["f0"], true_voiced=batch["voiced"])
+        self._validation.setdefault(name, []).append(part)
 
     def on_validation_epoch_end(self) -> None:
         for name, parts in self._validation.items():
             merged = {key: torch.cat([p[key] for p in parts]).float() for key in parts[0]}
             # Every rank scores all ranks' clips, so all log the same values.
             merged = {key: self.all_gather(value).flatten(0, -2) for key, value in merged.items()}
-            for key in ("voiced", "true_voiced"):
-                merged[key] = merged[key] > 0.5
+            for key in ("voiced", "true_voiced", "voiced_at_threshold"):
+                if key in merged:
+                    merged[key] = merged[key] > 0.5
+            decided = merged.pop("voiced_at_threshold")
+            self.log(
+                f"val/{name}/voiced_fraction",
+                decided.float().mean(),
+                add_dataloader_idx=False,
+                sync_dist=True,
+            )
+            self.log(
+                f"val/{name}/f0_spread_cents",
+                output_spread_cents(merged["f0"], decided),
+                add_dataloader_idx=False,
+                sync_dist=True,
+            )
+            if "true_f0" not in merged:
+                continue
             metrics = pitch_metrics(**merged)
             for key in (
                 "raw_pitch_accuracy",
@@ -229,6 +265,10 @@ class PitchSystem(L.LightningModule):
                 f"refusing to write a checkpoint at step {self.global_step}: non-finite "
                 f"weights in {', '.join(broken[:3])}{' ...' if len(broken) > 3 else ''}"
             )
+        if self.collapse is not None:
+            raise AdaptationCollapsed(
+                f"refusing to write a checkpoint at step {self.global_step}: {self.collapse}"
+            )
         # Everything inference needs, readable without Lightning or Hydra.
         checkpoint["foldpitch"] = {
             "format_version": CHECKPOINT_FORMAT,
@@ -236,10 +276,23 @@ class PitchSystem(L.LightningModule):
             "resolved_config": self.resolved_config,
             "commit": self.commit,
             "samples_seen": self.samples_seen,
+            "voicing_threshold": self.model.voicing_threshold,
         }
+        if self.init_from is not None:
+            checkpoint["foldpitch"]["init_from"] = self.init_from
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.samples_seen = checkpoint.get("foldpitch", {}).get("samples_seen", 0)
+
+
+def output_spread_cents(f0: Tensor, voiced: Tensor) -> Tensor:
+    """Standard deviation in cents of ``f0`` (Hz) over the ``voiced`` frames (0 when
+    fewer than two): about 0 for a network whose output no longer depends on its
+    input."""
+    cents = 1200 * torch.log2(f0[voiced].double())
+    if cents.numel() < 2:
+        return torch.zeros((), dtype=torch.float64, device=f0.device)
+    return cents.std()
 
 
 def f0_figure(merged: dict[str, Tensor], hop_seconds: float, n_clips: int, title: str):
@@ -290,6 +343,17 @@ class PitchDataModule(L.LightningDataModule):
         self.validation_names = list(self.validation_sets)
         self.batch_size = batch_size
         self.num_workers = num_workers
+        self.fit_validation: list[str] | None = None  # see active_validation_names
+
+    def active_validation_names(self) -> list[str]:
+        """The sets validated now: all of them, except while fitting when
+        :attr:`fit_validation` names a subset (an adaptation run validates only the
+        held-back audio during training, and its monitoring sets before and after)."""
+        trainer = getattr(self, "trainer", None)
+        fitting = trainer is not None and trainer.state.fn == "fit"
+        if fitting and self.fit_validation is not None:
+            return list(self.fit_validation)
+        return self.validation_names
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -303,8 +367,8 @@ class PitchDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> list[DataLoader]:
         return [
-            DataLoader(dataset, batch_size=self.batch_size)
-            for dataset in self.validation_sets.values()
+            DataLoader(self.validation_sets[name], batch_size=self.batch_size)
+            for name in self.active_validation_names()
         ]
 
 
@@ -332,7 +396,10 @@ def train(cfg) -> dict:
     ``hydra.utils.instantiate``; checkpoints (``last.ckpt`` and the best by
     ``val/<first set>/raw_pitch_accuracy``) go to ``<output_dir>/checkpoints`` with the
     resolved config inside them and beside them (``config.yaml``). ``cfg.resume``
-    continues from a checkpoint. With ``cfg.checkpoint_every_n_steps`` (an int),
+    continues from a checkpoint; ``cfg.init_from`` (a path, or ``"shipped"``) starts from
+    a checkpoint's weights only (its own network arguments replace ``cfg.model``; fresh
+    optimiser and schedule). With an ``adapt`` block (``experiment=adapt``) the run is an
+    adaptation instead: :func:`adapt_from_config`. With ``cfg.checkpoint_every_n_steps`` (an int),
     ``last.ckpt`` is also rewritten every that many training steps, so a run killed
     mid-epoch resumes close to where it stopped and finishes with the same number of
     steps (Lightning writes checkpoints atomically: a kill never leaves half of one).
@@ -347,11 +414,16 @@ def train(cfg) -> dict:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    if cfg.get("adapt") is not None:
+        return adapt_from_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
-    model = instantiate(cfg.model)
+    if cfg.get("init_from") is not None:  # weights only: fresh optimiser and schedule
+        model, _ = load_initial_weights(cfg.init_from)
+    else:
+        model = instantiate(cfg.model)
     objective = instantiate(cfg.loss)
     system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **cfg.optim)
     system.resolved_config = resolved
@@ -462,3 +534,514 @@ def _print_summary(summary: dict, output_dir: Path) -> None:
         f"  config and logs: {output_dir}",
     ]
     print("\n".join(lines), flush=True)
+
+
+# --- adaptation: fine-tuning a trained network on the user's unlabelled audio ----------
+
+SHIPPED = "shipped"
+"""``init_from`` value naming the shipped network (``foldpitch.predict``'s default)."""
+
+HELD_BACK = "heldback"
+"""Name of the validation set of held-back user audio in an adaptation run."""
+
+MIN_ADAPT_SECONDS = 10.0
+"""Less audio than this (all files together) is refused: too little to learn from."""
+
+SILENCE_PEAK = 1e-4
+"""Audio whose sampled excerpts never exceed this amplitude (-80 dBFS) is refused."""
+
+COLLAPSE_VOICED_FRACTION = 0.02
+"""Collapse guard: the held-back audio is called voiced on fewer than this fraction of
+its frames (while the base network found at least five times as many)."""
+
+COLLAPSE_SPREAD_CENTS = 5.0
+"""Collapse guard: the f0 over the held-back voiced frames varies by less than this
+(standard deviation, cents) while the base network's varied by at least 50 cents."""
+
+
+class AdaptationCollapsed(RuntimeError):
+    """Adaptation drove the network to a degenerate output; nothing was written."""
+
+
+def resolve_init_from(init_from) -> Path:
+    """The checkpoint an adaptation starts from: ``"shipped"`` (or ``None``) is the model
+    :func:`foldpitch.predict.predict` uses by default (looked up when called, so it
+    follows wherever the package keeps it); anything else is a path."""
+    if init_from is None or init_from == SHIPPED:
+        from . import predict
+
+        return Path(predict.DEFAULT_CHECKPOINT)
+    if not isinstance(init_from, (str, Path)):
+        raise TypeError(f"init_from must be a checkpoint path or 'shipped', got {init_from!r}")
+    return Path(init_from)
+
+
+def load_initial_weights(init_from):
+    """``(model, info)`` from :func:`foldpitch.model.load_pitchnet` of
+    :func:`resolve_init_from`, the network in training mode (weights only: no optimiser
+    state, no step count). ``info["path"]`` is the file read."""
+    from .model import load_pitchnet
+
+    path = resolve_init_from(init_from)
+    model, info = load_pitchnet(path)
+    info["path"] = str(path)
+    return model.train(), info
+
+
+def base_objective(info: dict, **overrides) -> SelfSupervisedFoldLoss:
+    """The fold-loss objective the base network was trained with (its resolved config's
+    ``loss`` entry), so that fine-tuning does not retrain its periodicity to another
+    target; the defaults of :class:`SelfSupervisedFoldLoss` where the checkpoint has
+    none. ``overrides`` replace single arguments."""
+    settings = dict((info.get("resolved_config") or {}).get("loss") or {})
+    settings.pop("_target_", None)
+    settings.update(overrides)
+    return SelfSupervisedFoldLoss(**settings)
+
+
+class AdaptationGuard(L.Callback):
+    """Watches the held-back fold loss of an adaptation run after every validation.
+
+    - keeps the weights with the lowest held-back loss so far (the base network's
+      before the first step): :attr:`best_state`, :attr:`best_loss`, :attr:`best_step`;
+    - stops the run, with :attr:`stop_reason` and a printed message, when that loss has
+      not improved on the best for ``patience`` validations in a row;
+    - stops it when the network collapses (:meth:`collapse_reason`): then
+      ``system.collapse`` is set and no checkpoint can be written.
+
+    Args:
+        patience: validations without improvement before stopping.
+        held_back: the name of the held-back set in the DataModule.
+    """
+
+    def __init__(self, patience: int = 4, held_back: str = HELD_BACK) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"patience must be a positive integer, got {patience!r}")
+        self.patience = patience
+        self.held_back = held_back
+        self.base: dict[str, float] | None = None
+        self.best_loss = math.inf
+        self.best_step = 0
+        self.best_state: dict[str, Tensor] | None = None
+        self.history: list[tuple[int, float]] = []  # (step, held-back loss)
+        self.stop_reason: str | None = None
+        self._worse = 0
+
+    def start(self, system: PitchSystem, before: Mapping[str, float]) -> None:
+        """Record the base network's held-back figures (``before``: the metrics of a
+        validation before training) and its weights as the best so far."""
+        self.base = {key: float(value) for key, value in before.items()}
+        self.best_loss = self.base[f"val/{self.held_back}/loss"]
+        self.best_state = {k: v.detach().clone() for k, v in system.model.state_dict().items()}
+        self.history = [(0, self.best_loss)]
+
+    def collapse_reason(self, metrics: Mapping[str, float]) -> str | None:
+        """Why the network's output on the held-back audio is degenerate, or ``None``."""
+        prefix = f"val/{self.held_back}"
+        voiced = float(metrics[f"{prefix}/voiced_fraction"])
+        spread = float(metrics[f"{prefix}/f0_spread_cents"])
+        base_voiced = self.base[f"{prefix}/voiced_fraction"]
+        base_spread = self.base[f"{prefix}/f0_spread_cents"]
+        if voiced < COLLAPSE_VOICED_FRACTION and base_voiced >= 5 * COLLAPSE_VOICED_FRACTION:
+            return (
+                f"the adapted network calls {voiced:.1%} of the held-back frames voiced "
+                f"(the base network: {base_voiced:.1%}): it collapsed to all unvoiced"
+            )
+        if (
+            voiced >= COLLAPSE_VOICED_FRACTION
+            and spread < COLLAPSE_SPREAD_CENTS <= base_spread / 10
+        ):
+            return (
+                f"the adapted network's f0 on the held-back voiced frames varies by "
+                f"{spread:.1f} cents (the base network's: {base_spread:.0f}): it collapsed "
+                "to a constant output"
+            )
+        return None
+
+    def on_validation_end(self, trainer, system: PitchSystem) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit" or self.base is None:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        loss = metrics[f"val/{self.held_back}/loss"]
+        step = trainer.global_step
+        self.history.append((step, loss))
+        reason = self.collapse_reason(metrics)
+        if reason is not None:
+            system.collapse = reason
+            self.stop_reason = f"collapse at step {step}: {reason}"
+        elif loss < self.best_loss:
+            self.best_loss, self.best_step, self._worse = loss, step, 0
+            self.best_state = {k: v.detach().clone() for k, v in system.model.state_dict().items()}
+        else:
+            self._worse += 1
+            if self._worse >= self.patience:
+                self.stop_reason = (
+                    f"early stop at step {step}: the held-back fold loss has not improved "
+                    f"on its best ({self.best_loss:.4f} at step {self.best_step}) for "
+                    f"{self._worse} validations in a row (now {loss:.4f}); keeping the "
+                    f"weights of step {self.best_step}"
+                )
+        if self.stop_reason is not None:
+            trainer.should_stop = True
+            if trainer.global_rank == 0:
+                print(f"\nfoldpitch adapt: {self.stop_reason}", file=sys.stderr, flush=True)
+
+
+def _validate(trainer, system, datamodule) -> dict[str, float]:
+    parts = trainer.validate(system, datamodule=datamodule, verbose=False)
+    return {k: float(v) for part in parts for k, v in part.items()}
+
+
+def run_adaptation(
+    system: PitchSystem,
+    datamodule: PitchDataModule,
+    trainer,
+    guard: AdaptationGuard,
+    destination: str | Path,
+    check_before=None,
+) -> dict:
+    """Fine-tune ``system`` (already holding the base weights) on ``datamodule``'s
+    unlabelled training audio, watched by ``guard``, and write the best weights.
+
+    Every validation set is scored before and after (the held-back audio's fold loss,
+    and the labelled monitoring sets' accuracy); during training only the held-back set
+    is. The checkpoint written to ``destination`` (atomically; an inference checkpoint
+    like :func:`foldpitch.model.export_pitchnet`'s) holds the weights with the lowest
+    held-back loss, which may be the base's own, and the network's
+    ``voicing_threshold``.
+
+    Returns:
+        A summary: ``steps``, ``seconds``, ``best_step``, ``stop_reason`` (or ``None``),
+        ``history`` (step, held-back loss), ``before`` and ``after`` (metric -> value),
+        ``checkpoint``.
+
+    Raises:
+        AdaptationCollapsed: the network collapsed (all unvoiced or a constant output on
+            the held-back audio); nothing is written.
+    """
+    if HELD_BACK not in datamodule.validation_sets:
+        raise ValueError(f"the DataModule needs a validation set named {HELD_BACK!r}")
+    datamodule.fit_validation = [guard.held_back]
+    before = _validate(trainer, system, datamodule)
+    if check_before is not None:
+        check_before(before)  # e.g. :func:`check_periodic`: refuse before training
+    guard.start(system, before)
+    started = time.perf_counter()
+    trainer.fit(system, datamodule=datamodule)
+    seconds = time.perf_counter() - started
+    if system.collapse is not None:
+        raise AdaptationCollapsed(f"adaptation collapsed, nothing written: {system.collapse}")
+    system.model.load_state_dict(guard.best_state)
+    after = _validate(trainer, system, datamodule)
+    destination = Path(destination)
+    if trainer.global_rank == 0:
+        write_inference_checkpoint(system, destination, trainer.global_step)
+    return {
+        "steps": trainer.global_step,
+        "seconds": round(seconds, 1),
+        "best_step": guard.best_step,
+        "stop_reason": guard.stop_reason,
+        "history": guard.history,
+        "before": before,
+        "after": after,
+        "checkpoint": str(destination),
+    }
+
+
+def write_inference_checkpoint(system: PitchSystem, destination: Path, step: int) -> None:
+    """The network's weights and foldpitch's entry (no optimiser), as
+    :func:`foldpitch.model.export_pitchnet` writes them, through a temporary file."""
+    state = {
+        "state_dict": {f"model.{k}": v for k, v in system.model.state_dict().items()},
+        "global_step": step,
+    }
+    system.on_save_checkpoint(state)  # fills state["foldpitch"]; refuses a collapse
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.tmp")
+    torch.save(state, temporary)
+    temporary.replace(destination)
+
+
+REPORTED = ("loss", "voiced_fraction", "raw_pitch_accuracy", "voicing_false_alarm")
+"""The metrics of each validation set in :func:`adaptation_report`."""
+
+
+def adaptation_report(summary: dict) -> str:
+    """The before/after table of an adaptation run (:data:`REPORTED` of every set),
+    Markdown."""
+    keys = sorted(
+        key
+        for key in set(summary["before"]) | set(summary["after"])
+        if key.rsplit("/", 1)[-1] in REPORTED
+    )
+    lines = ["| set / metric | before | after |", "| --- | ---: | ---: |"]
+    for key in keys:
+        a, b = summary["before"].get(key, math.nan), summary["after"].get(key, math.nan)
+        lines.append(f"| {key.removeprefix('val/')} | {a:.4f} | {b:.4f} |")
+    return "\n".join(lines)
+
+
+def monitoring_sets(model, length: int = 16, seconds: float = 1.0) -> dict[str, Dataset]:
+    """Labelled generated clips scored before and after an adaptation (what the network
+    should not forget): tones clean and at 10 dB, and speech-like excerpts, the
+    generators and seeds of ``configs/data/validation/tones.yaml``."""
+    from .data import LabelledSyntheticSet
+
+    common = dict(
+        length=length,
+        seconds=seconds,
+        sample_rate=model.sample_rate,
+        fmin=model.fmin,
+        fmax=model.fmax,
+        hop_length=model.hop_length,
+    )
+    tones = dict(formants=False, white_noise=True)
+    return {
+        "tones_clean": LabelledSyntheticSet(seed=1001, snr_db=None, **tones, **common),
+        "tones_10db": LabelledSyntheticSet(seed=1002, snr_db=10.0, **tones, **common),
+        "speechlike": LabelledSyntheticSet(
+            seed=1004, p_speech=1.0, p_silent=0.0, p_noise_only=0.0, **common
+        ),
+    }
+
+
+def check_adaptation_audio(train_set, held_back_set, n_items: int = 32) -> None:
+    """Refuse audio that cannot be learnt from: ``ValueError`` when the files hold less
+    than :data:`MIN_ADAPT_SECONDS` in all, or when no sampled excerpt (up to
+    ``n_items`` of each set) rises above :data:`SILENCE_PEAK`."""
+    total = float(getattr(train_set, "total_seconds", math.inf))
+    if total < MIN_ADAPT_SECONDS:
+        raise ValueError(
+            f"the audio is too short to adapt to: {total:.1f} s in {len(train_set.files)} "
+            f"file(s); adaptation needs at least {MIN_ADAPT_SECONDS:g} s (a fifth of it is "
+            "held back to measure the result)"
+        )
+    peak = 0.0
+    for dataset in (train_set, held_back_set):
+        for index in range(min(n_items, len(dataset))):
+            peak = max(peak, float(dataset[index]["audio"].abs().max()))
+    if peak <= SILENCE_PEAK:
+        raise ValueError(
+            f"the audio is silent (the loudest of {2 * n_items} sampled excerpts peaks at "
+            f"{peak:.1e}, under {SILENCE_PEAK:g}): nothing to adapt to"
+        )
+
+
+def check_periodic(before: Mapping[str, float], minimum: float = COLLAPSE_VOICED_FRACTION):
+    """Refuse held-back audio in which the base network finds (almost) nothing voiced:
+    the fold loss has nothing to align there."""
+    voiced = before[f"val/{HELD_BACK}/voiced_fraction"]
+    if voiced < minimum:
+        raise ValueError(
+            f"the base network calls {voiced:.1%} of the held-back audio voiced: it holds "
+            "no pitched sound (only noise or silence?), nothing to adapt to"
+        )
+
+
+def adapt(
+    files,
+    destination: str | Path,
+    *,
+    steps: int = 200,
+    device: str = "cpu",
+    seed: int = 0,
+    init_from: str | Path | None = SHIPPED,
+    batch_size: int = 8,
+    seconds: float = 1.0,
+    learning_rate: float = 1e-4,
+    warmup_steps: int = 20,
+    validate_every: int = 25,
+    patience: int = 4,
+    held_back: float = 0.2,
+    held_back_items: int = 32,
+    monitoring_items: int = 16,
+    voicing_threshold: float | None = None,
+    progress_bar: bool = True,
+) -> dict:
+    """Adapt a trained network to unlabelled recordings (``foldpitch adapt``), no Hydra.
+
+    The last ``held_back`` of every file's duration is held back: the network never
+    trains on it, and its fold loss there (the label-free objective itself) says whether
+    adaptation helped. Training draws random ``seconds`` excerpts from the rest, ``steps``
+    AdamW steps of ``batch_size`` (``learning_rate`` after ``warmup_steps``, then cosine
+    decay), the fold loss of the base network's training as the only objective, from the
+    base's weights with a fresh optimiser. Every ``validate_every`` steps the held-back
+    loss is measured; the best weights are kept, and the run stops early when it has not
+    improved for ``patience`` validations (:class:`AdaptationGuard`).
+
+    Args:
+        files: audio file paths (any rate; channels are averaged).
+        destination: the checkpoint to write (``.ckpt``), loadable by
+            :func:`foldpitch.predict.predict`, ``foldpitch predict --checkpoint`` and
+            :func:`foldpitch.model.export_pitchnet`.
+        init_from: the base checkpoint; ``"shipped"`` (default) for the shipped network.
+        voicing_threshold: stored in the result; ``None`` keeps the base's.
+        device: ``"cpu"`` or ``"cuda"``.
+
+    Returns:
+        The summary of :func:`run_adaptation`, with ``"base"`` (the base checkpoint).
+
+    Raises:
+        ValueError: no readable audio, too little (:data:`MIN_ADAPT_SECONDS`), silent
+            audio, or audio without pitched sound.
+        AdaptationCollapsed: the network collapsed; nothing written.
+    """
+    from .data import AudioFolder
+    from .model import check_voicing_threshold
+
+    for name, value in (("steps", steps), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0 < held_back < 1:
+        raise ValueError(f"held_back must be a fraction in (0, 1), got {held_back!r}")
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if voicing_threshold is not None:
+        voicing_threshold = check_voicing_threshold(voicing_threshold)
+    L.seed_everything(seed, workers=True, verbose=False)
+    model, info = load_initial_weights(init_from)
+    if voicing_threshold is not None:
+        model.voicing_threshold = voicing_threshold
+    files = [str(path) for path in files]
+    rate = model.sample_rate
+    train_set = AudioFolder(
+        files, seconds, rate, length=steps * batch_size, seed=seed, part=(0.0, 1.0 - held_back)
+    )
+    held_set = AudioFolder(
+        files, seconds, rate, length=held_back_items, seed=seed + 1, part=(1.0 - held_back, 1.0)
+    )
+    check_adaptation_audio(train_set, held_set)
+    validation = {HELD_BACK: held_set}
+    if monitoring_items:
+        validation.update(monitoring_sets(model, monitoring_items, seconds))
+    datamodule = PitchDataModule(train_set, validation, batch_size=batch_size, num_workers=0)
+    system = PitchSystem(
+        model,
+        base_objective(info),
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps,
+        total_steps=steps,
+        n_figure_clips=0,
+    )
+    system.init_from = info["path"]
+    system.commit = git_commit()
+    system.resolved_config = {
+        "adapt": {
+            "files": files,
+            "steps": steps,
+            "seed": seed,
+            "batch_size": batch_size,
+            "seconds": seconds,
+            "learning_rate": learning_rate,
+            "warmup_steps": warmup_steps,
+            "held_back": held_back,
+        },
+        "loss": {"_target_": "foldpitch.loss.SelfSupervisedFoldLoss", **_objective_config(system)},
+        "base_resolved_config": info.get("resolved_config"),
+    }
+    guard = AdaptationGuard(patience)
+    trainer = L.Trainer(
+        accelerator=device,
+        devices=1,
+        max_steps=steps,
+        val_check_interval=min(validate_every, steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        gradient_clip_val=1.0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress_bar,
+        callbacks=[guard],
+        log_every_n_steps=max(1, min(25, steps)),
+    )
+    summary = run_adaptation(system, datamodule, trainer, guard, destination, check_periodic)
+    summary["base"] = info["path"]
+    summary["skipped_audio_files"] = train_set.skipped
+    return summary
+
+
+def _objective_config(system: PitchSystem) -> dict:
+    objective = system.objective
+    return {
+        name: getattr(objective, name)
+        for name in (
+            "hop_length",
+            "temperature",
+            "periodicity_threshold",
+            "periodicity_temperature",
+            "refine_weight",
+            "kernel",
+            "submultiple_margin",
+            "upsample",
+            "time_symmetric",
+        )
+    }
+
+
+def adapt_from_config(cfg) -> dict:
+    """``scripts/train.py experiment=adapt``: :func:`run_adaptation` built from a Hydra
+    config (``init_from``, the ``adapt`` block, ``data=folder`` with its held-back set);
+    writes ``<output_dir>/checkpoints/adapted.ckpt`` and ``adaptation.json``."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from .model import check_voicing_threshold
+
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.output_dir)
+    settings = cfg.adapt
+    datamodule = instantiate(cfg.data)
+    if HELD_BACK not in datamodule.validation_sets:
+        raise ValueError(
+            f"experiment=adapt needs data.validation.{HELD_BACK} (use data=folder; see "
+            "configs/experiment/adapt.yaml)"
+        )
+    check_adaptation_audio(datamodule.train_set, datamodule.validation_sets[HELD_BACK])
+    model, info = load_initial_weights(cfg.init_from)
+    if settings.get("voicing_threshold") is not None:
+        model.voicing_threshold = check_voicing_threshold(settings.voicing_threshold)
+    objective = base_objective(info) if settings.get("loss_from_base") else instantiate(cfg.loss)
+    system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **cfg.optim)
+    system.resolved_config = OmegaConf.to_container(cfg, resolve=True)
+    system.resolved_config["loss"] = {
+        "_target_": "foldpitch.loss.SelfSupervisedFoldLoss",
+        **_objective_config(system),
+    }
+    system.commit = git_commit()
+    system.init_from = info["path"]
+    guard = AdaptationGuard(settings.patience)
+    logger = instantiate(cfg.logger) if cfg.logger else False
+    trainer = instantiate(cfg.trainer, callbacks=[guard], logger=logger, enable_checkpointing=False)
+    if trainer.global_rank == 0:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    destination = output_dir / "checkpoints" / "adapted.ckpt"
+    summary = run_adaptation(system, datamodule, trainer, guard, destination, check_periodic)
+    summary["base"] = info["path"]
+    if trainer.global_rank == 0:
+        (output_dir / "adaptation.json").write_text(json.dumps(summary, indent=2))
+        print(describe_adaptation(summary), flush=True)
+    return summary
+
+
+def describe_adaptation(summary: dict) -> str:
+    """What an adaptation run did, for people: held-back loss before and after, why it
+    stopped, the monitoring sets' table, the checkpoint written."""
+    key = f"val/{HELD_BACK}/loss"
+    lines = [
+        "",
+        f"foldpitch adapt: {summary['steps']} steps in {summary['seconds']} s from "
+        f"{summary.get('base')}",
+        f"  held-back fold loss (lower is better, no labels): {summary['before'][key]:.4f} "
+        f"before, {summary['after'][key]:.4f} after (best at step {summary['best_step']})",
+    ]
+    if summary["stop_reason"]:
+        lines.append(f"  {summary['stop_reason']}")
+    if summary["best_step"] == 0:
+        lines.append(
+            "  adaptation did not lower the held-back loss: the checkpoint holds the base "
+            "network's weights"
+        )
+    lines += ["", adaptation_report(summary), "", f"  checkpoint: {summary['checkpoint']}"]
+    return "\n".join(lines)

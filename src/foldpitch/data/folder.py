@@ -49,6 +49,10 @@ class AudioFolder(Dataset):
         seed: non-negative int.
         extensions: file extensions (without dot, case-insensitive) to look for in a
             folder; default: all formats of ``soundfile.available_formats()``.
+        part: ``(start, end)`` fractions of each file's duration, ``0 <= start < end <=
+            1``: excerpts are drawn only from that stretch of every file (zero-padded
+            where it is shorter than ``seconds``). Two folders with ``(0, 0.8)`` and
+            ``(0.8, 1)`` never share a sample: a held-back part of the same recordings.
 
     Items:
         ``{"audio": float32 tensor (n_samples,)}``, ``n_samples = round(seconds *
@@ -67,7 +71,9 @@ class AudioFolder(Dataset):
         length: int | None = None,
         seed: int = 0,
         extensions: Sequence[str] | None = None,
+        part: Sequence[float] = (0.0, 1.0),
     ) -> None:
+        self.part = _check_part(part)
         self.seconds = _check_positive("seconds", seconds)
         self.sample_rate = _check_int("sample_rate", sample_rate, 1)
         self.seed = _check_int("seed", seed, 0)
@@ -147,9 +153,11 @@ class AudioFolder(Dataset):
             position = (first + attempt) % len(self.files)
             path, frames, rate = self.files[position]
             excerpt = math.ceil(self.seconds * rate)
+            low = math.floor(self.part[0] * frames)
+            frames = max(low + 1, math.floor(self.part[1] * frames))  # never read past the part
             # Drawn even for a file known to be unreadable: the draws, hence the item,
             # do not depend on when that was found out.
-            start = int(rng.integers(0, max(frames - excerpt, 0) + 1))
+            start = low + int(rng.integers(0, max(frames - low - excerpt, 0) + 1))
             if self._unreadable[position]:
                 continue
             try:
@@ -162,3 +170,14 @@ class AudioFolder(Dataset):
         raise RuntimeError(
             f"none of the {len(self.files)} audio files of {self.source!r} could be read"
         )
+
+
+def _check_part(part) -> tuple[float, float]:
+    """``part`` as ``(start, end)`` floats with ``0 <= start < end <= 1``."""
+    try:
+        start, end = (float(value) for value in part)
+    except (TypeError, ValueError):
+        raise TypeError(f"part must be two fractions (start, end), got {part!r}") from None
+    if not 0.0 <= start < end <= 1.0:
+        raise ValueError(f"part must satisfy 0 <= start < end <= 1, got {part!r}")
+    return start, end
