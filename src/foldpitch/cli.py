@@ -738,10 +738,6 @@ def _plot_demo(path, frame_seconds, true_hz, fitted_hz, losses) -> None:
     figure.savefig(path, dpi=120)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # --- foldpitch stream -------------------------------------------------------------------
 
 _PCM_DTYPES = {"s16": "<i2", "f32": "<f4"}
@@ -867,3 +863,7 @@ def run_stream(args, stdin=None, stdout=None) -> int:
 
 
 _FIELDS = ("times", "f0", "periodicity", "voiced")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
