@@ -1,7 +1,7 @@
 """Inference speed of ``foldpitch.predict`` against other trackers, and its memory on 1 h.
 
 Measured in one run on this machine's CPU, with the shipped checkpoint
-(``checkpoints/foldpitch-16k.ckpt``, or ``--checkpoint``):
+(``src/foldpitch/weights/foldpitch-16k.ckpt``, or ``--checkpoint``):
 
 1. **Real-time factor** (wall time / audio duration, median of ``--repeats`` after a
    warm-up) on 60 s of 16 kHz audio (a generated harmonic clip with noise), batch 1, for

@@ -63,8 +63,7 @@ def audio_files(folder: Path) -> list[Path]:
 
 def reference(path: Path, net: PitchNet, hop: float | None = None):
     audio, rate = sf.read(path, dtype="float32")
-    hop_length = None if hop is None else max(1, round(hop * rate))
-    return predict(audio, rate, net, device="cpu", chunk_seconds=1.0, hop_length=hop_length)
+    return predict(audio, rate, net, device="cpu", chunk_seconds=1.0, hop=hop)
 
 
 def assert_track_matches(f0, periodicity, voiced, expected) -> None:

@@ -10,18 +10,20 @@ must also find the known f0 of harmonic tones.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
 import pytest
 import torch
 
-import foldpitch.predict as predict_module
 from foldpitch.cli import main
 from foldpitch.export import ONNX_TOLERANCE, export_onnx, onnx_forward
 from foldpitch.model import PitchNet
 from foldpitch.predict import ONNX_BACKEND_TOLERANCE, predict
 from foldpitch.synth import harmonic_tone
+
+predict_module = importlib.import_module("foldpitch.predict")  # the attribute is the function
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

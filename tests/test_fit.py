@@ -141,8 +141,10 @@ def test_bad_audio():
         fit_envelope(torch.zeros(100), SR)
     with pytest.raises(ValueError, match="NaN or Inf"):
         fit_envelope(torch.full((4000,), float("nan")), SR)
-    with pytest.raises(TypeError, match="floating-point"):
-        fit_envelope(torch.zeros(4000, dtype=torch.int16), SR)
+    with pytest.raises(TypeError, match="floating point .* or int16/int32 PCM"):
+        fit_envelope(torch.zeros(4000, dtype=torch.int64), SR)
+    with pytest.raises(TypeError, match="numpy array or a torch tensor"):
+        fit_envelope([0.0] * 4000, SR)
 
 
 def test_fit_command_writes_csvs_and_reports_bad_files(tmp_path):

@@ -36,10 +36,11 @@ requires_c_compiler = pytest.mark.skipif(not _has_c_compiler(), reason="no C com
 
 @pytest.fixture
 def fresh_loader():
-    """Forget the loaded kernel before and after (the loader caches it per process)."""
-    _native._load.cache_clear()
+    """Forget the loaded kernel before and after (the loader caches it per process and
+    setting of the environment)."""
+    _native._load_with.cache_clear()
     yield
-    _native._load.cache_clear()
+    _native._load_with.cache_clear()
 
 
 def tones(f0s, n=4000, noise=0.05, seed=0):
@@ -208,12 +209,30 @@ def test_foldpitch_native_0_disables_the_kernel_silently(fresh_loader, monkeypat
 
 
 @requires_c_compiler
+def test_the_environment_switch_takes_effect_in_either_order(monkeypatch, tmp_path):
+    """No cache_clear: whichever setting was loaded first, a change of FOLDPITCH_NATIVE
+    applies at the next call, and the kernel's loss equals the torch path's."""
+    monkeypatch.setenv("FOLDPITCH_CACHE", str(tmp_path))
+    audio = tones([200.0])[0]
+    envelope = torch.full((audio.shape[-1] // HOP + 1,), math.log2(80.0), dtype=F64)
+    reference = fold_alignment_loss(envelope, audio, HOP, backend="torch")
+    for setting in ("1", "0", "1", "0"):
+        monkeypatch.setenv("FOLDPITCH_NATIVE", setting)
+        assert _native.available() == (setting == "1")
+        if setting == "0":
+            with pytest.raises(RuntimeError, match="FOLDPITCH_NATIVE=0"):
+                fold_alignment_loss(envelope, audio, HOP, backend="native")
+        loss = fold_alignment_loss(envelope, audio, HOP)
+        torch.testing.assert_close(loss, reference, rtol=1e-12, atol=0)
+
+
+@requires_c_compiler
 def test_the_kernel_is_built_once_per_source(fresh_loader, monkeypatch, tmp_path):
     monkeypatch.setenv("FOLDPITCH_CACHE", str(tmp_path))
     assert _native.available()
     (built,) = tmp_path.glob("fold_cycles-*.so")
     stamp = built.stat().st_mtime_ns
-    _native._load.cache_clear()
+    _native._load_with.cache_clear()
     assert _native.available()
     assert list(tmp_path.glob("fold_cycles-*.so")) == [built]
     assert built.stat().st_mtime_ns == stamp

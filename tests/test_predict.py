@@ -8,6 +8,7 @@ with ``np.interp``, the input converted by hand, a loop over the batch.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -20,12 +21,14 @@ import pytest
 import soundfile as sf
 import torch
 
-import foldpitch.predict as predict_module
 from foldpitch.cli import main
 from foldpitch.frontend import n_frames_for
 from foldpitch.model import PitchNet, PitchNetOutput
 from foldpitch.predict import PitchResult, predict, pyin_like
 from foldpitch.synth import harmonic_tone
+
+# The module (foldpitch.predict, the attribute, is the function).
+predict_module = importlib.import_module("foldpitch.predict")
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
@@ -212,14 +215,14 @@ def test_resampled_input_gives_times_on_the_requested_grid(net):
     default = predict(audio, rate, net, device="cpu")
     assert_same(default, native, rtol=0)
     # 441 samples at 44.1 kHz is exactly the network's 160 at 16 kHz.
-    same_grid = predict(audio, rate, net, device="cpu", hop_length=441)
+    same_grid = predict(audio, rate, net, device="cpu", hop=0.01)
     n_frames = math.ceil(len(audio) / 441)
     assert same_grid.times.shape == (n_frames,)
     np.testing.assert_array_equal(same_grid.times.numpy(), np.arange(n_frames) * 441 / rate)
     common = min(n_frames, len(native.times))
     torch.testing.assert_close(same_grid.f0[:common], native.f0[:common], rtol=1e-6, atol=0)
     # Any other hop: the network's frames read by linear interpolation (np.interp).
-    odd = predict(audio, rate, net, device="cpu", hop_length=512)
+    odd = predict(audio, rate, net, device="cpu", hop=512 / rate)
     n_frames = math.ceil(len(audio) / 512)
     np.testing.assert_array_equal(odd.times.numpy(), np.arange(n_frames) * 512 / rate)
     native_times = native.times.numpy()
@@ -230,11 +233,11 @@ def test_resampled_input_gives_times_on_the_requested_grid(net):
     assert torch.equal(odd.voiced, odd.periodicity > 0.5)
 
 
-def test_hop_length_at_the_native_hop_equals_the_native_result(net):
+def test_hop_at_the_native_hop_equals_the_native_result(net):
     audio = tone(1.5)
     native = predict(audio, RATE, net, device="cpu")
-    assert_same(predict(audio, RATE, net, device="cpu", hop_length=160), native, rtol=0)
-    half = predict(audio, RATE, net, device="cpu", hop_length=80)
+    assert_same(predict(audio, RATE, net, device="cpu", hop=0.01), native, rtol=0)
+    half = predict(audio, RATE, net, device="cpu", hop=0.005)
     assert half.f0.shape == (math.ceil(len(audio) / 80),)
     torch.testing.assert_close(half.f0[::2], native.f0, rtol=0, atol=0)
     # Halfway between frames: the mean log2 period, i.e. the geometric mean f0.
@@ -449,7 +452,7 @@ def test_viterbi_follows_a_note_change():
 
 def test_pyin_like_matches_librosa_conventions(net):
     audio = tone(2.0).numpy()
-    f0, voiced_flag, voiced_prob = pyin_like(audio, RATE, net, device="cpu", hop_length=160)
+    f0, voiced_flag, voiced_prob = pyin_like(audio, RATE, net, device="cpu", hop=0.01)
     result = predict(audio, RATE, net, device="cpu")
     assert f0.shape == voiced_flag.shape == voiced_prob.shape == (200,)
     assert f0.dtype == np.float64 and voiced_prob.dtype == np.float64
@@ -469,7 +472,7 @@ def test_pyin_like_returns_what_librosa_pyin_returns():
     noise = 0.1 * torch.randn(n, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     audio = torch.where(torch.arange(n) < n // 2, harmonic_tone(glide, RATE), noise).numpy()
     theirs = librosa.pyin(audio, fmin=100.0, fmax=800.0, sr=RATE, hop_length=160)
-    ours = pyin_like(audio, RATE, device="cpu", hop_length=160)  # the shipped network
+    ours = pyin_like(audio, RATE, device="cpu", hop=0.01)  # the shipped network
     for mine, reference in zip(ours, theirs, strict=True):
         assert mine.shape == reference.shape and mine.dtype == reference.dtype
     f0, voiced_flag, voiced_prob = ours
@@ -508,8 +511,10 @@ def test_pyin_like_returns_what_librosa_pyin_returns():
         (np.zeros(100), 16000.5, {}, ValueError, "sample_rate must be a whole number"),
         (np.zeros(100), "16000", {}, TypeError, "sample_rate must be a positive integer"),
         (np.zeros(100), True, {}, TypeError, "sample_rate must be a positive integer"),
-        (np.zeros(100), RATE, {"hop_length": 0}, ValueError, "hop_length must be a positive"),
-        (np.zeros(100), RATE, {"hop_length": 1.5}, TypeError, "hop_length must be a positive"),
+        (np.zeros(100), RATE, {"hop": 0}, ValueError, "hop must be at least one sample"),
+        (np.zeros(100), RATE, {"hop": 0.5 / RATE}, ValueError, "hop must be at least one sample"),
+        (np.zeros(100), RATE, {"hop": float("nan")}, ValueError, "hop must be at least one"),
+        (np.zeros(100), RATE, {"hop": "0.01"}, TypeError, "hop must be a number of seconds"),
         (np.zeros(100), RATE, {"batch_size": 0}, ValueError, "batch_size must be a positive"),
         (np.zeros(100), RATE, {"decoder": "beam"}, ValueError, "decoder must be one of"),
         (np.zeros(100), RATE, {"chunk_seconds": 0}, ValueError, "chunk_seconds must be"),
@@ -630,18 +635,19 @@ def test_cli_json_list_out_dir_and_hop(checkpoint, audio_folder, tmp_path, capsy
     listing.write_text("# two files\naudio/one.wav\n\naudio/sub/two.wav\n")
     out_dir = tmp_path / "out"
     arguments = ["predict", str(listing), "--checkpoint", str(checkpoint), "--format", "json"]
-    options = ["--hop-ms", "5", "--fmax", "500", "--decoder", "argmax"]
+    options = ["--hop", "0.005", "--fmax", "500", "--decoder", "argmax"]
     code = main([*arguments, "--out-dir", str(out_dir), *options])
     assert code == 0, capsys.readouterr().err
     assert sorted(path.name for path in out_dir.iterdir()) == ["one.f0.json", "two.f0.json"]
     data = json.loads((out_dir / "two.f0.json").read_text())
     assert sorted(data) == ["frequency", "periodicity", "time", "voiced"]
-    n_frames = math.ceil(round(0.8 * 22050) / 110)  # 5 ms is 110 samples at 22.05 kHz
+    # 5 ms is 110.25 samples at 22.05 kHz: frames k with k * 110.25 <= time - 1.
+    n_frames = math.floor((round(0.8 * 22050) - 1) / 110.25) + 1
     assert all(len(values) == n_frames for values in data.values())
-    np.testing.assert_allclose(data["time"], np.arange(n_frames) * 110 / 22050, atol=1e-6)
+    np.testing.assert_allclose(data["time"], np.arange(n_frames) * 0.005, atol=1e-6)
     assert max(data["frequency"]) <= 500
     stereo, rate = sf.read(audio_folder / "sub" / "two.wav", dtype="float32")
-    options = dict(hop_length=110, fmax=500.0, decoder="argmax", device="cpu")
+    options = dict(hop=0.005, fmax=500.0, decoder="argmax", device="cpu")
     expected = predict(stereo.mean(axis=1), rate, checkpoint, **options)
     np.testing.assert_allclose(data["frequency"], expected.f0.numpy(), rtol=1e-6)
     assert all(isinstance(value, bool) for value in data["voiced"])
@@ -883,8 +889,6 @@ def test_fit_demo_approaches_its_known_f0(capsys):
 def test_refine_moves_a_rough_start_onto_the_true_f0(net):
     # The random network's f0 is arbitrary; a start 0.2 semitone off shows the fit (the
     # refinement moves no frame further than REFINE_MAX_CENTS, 25).
-    from foldpitch import predict as predict_module
-
     audio = harmonic_tone(220.0, RATE, RATE)
     rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (20 / 1200))), dtype=torch.float64)
     refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
@@ -1064,7 +1068,7 @@ def test_the_silence_gate_is_per_row_over_the_whole_signal(net):
     assert torch.equal(chunked.voiced, whole.voiced)
     # At another rate and hop the gate reads the power at the requested times.
     resampled = torch.from_numpy(predict_module._resample(audio[None], RATE, 44100)[0].numpy())
-    other = predict(resampled, 44100, net, hop_length=441, **options)
+    other = predict(resampled, 44100, net, hop=0.01, **options)
     assert bool(other.voiced[:140].all()) and not other.voiced[160:].any()
 
 

@@ -526,14 +526,13 @@ _NETWORKS: dict[str, object] = {}
 def _foldpitch_network():
     """The network from ``$FOLDPITCH_CHECKPOINT`` or else the shipped checkpoint."""
     import os
-    from pathlib import Path
 
     try:
         from foldpitch.model import load_pitchnet
+        from foldpitch.predict import DEFAULT_CHECKPOINT
     except ImportError as error:
         raise MethodUnavailable("foldpitch", f"cannot import foldpitch: {error}") from error
-    default = Path(__file__).resolve().parents[2] / "checkpoints" / "foldpitch-16k.ckpt"
-    path = os.environ.get(FOLDPITCH_CHECKPOINT_ENV) or str(default)
+    path = os.environ.get(FOLDPITCH_CHECKPOINT_ENV) or str(DEFAULT_CHECKPOINT)
     if path not in _NETWORKS:
         if not os.path.isfile(path):
             raise MethodUnavailable("foldpitch", f"no checkpoint at {path}")

@@ -6,6 +6,10 @@ else the compiler Python was built with, else ``cc``) into a cache folder
 and loaded with :mod:`ctypes`; it needs neither the PyTorch headers nor a build step at
 install time. Where there is no compiler, or ``FOLDPITCH_NATIVE=0`` is set, the loss
 uses its PyTorch path, with one warning saying why (none for ``FOLDPITCH_NATIVE=0``).
+
+The kernel is built and loaded once per process for each setting of ``FOLDPITCH_NATIVE``,
+``CC``, ``FOLDPITCH_CACHE`` and ``XDG_CACHE_HOME``: changing one of them (in
+``os.environ``) takes effect at the next call, and changing it back reuses what was loaded.
 """
 
 from __future__ import annotations
@@ -85,9 +89,19 @@ def _build() -> Path:
     return library
 
 
-@functools.cache
+_SETTINGS = ("FOLDPITCH_NATIVE", "CC", "FOLDPITCH_CACHE", "XDG_CACHE_HOME")
+"""The environment variables that decide whether and how the kernel is built."""
+
+
 def _load() -> ctypes.CDLL | NativeUnavailable:
-    """The loaded library, or the reason there is none (computed once per process)."""
+    """The loaded library, or the reason there is none, for the current environment."""
+    return _load_with(tuple(os.environ.get(name) for name in _SETTINGS))
+
+
+@functools.cache
+def _load_with(settings: tuple[str | None, ...]) -> ctypes.CDLL | NativeUnavailable:
+    """:func:`_load` for one value of :data:`_SETTINGS` (the cache key; the functions
+    below read the same variables), computed once per process."""
     if os.environ.get("FOLDPITCH_NATIVE", "1") == "0":
         return NativeUnavailable("disabled by FOLDPITCH_NATIVE=0")
     try:
@@ -97,7 +111,7 @@ def _load() -> ctypes.CDLL | NativeUnavailable:
             f"foldpitch: the fused CPU kernel of the cycle-form loss is unavailable ({error}); "
             "using the slower PyTorch path",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return error
     except OSError as error:

@@ -41,6 +41,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ._optional import require
 from .envelope import hz_to_log2_period, log2_period_to_hz
 from .loss import dense_fold_loss
 from .plot import plot_prediction
@@ -69,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out-dir", default=".", help="where the CSVs go (default: .)")
     fit.add_argument("--fmin", type=float, default=50.0, help="lowest f0 in Hz (default: 50)")
     fit.add_argument("--fmax", type=float, default=1100.0, help="highest f0 in Hz (default: 1100)")
-    fit.add_argument("--hop-ms", type=float, default=10.0, help="frame spacing in ms (default: 10)")
+    fit.add_argument(
+        "--hop", type=_hop, default=0.01, help="seconds between frames (default: 0.01)"
+    )
     fit.add_argument("--steps", type=int, default=100, help="fine Adam steps (default: 100)")
     fit.add_argument("--plot", action="store_true", help="also write NAME.f0.png beside the CSV")
     fit.add_argument(
@@ -107,10 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--fmin", type=float, help="lowest f0 in Hz (default: the model's)")
     predict.add_argument("--fmax", type=float, help="highest f0 in Hz (default: the model's)")
     predict.add_argument(
-        "--hop-ms",
-        type=float,
-        help="frame spacing in ms, rounded to whole samples of each file "
-        "(default: the model's own frames, 10 ms)",
+        "--hop",
+        type=_hop,
+        default=0.01,
+        help="seconds between frames; frame k is at k * hop (default: 0.01, the shipped "
+        "model's own frames)",
     )
     predict.add_argument(
         "--batch-size", type=int, default=8, help="chunks per network call (default: 8)"
@@ -337,7 +341,7 @@ def run_fit(args) -> int:
         try:
             audio, sample_rate = read_audio(name)
             track = fit_envelope(
-                audio, sample_rate, args.fmin, args.fmax, args.hop_ms / 1000, fine_steps=args.steps
+                audio, sample_rate, args.fmin, args.fmax, args.hop, fine_steps=args.steps
             )
             _write(write_track_csv, target, track.times, track.f0, track.periodicity, track.voiced)
             if args.plot:
@@ -357,6 +361,17 @@ def run_fit(args) -> int:
     if failures:
         print(f"{failures} of {len(args.audio)} inputs failed", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _hop(text: str) -> float:
+    """``--hop``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
 
 
 def _top_db(text: str) -> float | None:
@@ -388,9 +403,6 @@ def run_predict(args) -> int:
     from .io import atomic_output, read_audio, write_track_csv, write_track_json
     from .predict import _check_range, _resolve_device, _resolve_model, predict
 
-    if args.hop_ms is not None and not (math.isfinite(args.hop_ms) and args.hop_ms > 0):
-        print(f"foldpitch predict: --hop-ms must be positive, got {args.hop_ms}", file=sys.stderr)
-        return 2
     if args.batch_size < 1:
         print(
             f"foldpitch predict: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr
@@ -412,9 +424,9 @@ def run_predict(args) -> int:
         return 2
     if args.plot:
         try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            print("foldpitch predict: --plot needs matplotlib (the plot extra)", file=sys.stderr)
+            require("matplotlib", "plot", "--plot")
+        except ImportError as error:
+            print(f"foldpitch predict: {error}", file=sys.stderr)
             return 2
     out_dir = Path(args.out_dir) if args.out_dir else None
     if out_dir is not None:
@@ -447,14 +459,11 @@ def run_predict(args) -> int:
                 say(f"skipped: {name}: {target} exists (--overwrite to redo it)")
                 continue
             audio, sample_rate = read_audio(name)
-            hop_length = None
-            if args.hop_ms is not None:
-                hop_length = max(1, round(args.hop_ms * sample_rate / 1000))
             result = predict(
                 audio,
                 sample_rate,
                 net,
-                hop_length=hop_length,
+                hop=args.hop,
                 fmin=args.fmin,
                 fmax=args.fmax,
                 device=device,
@@ -516,7 +525,7 @@ def _run_corpus(args, net, device, out_dir: Path | None) -> int:
         checkpoint=net if args.devices is None else args.checkpoint,
         device=device,
         format=args.format,
-        hop=None if args.hop_ms is None else args.hop_ms / 1000,
+        hop=args.hop,
         fmin=args.fmin,
         fmax=args.fmax,
         decoder=args.decoder,
@@ -665,8 +674,8 @@ def run_network_demo(checkpoint: str | None, plot_path: str) -> int:
     try:
         plot_prediction(plot_path, audio, sample_rate, result, "foldpitch demo")
         print(f"figure written to {plot_path}")
-    except ImportError:
-        print("(no figure: matplotlib is not installed; pip install matplotlib)")
+    except ImportError as error:
+        print(f"(no figure: {error})")
     return 0
 
 
@@ -721,10 +730,9 @@ def run_demo(steps: int, kernel: str, plot_path: str | None) -> int:
 
 
 def _plot_demo(path, frame_seconds, true_hz, fitted_hz, losses) -> None:
-    import matplotlib
+    from .plot import _pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     times = torch.arange(len(true_hz)) * frame_seconds
     figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))

@@ -48,12 +48,14 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .audio import MAX_HOP_DENOMINATOR
 from .predict import SILENCE_TOP_DB
 
 __all__ = ["FORMATS", "MANIFEST_NAME", "ExtractSummary", "extract", "output_path"]
@@ -159,8 +161,9 @@ def extract(
         checkpoint, device, fmin, fmax, decoder, voicing_threshold, chunk_seconds: as in
             :func:`foldpitch.predict.predict`.
         format: ``"csv"``, ``"json"`` or ``"npy"`` (see the module's docstring).
-        hop: seconds between output frames, rounded to whole samples of each file (the
-            manifest gives the hop used); ``None`` gives the network's own frames.
+        hop: seconds between output frames, as in :func:`foldpitch.predict.predict`
+            (frame ``k`` at ``k * hop``; at least one sample of each file, the manifest
+            gives the hop used); ``None`` gives the network's own frames.
         top_db: the silence gate of :func:`~foldpitch.predict.predict` in dB (default
             :data:`~foldpitch.predict.SILENCE_TOP_DB`); ``None`` turns it off.
         batch_files: chunks (from as many files) per network call.
@@ -495,18 +498,20 @@ class _RankRun:
                 self.writer.fail(file.job, f"decoding failed: {error}")
             return
         for row, (file, n_frames) in enumerate(zip(files, lengths, strict=True)):
-            hop_length = None
+            hop = None
             hop_seconds = net.hop_length / net.sample_rate
             if options["hop"] is not None:
-                hop_length = max(1, round(options["hop"] * file.sample_rate))
-                hop_seconds = hop_length / file.sample_rate
+                # Seconds, as predict reads them (frame k at k * hop), at least one sample.
+                hop = Fraction(options["hop"]).limit_denominator(MAX_HOP_DENOMINATOR)
+                hop = max(hop, Fraction(1, file.sample_rate))
+                hop_seconds = float(hop)
             _, periodicity, power_db = file.tracks
             result = _finish(
                 net,
                 (log2_period[row : row + 1, :n_frames], periodicity, power_db),
                 file.n_samples,
                 file.sample_rate,
-                hop_length,
+                hop,
                 options["f0_range"],
                 options["voicing_threshold"],
                 options["top_db"],

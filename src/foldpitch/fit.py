@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from .audio import as_float_tensor, check_hop
 from .decode import viterbi
 from .envelope import envelope_cycle_boundaries
 from .loss import dense_fold_loss, framed_difference
@@ -60,7 +61,7 @@ class PitchTrack:
 
 
 def fit_envelope(
-    audio: Tensor,
+    audio,
     sample_rate: int,
     fmin: float = 50.0,
     fmax: float = 1100.0,
@@ -80,15 +81,18 @@ def fit_envelope(
     """Fit the period envelope of one recording by search, then gradient descent.
 
     Args:
-        audio: mono signal ``(time,)``, floating point and finite, at least four periods
-            at ``fmin`` long. float16, bfloat16 and float64 are computed in float32. Its
-            mean (a DC offset) is removed first: the energy normalisation would count a
-            DC offset as periodic energy. Clipped audio needs no special care (clipping
+        audio: mono signal ``(time,)``, a numpy array or torch tensor, finite, at least
+            four periods at ``fmin`` long. float32; float16, bfloat16 and float64 are
+            computed in float32; int16 and int32 PCM are scaled to ``[-1, 1)``, as in
+            :func:`foldpitch.predict` (:func:`foldpitch.audio.as_float_tensor`). Its mean
+            (a DC offset) is removed first: the energy normalisation would count a DC
+            offset as periodic energy. Clipped audio needs no special care (clipping
             keeps the period).
         sample_rate: in Hz, a positive integer (a whole float such as ``16000.0`` is
             accepted).
         fmin, fmax: allowed f0 range in Hz, ``0 < fmin < fmax <= sample_rate / 2``.
-        hop: frame spacing in seconds (the envelope has one control point per frame).
+        hop: seconds between frames (the envelope has one control point per frame);
+            frame ``k`` is at ``k * hop``.
         init_f0: optional starting f0 in Hz per frame ``(n_frames,)``, e.g. a network's
             prediction; replaces the global search. Must be finite and positive; values
             outside ``[fmin, fmax]`` are clamped to it.
@@ -115,8 +119,8 @@ def fit_envelope(
         (periodicity 0) with finite values.
 
     Raises:
-        TypeError: audio not a floating-point tensor; ``sample_rate``, ``fmin``, ``fmax``
-            or ``hop`` not a number.
+        TypeError: audio not a numpy array or tensor of a supported dtype;
+            ``sample_rate``, ``fmin``, ``fmax`` or ``hop`` not a number.
         ValueError: audio not mono ``(time,)`` (multi-channel audio must be downmixed
             first), too short, or not finite; ``sample_rate`` not a positive whole
             number; ``fmin``/``fmax`` out of order or above Nyquist; ``hop`` under one
@@ -129,6 +133,7 @@ def fit_envelope(
         >>> abs(float(track.f0[track.voiced].median()) - 220.0) < 0.5
         True
     """
+    audio = as_float_tensor(audio)
     sample_rate = _check_fit_args(audio, sample_rate, fmin, fmax, hop)
     hop_samples = hop * sample_rate
     n_frames = int((audio.shape[-1] - 1) // hop_samples) + 1
@@ -453,13 +458,8 @@ def viterbi_path(log2_periods: Tensor, costs: Tensor, octave_cost: float = 1.0) 
 
 
 def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> int:
-    """Checks the arguments of :func:`fit_envelope`; returns the sample rate as an int."""
-    if not isinstance(audio, Tensor) or not audio.is_floating_point():
-        got = f"dtype {audio.dtype}" if isinstance(audio, Tensor) else type(audio).__name__
-        raise TypeError(
-            f"audio must be a floating-point torch.Tensor of shape (time,), got {got} "
-            "(scale integer PCM to [-1, 1] first)"
-        )
+    """Checks the arguments of :func:`fit_envelope` (``audio`` a floating-point tensor);
+    returns the sample rate as an int."""
     if audio.ndim != 1:
         raise ValueError(
             f"audio must be mono with shape (time,), got {tuple(audio.shape)}; downmix "
@@ -472,17 +472,15 @@ def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> int:
             f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}"
         )
     sample_rate = int(sample_rate)
-    for name, value in (("fmin", fmin), ("fmax", fmax), ("hop", hop)):
+    for name, value in (("fmin", fmin), ("fmax", fmax)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            unit = "seconds" if name == "hop" else "Hz"
-            raise TypeError(f"{name} must be a number of {unit}, got {value!r}")
+            raise TypeError(f"{name} must be a number of Hz, got {value!r}")
+    check_hop(hop, sample_rate)
     if not (0 < fmin < fmax <= sample_rate / 2):
         raise ValueError(
             f"need 0 < fmin < fmax <= sample_rate / 2 = {sample_rate / 2:g} Hz, "
             f"got fmin={fmin}, fmax={fmax}"
         )
-    if not (hop > 0 and hop * sample_rate >= 1 and math.isfinite(hop)):
-        raise ValueError(f"hop must be at least one sample (in seconds), got {hop}")
     if audio.shape[0] < 4 * sample_rate / fmin:
         raise ValueError(
             f"audio is too short: {audio.shape[0]} samples, need at least "

@@ -7,13 +7,12 @@ import math
 import torch
 from torch import Tensor
 
+from ._optional import require
+
 
 def plot_track(path, audio: Tensor, sample_rate: int, track, title: str = "") -> None:
     """Spectrogram with the f0 track over it (voiced frames), and the fit's loss curve."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     panels = 2 if track.loss_history else 1
     figure, axes = plt.subplots(
@@ -63,10 +62,7 @@ def draw_spectrogram(axis, audio: Tensor, sample_rate: int) -> None:
 def plot_prediction(path, audio: Tensor, sample_rate: int, result, title: str) -> None:
     """Spectrogram with the f0 of the voiced frames over it, periodicity below
     (``result``: a :class:`foldpitch.predict.PitchResult` of mono audio)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     voiced = result.voiced
     top = min(sample_rate / 2, 4 * float(result.f0[voiced].max()) if voiced.any() else 2000)
@@ -85,3 +81,10 @@ def plot_prediction(path, audio: Tensor, sample_rate: int, result, title: str) -
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no window)."""
+    matplotlib = require("matplotlib", "plot", "foldpitch's figures")
+    matplotlib.use("Agg")
+    return require("matplotlib.pyplot", "plot", "foldpitch's figures")

@@ -6,18 +6,18 @@ times, f0, periodicity and a voicing decision per frame. :func:`pyin_like` retur
 same as ``librosa.pyin`` does, so code written for librosa switches in one line::
 
     f0, voiced_flag, voiced_prob = librosa.pyin(y, sr=sr, fmin=65.0, fmax=1000.0)
-    f0, voiced_flag, voiced_prob = foldpitch.predict.pyin_like(y, sr, fmin=65.0, fmax=1000.0)
+    f0, voiced_flag, voiced_prob = foldpitch.pyin_like(y, sr, fmin=65.0, fmax=1000.0)
 
 Conventions:
 
-* **Frames.** Frame ``k`` is centred at ``k * hop_length / sample_rate`` seconds; there is
-  one frame for every such time inside the audio, ``k * hop_length <= time - 1``, i.e.
-  ``ceil(time / hop_length)`` frames (see :func:`foldpitch.frontend.n_frames_for`). By
-  default the hop is the network's own (10 ms for the shipped model), on the network's
-  grid ``f * model.hop_length / model.sample_rate``; any other hop (in samples at the
-  input's rate) reads the network's frames at the requested times by linear
-  interpolation of the log2 period and of the periodicity (held at the last frame past
-  the network's last frame).
+* **Frames.** Frame ``k`` is centred at ``k * hop`` seconds (``hop`` in seconds, as at
+  every public edge of foldpitch); there is one frame for every such time inside the
+  audio, ``k * hop * sample_rate <= time - 1``, i.e. ``ceil(time / (hop * sample_rate))``
+  frames (see :func:`foldpitch.frontend.n_frames_for`). By default the hop is the
+  network's own (10 ms for the shipped model), on the network's grid
+  ``f * model.hop_length / model.sample_rate``; any other hop reads the network's frames
+  at the requested times by linear interpolation of the log2 period and of the
+  periodicity (held at the last frame past the network's last frame).
 * **Decoding.** The network gives each frame a distribution over period bins. By
   default (``decoder="viterbi"``) the bins are chosen together, as the most probable
   path through the whole signal, where moving the f0 between frames costs
@@ -35,6 +35,11 @@ Conventions:
   ``False``: mask it with ``voiced`` (:func:`pyin_like` puts NaN there, as librosa does).
 * **Sample rates.** Audio at another rate than the network's is resampled with ``soxr``
   (high quality, no delay) before the network sees it.
+* **The model cache.** The shipped model and any checkpoint given by path are loaded
+  once per (file, device) by :func:`load` and shared by every later call, from any
+  thread (loading is serialised by a lock; running a network in inference mode writes
+  nothing into it). :func:`clear_cache` empties the cache; ``load(..., cache=False)``
+  gives a private copy.
 * **Long audio** is processed in chunks of ``chunk_seconds`` that read 0.5 s of extra
   context on each side (more if the network's receptive field needs it) and keep only
   their own frames; a frame's output depends only on the audio around it, so the result
@@ -46,6 +51,8 @@ Conventions:
   :data:`VITERBI_CANDIDATES` most probable bins and one back-pointer per bin, about
   0.6 kB per frame, 210 MB per hour at 10 ms frames; 14 bytes per frame with
   ``decoder="argmax"``).
+* **Audio types.** numpy arrays and torch tensors are taken alike
+  (:func:`foldpitch.audio.as_float_tensor`, shared with :func:`foldpitch.fit.fit_envelope`).
 * **Input checks.** Audio must be finite (NaN or infinite samples are an error that
   counts them). Its mean (a DC offset) is removed per row before the network sees it,
   since the per-frame spectrum normalisation would let a strong offset mask the
@@ -61,22 +68,27 @@ import copy
 import math
 import numbers
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from fractions import Fraction
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from .audio import as_float_tensor, check_hop
 from .decode import ViterbiDecoder
 from .frontend import frame_power_db, n_frames_for
 from .model import PitchNet, PitchNetOutput, check_voicing_threshold, load_pitchnet
 
-__all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "predict", "pyin_like"]
+__all__ = ["DEFAULT_CHECKPOINT", "PitchResult", "clear_cache", "load", "predict", "pyin_like"]
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "foldpitch-16k.ckpt"
-"""The shipped model, used when no ``checkpoint`` is given."""
+DEFAULT_CHECKPOINT = Path(resources.files(__package__).joinpath("weights", "foldpitch-16k.ckpt"))
+"""The shipped model, used when no ``checkpoint`` is given: package data, found the same
+way in a checkout (``src/foldpitch/weights/``) and in an installed wheel."""
 
 DECODERS = ("viterbi", "argmax")
 """How the period bin of each frame is chosen (see :func:`predict`)."""
@@ -122,10 +134,9 @@ CHUNK_TOLERANCE = {"f0_rtol": 1e-4, "periodicity_atol": 1e-4}
 
 _BLOCK = 1 << 20  # samples per row converted at once: bounds the temporaries on long audio
 
-_PCM_SCALE = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2147483648.0}
-_TORCH_PCM = {torch.int16: np.dtype(np.int16), torch.int32: np.dtype(np.int32)}
-_CACHE: dict[tuple, PitchNet] = {}
+_CACHE: OrderedDict[tuple, PitchNet] = OrderedDict()  # least recently used first
 _CACHE_SIZE = 4
+_CACHE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -134,7 +145,7 @@ class PitchResult:
 
     Attributes:
         times: frame times in seconds, float64 ``(n_frames,)``; frame ``k`` is at
-            ``k * hop_length / sample_rate``.
+            ``k * hop`` (the network's hop for ``hop=None``).
         f0: fundamental frequency in Hz, float32 ``(n_frames,)`` for mono input or
             ``(batch, n_frames)``; an estimate in every frame (mask it with ``voiced``),
             always inside ``[fmin, fmax]`` (up to float32 rounding).
@@ -156,7 +167,7 @@ def predict(
     sample_rate: int,
     checkpoint: str | os.PathLike | PitchNet | None = None,
     *,
-    hop_length: int | None = None,
+    hop: float | None = None,
     fmin: float | None = None,
     fmax: float | None = None,
     device: str | torch.device | None = None,
@@ -176,15 +187,16 @@ def predict(
             (a 2-row array is a batch of two signals, e.g. the channels of a stereo file,
             each with its own result). float32; float16, bfloat16 and float64 are
             computed in float32; int16 and int32 PCM are scaled to ``[-1, 1)``
-            (divided by ``2 ** 15`` or ``2 ** 31``). Finite; each row's mean (DC offset)
-            is removed. Never modified.
+            (divided by ``2 ** 15`` or ``2 ** 31``, :func:`foldpitch.audio.as_float_tensor`).
+            Finite; each row's mean (DC offset) is removed. Never modified.
         sample_rate: of ``audio`` in Hz, a positive integer. Other rates than the
             network's are resampled with ``soxr``.
-        checkpoint: a ``.ckpt`` path (loaded once per path and device, then cached), an
-            already loaded :class:`~foldpitch.model.PitchNet`, or ``None`` for the shipped
-            model :data:`DEFAULT_CHECKPOINT`.
-        hop_length: samples between frames at ``sample_rate``, a positive integer;
-            ``None`` gives the network's own frames (10 ms for the shipped model).
+        checkpoint: a ``.ckpt`` path (loaded once per path and device by :func:`load`,
+            then cached), an already loaded :class:`~foldpitch.model.PitchNet`, or
+            ``None`` for the shipped model :data:`DEFAULT_CHECKPOINT`.
+        hop: seconds between frames, at least one sample (``1 / sample_rate``); frame
+            ``k`` is at ``k * hop`` seconds. ``None`` gives the network's own frames
+            (10 ms for the shipped model).
         fmin, fmax: restrict the answer to ``[fmin, fmax]`` Hz, a sub-range of the
             network's (``model.fmin``, ``model.fmax``, the defaults): period bins outside
             it are ignored and the f0 is clamped to it.
@@ -231,17 +243,18 @@ def predict(
 
     Shape:
         - audio: ``(time,)`` or ``(batch, time)``
-        - times: ``(n_frames,)`` with ``n_frames = ceil(time / hop_length)`` (with
-          ``hop_length=None``, of the audio resampled to the network's rate over its hop)
+        - times: ``(n_frames,)`` with ``n_frames = ceil(time / (hop * sample_rate))`` (with
+          ``hop=None``, of the audio resampled to the network's rate over its hop)
         - f0, periodicity, voiced: ``(n_frames,)`` or ``(batch, n_frames)``
 
     Raises:
         TypeError: ``audio`` is not an array or tensor of a supported dtype;
-            ``sample_rate``, ``hop_length`` or ``batch_size`` is not an integer.
+            ``sample_rate`` or ``batch_size`` is not an integer, ``hop`` not a number.
         ValueError: empty or 3-D audio, ``(time, channels)``-shaped audio, NaN or
-            infinite samples, a non-positive value, ``sample_rate`` not a whole number,
-            ``fmin``/``fmax`` outside the network's range or ``fmin >= fmax``, an
-            unknown ``backend`` or ``backend="onnx"`` with a CUDA ``device``.
+            infinite samples, a non-positive value, ``hop`` under one sample,
+            ``sample_rate`` not a whole number, ``fmin``/``fmax`` outside the network's
+            range or ``fmin >= fmax``, an unknown ``backend`` or ``backend="onnx"`` with a
+            CUDA ``device``.
         ModuleNotFoundError: ``backend="onnx"`` without onnxruntime or onnx installed.
         FileNotFoundError: the checkpoint (or, with ``checkpoint=None``, the shipped
             model) does not exist.
@@ -249,15 +262,15 @@ def predict(
     Example:
         >>> net = PitchNet(channels=16, n_blocks=2, n_period_bins=32).eval()
         >>> tone = torch.sin(2 * torch.pi * 220 * torch.arange(44100) / 44100)
-        >>> result = predict(tone, 44100, net, hop_length=441, device="cpu")
+        >>> result = predict(tone, 44100, net, hop=0.01, device="cpu")
         >>> result.f0.shape, result.times[:3].tolist()
         (torch.Size([100]), [0.0, 0.01, 0.02])
         >>> bool(((result.f0 >= 50) & (result.f0 <= 1100)).all())
         True
     """
     sample_rate = _check_sample_rate(sample_rate)
-    if hop_length is not None:
-        hop_length = _check_positive_int(hop_length, "hop_length", "samples between frames")
+    if hop is not None:
+        hop = check_hop(hop, sample_rate)
     batch_size = _check_positive_int(batch_size, "batch_size", "chunks per network call")
     chunk_seconds = _check_positive_float(chunk_seconds, "chunk_seconds", "seconds")
     if decoder not in DECODERS:
@@ -305,7 +318,7 @@ def predict(
         (log2_period, periodicity, power_db),
         waveform.shape[-1],
         sample_rate,
-        hop_length,
+        hop,
         (fmin, fmax),
         voicing_threshold,
         top_db,
@@ -320,7 +333,7 @@ def _finish(
     tracks: tuple[Tensor, Tensor, Tensor],
     n_samples: int,
     sample_rate: int,
-    hop_length: int | None,
+    hop: Fraction | None,
     f0_range: tuple[float, float],
     voicing_threshold: float | None,
     top_db: float | None,
@@ -333,15 +346,18 @@ def _finish(
     log2_period, periodicity, power_db = tracks
     with torch.inference_mode():
         model_rate = net.sample_rate
-        if hop_length is None:
+        if hop is None:
             times = torch.arange(log2_period.shape[-1], dtype=torch.float64)
             times = times * net.hop_length / model_rate
         else:
-            n_frames = n_frames_for(n_samples, hop_length)
+            # Frames k with k * hop * sample_rate <= n_samples - 1, in exact arithmetic.
+            hop_samples = hop * sample_rate
+            n_frames = (n_samples - 1) * hop_samples.denominator // hop_samples.numerator + 1
             log2_period, periodicity, power_db = _interpolate(
-                (log2_period, periodicity, power_db), n_frames, hop_length, sample_rate, net
+                (log2_period, periodicity, power_db), n_frames, hop, net
             )
-            times = torch.arange(n_frames, dtype=torch.float64) * hop_length / sample_rate
+            # k * hop rounded once (0.01 s gives exactly the floats k / 100).
+            times = torch.arange(n_frames, dtype=torch.float64) * hop.numerator / hop.denominator
         f0 = _to_f0(log2_period, model_rate, fmin, fmax)
         periodicity = periodicity.float()
     # Clone outside inference mode: callers may modify the result in place.
@@ -364,7 +380,7 @@ def pyin_like(
 
     Args:
         audio, sample_rate, checkpoint: as in :func:`predict`.
-        **options: keyword options of :func:`predict` (``hop_length``, ``fmin``,
+        **options: keyword options of :func:`predict` (``hop`` in seconds, ``fmin``,
             ``fmax``, ``device``, ``chunk_seconds``, ``batch_size``, ``decoder``,
             ``voicing_threshold``, ``top_db``, ``backend``).
 
@@ -372,8 +388,9 @@ def pyin_like(
         ``(f0, voiced_flag, voiced_prob)`` numpy arrays of shape ``(n_frames,)`` or
         ``(batch, n_frames)``: f0 in Hz (float64, NaN where unvoiced), the voicing
         decision (bool) and the periodicity (float64, in ``[0, 1]``). Frame ``k`` is at
-        ``k * hop_length / sample_rate`` seconds, as with ``librosa.times_like``; librosa
-        has one more frame when the length is a multiple of the hop.
+        ``k * hop`` seconds, as with ``librosa.times_like`` for
+        ``hop_length = hop * sr``; librosa has one more frame when the length is a
+        multiple of the hop.
 
     Example:
         >>> net = PitchNet(channels=16, n_blocks=2, n_period_bins=32).eval()
@@ -738,12 +755,11 @@ def _allowed_bins(net: PitchNet, fmin: float, fmax: float) -> Tensor:
 
 
 def _interpolate(
-    tracks: tuple[Tensor, ...], n_frames: int, hop_length: int, sample_rate: int, net: PitchNet
+    tracks: tuple[Tensor, ...], n_frames: int, hop: Fraction, net: PitchNet
 ) -> tuple[Tensor, ...]:
-    """Read each ``(rows, network frames)`` track at ``k * hop_length / sample_rate``
-    seconds, linearly."""
+    """Read each ``(rows, network frames)`` track at ``k * hop`` seconds, linearly."""
     frames = torch.arange(n_frames, dtype=torch.int64)
-    below, fraction = _network_position(frames, Fraction(hop_length, sample_rate), net)
+    below, fraction = _network_position(frames, hop, net)
     last = tracks[0].shape[-1] - 1
     fraction = torch.where(below >= last, torch.zeros_like(fraction), fraction)
     below = below.clamp_max(last)
@@ -799,32 +815,7 @@ def _remove_dc(audio: Tensor) -> Tensor:
 
 def _as_float32(audio) -> Tensor:
     """A float32 CPU copy ``(batch, time)`` of numpy or torch audio, checked."""
-    if isinstance(audio, Tensor):
-        array = audio.detach()
-        if array.dtype in _TORCH_PCM:
-            # int16 is exact in float32; int32 rounds once, as float64 then float32 would.
-            scale = _PCM_SCALE[_TORCH_PCM[array.dtype]]
-            array = array.to("cpu", torch.float32) / scale
-        elif not array.is_floating_point():
-            raise TypeError(
-                "audio must be floating point (float16, bfloat16, float32, float64) or "
-                f"int16/int32 PCM, got a tensor of dtype {array.dtype}"
-            )
-        array = array.to("cpu", torch.float32)
-    elif isinstance(audio, np.ndarray):
-        if audio.dtype in _PCM_SCALE:
-            array = torch.from_numpy(audio.astype(np.float32)) / _PCM_SCALE[audio.dtype]
-        elif audio.dtype.kind == "f":
-            array = torch.from_numpy(np.array(audio, dtype=np.float32))
-        else:
-            raise TypeError(
-                "audio must be floating point (float16, float32, float64) or int16/int32 "
-                f"PCM, got a numpy array of dtype {audio.dtype}"
-            )
-    else:
-        raise TypeError(
-            f"audio must be a numpy array or a torch tensor, got {type(audio).__name__}"
-        )
+    array = as_float_tensor(audio).to("cpu", torch.float32)
     if array.ndim not in (1, 2):
         raise ValueError(
             f"audio must be mono (time,) or a batch (batch, time), got shape {tuple(array.shape)}"
@@ -848,9 +839,15 @@ def _as_float32(audio) -> Tensor:
             f"audio contains NaN or infinite samples ({n_nan} NaN, "
             f"{int((~finite).sum()) - n_nan} infinite); expected finite values"
         )
-    if isinstance(audio, Tensor) and array.data_ptr() == audio.data_ptr():
+    if array.data_ptr() == _data_pointer(audio):
         array = array.clone()  # never hand the caller's memory on
     return array.contiguous()
+
+
+def _data_pointer(audio) -> int:
+    if isinstance(audio, np.ndarray):
+        return audio.__array_interface__["data"][0]
+    return audio.data_ptr()
 
 
 def _check_sample_rate(sample_rate) -> int:
@@ -925,6 +922,53 @@ def _resolve_model(checkpoint, device: torch.device) -> PitchNet:
         if checkpoint.training or not on_device:
             checkpoint = copy.deepcopy(checkpoint).eval().to(device)
         return checkpoint
+    return _load(checkpoint, device, cache=True)
+
+
+def load(
+    checkpoint: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    *,
+    cache: bool = True,
+) -> PitchNet:
+    """The network of a checkpoint, in eval mode on ``device``: what :func:`predict` runs.
+
+    Loaded once per (file, modification time, size, device) and kept in a cache of the
+    last four; later calls, from any thread, return the same module. Running it in
+    inference mode, as :func:`predict` does, is safe from several threads at once; do
+    not train or move it (``.train()``, ``.to()``, changing its weights): that would
+    change every later :func:`predict` with the same checkpoint. For a network of your
+    own, pass ``cache=False``; :func:`clear_cache` empties the cache (after a checkpoint
+    file was replaced in place within the file system's timestamp resolution, or to free
+    the memory).
+
+    Args:
+        checkpoint: a ``.ckpt`` path, or ``None`` for the shipped model
+            :data:`DEFAULT_CHECKPOINT`.
+        device: ``"cpu"``, ``"cuda"`` or a :class:`torch.device`; ``None`` uses CUDA if it
+            is available, else the CPU.
+        cache: ``False`` loads a new copy, neither taken from nor put in the cache.
+
+    Raises:
+        FileNotFoundError: no such checkpoint.
+        ValueError: not a foldpitch checkpoint (see :func:`foldpitch.model.load_pitchnet`).
+        TypeError: ``checkpoint`` not a path or ``None``.
+
+    Example:
+        >>> net = load(device="cpu")
+        >>> net is load(device="cpu"), net.sample_rate, net.training
+        (True, 16000, False)
+    """
+    return _load(checkpoint, _resolve_device(device), cache=cache)
+
+
+def clear_cache() -> None:
+    """Forget every network :func:`load` (and so :func:`predict`) has cached."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def _load(checkpoint, device: torch.device, *, cache: bool) -> PitchNet:
     if checkpoint is None:
         path = Path(DEFAULT_CHECKPOINT)
         if not path.is_file():
@@ -940,19 +984,20 @@ def _resolve_model(checkpoint, device: torch.device) -> PitchNet:
         raise TypeError(
             "checkpoint must be a path, a PitchNet or None, got " + type(checkpoint).__name__
         )
-    return _load_cached(path, device)
-
-
-def _load_cached(path: Path, device: torch.device) -> PitchNet:
-    """Load a checkpoint once per (file, modification time, device)."""
+    if not cache:
+        return load_pitchnet(path)[0].to(device).eval()
     stat = path.stat()
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, str(device))
-    if key not in _CACHE:
-        net, _ = load_pitchnet(path)
-        if len(_CACHE) >= _CACHE_SIZE:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = net.to(device).eval()
-    return _CACHE[key]
+    # One lock around look-up and load: two threads asking for the same file load it
+    # once, and nobody sees the dict while another thread changes it.
+    with _CACHE_LOCK:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+        else:
+            _CACHE[key] = load_pitchnet(path)[0].to(device).eval()
+            if len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        return _CACHE[key]
 
 
 def _same_device(a: torch.device, b: torch.device) -> bool:

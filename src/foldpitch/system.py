@@ -26,15 +26,17 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from ._optional import require
 from .loss import SelfSupervisedFoldLoss
 from .loss._common import _check_audio
 from .metrics import pitch_metrics
 from .model import CHECKPOINT_FORMAT, PitchNet, PitchNetOutput
+
+L = require("lightning", "train", "training (foldpitch.system)")
 
 __all__ = [
     "AdaptationCollapsed",
@@ -411,8 +413,8 @@ def train(cfg) -> dict:
     such as :class:`foldpitch.data.AddNoise`); a folder without readable audio fails
     before training.
     """
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
+    instantiate = require("hydra.utils", "train", "training (foldpitch.system)").instantiate
+    OmegaConf = require("omegaconf", "train", "training (foldpitch.system)").OmegaConf
 
     if cfg.get("adapt") is not None:
         return adapt_from_config(cfg)
