@@ -5,8 +5,8 @@ wheel into a fresh virtual environment and runs it from a temporary folder, with
 neither the repository nor its ``src/`` on the path: ``foldpitch demo``, ``foldpitch
 predict`` on a 44.1 kHz stereo WAV and a FLAC, and ``foldpitch.predict`` from Python.
 
-The environment reuses the installed torch, numpy, soundfile and soxr
-(``--system-site-packages``) and the wheel goes in with ``--no-deps``: what it must
+The environment reuses the installed torch, numpy, soundfile and soxr (this
+interpreter's site folders, after its own) and the wheel goes in with ``--no-deps``: what it must
 carry itself (its code, the C source of the fused kernel, the shipped weights) comes
 from the wheel alone, and the dependencies it declares are checked in its METADATA.
 One build per session (a module-scoped fixture), about half a minute.
@@ -18,8 +18,10 @@ import csv
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import venv
 import zipfile
@@ -89,9 +91,15 @@ def installed(built, tmp_path_factory) -> dict[str, Path]:
     """A virtual environment holding the wheel, and an empty folder to run in."""
     work = tmp_path_factory.mktemp("installed")
     environment = work / "venv"
-    venv.create(environment, system_site_packages=True, with_pip=False)
+    venv.create(environment, with_pip=False)
+    # This interpreter's site folders (torch, numpy, ...) after the venv's own, whether
+    # this interpreter is a venv or not (system_site_packages=True would reach only the
+    # base interpreter's). An `import` line in a .pth file runs at start-up.
+    own = sysconfig.get_path("purelib", vars={"base": environment, "platbase": environment})
+    lines = [f"import site; site.addsitedir({folder!r})\n" for folder in site.getsitepackages()]
+    (Path(own) / "_outer_site_packages.pth").write_text("".join(lines))
     python = environment / "bin" / "python"
-    # The checkout's own (editable) install stays visible through the system site, so
+    # The checkout's own (editable) install stays visible through those folders, so
     # --force-reinstall: pip installs the wheel into the venv, where it comes first.
     pip = [sys.executable, "-m", "pip", "--python", python, "install", "--no-deps"]
     run([*pip, "--force-reinstall", "--no-index", built["wheel"]], cwd=work)
