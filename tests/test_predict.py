@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def test_trained_checkpoint_by_path(checkpoint):
     assert result.f0.shape == (n_frames_for(len(audio), 160),)
     assert bool(torch.isfinite(result.f0).all())
     # The same network passed as a path or loaded: the same answer.
-    loaded = predict_module._load_cached(Path(checkpoint), torch.device("cpu"))
+    loaded = predict_module.load(Path(checkpoint), "cpu")
     assert_same(result, predict(audio, RATE, loaded, device="cpu"), rtol=0)
 
 
@@ -570,7 +571,7 @@ def test_checkpoints_are_loaded_once_per_path(checkpoint, monkeypatch):
         return real(path, *args, **kwargs)
 
     monkeypatch.setattr(predict_module, "load_pitchnet", counting)
-    monkeypatch.setattr(predict_module, "_CACHE", {})
+    monkeypatch.setattr(predict_module, "_CACHE", OrderedDict())
     first = predict(np.zeros(1600), RATE, checkpoint, device="cpu")
     second = predict(np.zeros(1600), RATE, str(checkpoint), device="cpu")
     assert len(calls) == 1
