@@ -47,6 +47,7 @@ def test_top_level_names_are_the_functions():
     assert foldpitch.pyin_like is predict_module.pyin_like
     assert foldpitch.load is predict_module.load
     assert foldpitch.fit is fit_module.fit_envelope
+    assert foldpitch.stream is importlib.import_module("foldpitch.stream").stream
     from foldpitch.loss import SelfSupervisedFoldLoss, dense_fold_loss, fold_alignment_loss
 
     assert foldpitch.dense_fold_loss is dense_fold_loss
@@ -79,6 +80,8 @@ module = importlib.import_module("foldpitch.predict")
 assert isinstance(module, types.ModuleType) and module.predict is predict
 assert foldpitch.predict is predict, foldpitch.predict
 assert foldpitch.fit is fit_envelope, foldpitch.fit
+import foldpitch.stream
+assert callable(foldpitch.stream) and not isinstance(foldpitch.stream, types.ModuleType)
 assert foldpitch.pyin_like is module.pyin_like
 print("ok")
 """
