@@ -83,7 +83,7 @@ def test_stream_resamples_and_reads_other_hops_as_predict_does():
     rate = 48000
     audio = glide(0.6, rate)
     pcm = torch.from_numpy(np.round(audio * 20000).astype(np.int16))
-    offline = predict(pcm, rate, device="cpu", hop_length=rate // 200, top_db=None)
+    offline = predict(pcm, rate, device="cpu", hop=0.005, top_db=None)
     live = stream(sample_rate=rate, lag_ms=None, lookahead_ms=None, hop=0.005, top_db=None)
     assert_like_offline(chunked(live, pcm, random_sizes(3)), offline, live._threshold)
 
