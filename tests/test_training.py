@@ -208,7 +208,9 @@ def _fast_system():
 
 
 @pytest.mark.slow
-@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore::UserWarning", "ignore::DeprecationWarning", "ignore:.*LeafSpec.*"
+)
 def test_a_short_run_lowers_the_held_back_fold_loss_and_raises_pitch_accuracy():
     # What training is for: 200 steps of the fold loss alone (batches of 4 x 0.5 s, a
     # tiny network, fixed seed; about 30 s of one core) against the untrained network,
