@@ -8,6 +8,7 @@ vibrato, so the fold loss has a period to find.
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import subprocess
@@ -252,10 +253,9 @@ def test_experiment_adapt_composes_and_shipped_follows_predict(tmp_path, monkeyp
     assert train.part == (0.0, 0.8) and held.part == (0.8, 1.0)
     assert held.files == train.files
     assert set(datamodule.validation_names) >= {HELD_BACK, "tones_clean", "speechlike"}
-    import foldpitch.predict
-
-    assert resolve_init_from("shipped") == Path(foldpitch.predict.DEFAULT_CHECKPOINT)
-    monkeypatch.setattr(foldpitch.predict, "DEFAULT_CHECKPOINT", tmp_path / "moved.ckpt")
+    predict_module = importlib.import_module("foldpitch.predict")
+    assert resolve_init_from("shipped") == Path(predict_module.DEFAULT_CHECKPOINT)
+    monkeypatch.setattr(predict_module, "DEFAULT_CHECKPOINT", tmp_path / "moved.ckpt")
     assert resolve_init_from(cfg.init_from) == tmp_path / "moved.ckpt"
 
 

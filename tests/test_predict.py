@@ -945,8 +945,6 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     within 50 cents, and the fine error away from the note changes shrinks. Before the
     prior was cut at note changes and the move bounded, frames beside the jumps left by
     50-200 cents (the smoothness prior pulled them across the jump)."""
-    from foldpitch import predict as predict_module
-
     audio, truth = _notes_with_jumps_and_rests()
     voiced = truth > 0
     errors = torch.where(torch.arange(len(truth)) % 2 == 0, 20.0, -15.0).double()

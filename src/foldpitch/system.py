@@ -19,6 +19,7 @@ refused); see ``docs/adapting.md``.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import sys
@@ -570,9 +571,9 @@ def resolve_init_from(init_from) -> Path:
     :func:`foldpitch.predict.predict` uses by default (looked up when called, so it
     follows wherever the package keeps it); anything else is a path."""
     if init_from is None or init_from == SHIPPED:
-        from . import predict
-
-        return Path(predict.DEFAULT_CHECKPOINT)
+        # The module, not the function foldpitch.predict that shadows it on the package.
+        predict_module = importlib.import_module("foldpitch.predict")
+        return Path(predict_module.DEFAULT_CHECKPOINT)
     if not isinstance(init_from, (str, Path)):
         raise TypeError(f"init_from must be a checkpoint path or 'shipped', got {init_from!r}")
     return Path(init_from)
