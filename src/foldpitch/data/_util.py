@@ -24,6 +24,16 @@ def _check_positive(name: str, value) -> float:
     return float(value)
 
 
+def _set_excerpt_args(dataset, length, seconds, sample_rate, seed) -> None:
+    """Check and store what every excerpt dataset takes: ``length`` items of ``seconds``
+    at ``sample_rate`` Hz drawn from ``seed``, and the excerpt's length in samples."""
+    dataset.length = _check_int("length", length, 1)
+    dataset.seconds = _check_positive("seconds", seconds)
+    dataset.sample_rate = _check_int("sample_rate", sample_rate, 1)
+    dataset.seed = _check_int("seed", seed, 0)
+    dataset.n_samples = max(1, round(dataset.seconds * dataset.sample_rate))
+
+
 def _check_probability(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")

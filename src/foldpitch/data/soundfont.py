@@ -40,6 +40,7 @@ from ._util import (
     _excerpt,
     _resample,
     _rng,
+    _set_excerpt_args,
     _write_atomic,
 )
 
@@ -558,11 +559,7 @@ class SoundfontMelodies(Dataset):
                 f"({', '.join(ALLOWED_SOUNDFONTS)}); install them with `apt-get install "
                 "fluidsynth timgm6mb-soundfont musescore-general-soundfont-lossless`"
             )
-        self.length = _check_int("length", length, 1)
-        self.seconds = _check_positive("seconds", seconds)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        _set_excerpt_args(self, length, seconds, sample_rate, seed)
         self.n_lines = _check_int("n_lines", n_lines, 1)
         self.line_seconds = _check_positive("line_seconds", line_seconds)
         self.fmin, self.fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)

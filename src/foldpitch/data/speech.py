@@ -37,6 +37,7 @@ from ._util import (
     _read_excerpt,
     _resample,
     _rng,
+    _set_excerpt_args,
     _write_atomic,
 )
 
@@ -112,11 +113,7 @@ class EspeakSpeech(Dataset):
                 "install it with `apt-get install espeak-ng` (Debian/Ubuntu), "
                 "`brew install espeak-ng` (macOS) or from https://github.com/espeak-ng"
             )
-        self.length = _check_int("length", length, 1)
-        self.seconds = _check_positive("seconds", seconds)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        _set_excerpt_args(self, length, seconds, sample_rate, seed)
         self.voices = tuple(voices)
         if not self.voices:
             raise ValueError("voices must name at least one espeak-ng voice")
@@ -413,11 +410,7 @@ class FestivalSpeech(Dataset):
                 "PATH; install it with `apt-get install festival` and the voice packages "
                 "of foldpitch.data.speech.FESTIVAL_VOICES"
             )
-        self.length = _check_int("length", length, 1)
-        self.seconds = _check_positive("seconds", seconds)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        _set_excerpt_args(self, length, seconds, sample_rate, seed)
         self.n_utterances = _check_int("n_utterances", n_utterances, 1)
         self.ranges = {
             name: _check_range(name, value)

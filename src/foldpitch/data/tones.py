@@ -24,6 +24,7 @@ from ._util import (
     _check_probability,
     _check_snr_range,
     _rng,
+    _set_excerpt_args,
 )
 from .rooms import _coloured_noise
 
@@ -460,11 +461,7 @@ class SyntheticCorpus(Dataset):
         fmax: float = 1100.0,
         **options,
     ) -> None:
-        self.length = _check_int("length", length, 1)
-        self.seconds = _check_positive("seconds", seconds)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.n_samples = max(1, round(self.seconds * self.sample_rate))
+        _set_excerpt_args(self, length, seconds, sample_rate, seed)
         fmin, fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)
         if not fmin < fmax < 0.45 * self.sample_rate:
             raise ValueError(
