@@ -405,7 +405,9 @@ def train(cfg) -> dict:
     adaptation instead: :func:`adapt_from_config`. With ``cfg.checkpoint_every_n_steps`` (an int),
     ``last.ckpt`` is also rewritten every that many training steps, so a run killed
     mid-epoch resumes close to where it stopped and finishes with the same number of
-    steps (Lightning writes checkpoints atomically: a kill never leaves half of one).
+    steps (Lightning writes checkpoints atomically: a kill never leaves half of one); with
+    ``cfg.keep_checkpoints`` also ``step=N.ckpt`` every that many steps, kept, to
+    choose the checkpoint on a dev set afterwards.
 
     Training on a folder of audio: files that cannot be read are skipped with one
     warning each (see :class:`foldpitch.data.AudioFolder`) and counted in the summary
@@ -454,11 +456,13 @@ def train(cfg) -> dict:
             raise ValueError(
                 f"checkpoint_every_n_steps must be a positive integer or null, got {every!r}"
             )
+        keep = bool(cfg.get("keep_checkpoints", False))
         callbacks.append(
             L.pytorch.callbacks.ModelCheckpoint(
                 dirpath=output_dir / "checkpoints",
+                filename="{step}",
                 every_n_train_steps=every,
-                save_top_k=0,
+                save_top_k=-1 if keep else 0,  # keep: one file per step, to choose on dev
                 save_last=True,
             )
         )
