@@ -33,7 +33,11 @@ dry clip convolved with a room impulse response (:func:`room_impulse_response`),
 label unchanged (the dry source's f0; the direct path arrives at time 0, so the label
 needs no shift). Noise is added after the room.
 
-Rooms: a documented simple model, not an acoustic simulation: a direct path (1 at time
+Rooms: a documented simple model, not an acoustic simulation, and on purpose not the
+training corpus's :class:`foldpitch.data.rooms.Reverb` (pyroomacoustics' image-source
+shoeboxes): a network fine-tuned on one simulator's responses would be measured on that
+simulator's quirks too (its early-reflection pattern, its decay shape), so the test rooms
+come from another model: a direct path (1 at time
 0), 3-8 early reflections at 2-30 ms with amplitudes 0.2-0.7 and random signs, and a
 diffuse tail of Gaussian noise decaying by 60 dB over the drawn RT60 (uniform 0.3-0.9 s)
 from 5 ms on, scaled to a drawn direct-to-reverberant energy ratio (uniform -3 to +6
