@@ -603,6 +603,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--fmax", type=float, default=1100.0, help="f0 search ceiling, Hz")
     parser.add_argument("--hop", type=float, default=0.01, help="hop in seconds")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--clips-cache",
+        help="a pickle of the built clips: read when it holds the clips of these data "
+        "arguments, else built and written (building the speech and realistic sets "
+        "takes minutes; the clips are deterministic)",
+    )
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.full and args.quick:
@@ -688,6 +694,30 @@ def build_data(args) -> DataSet:
     return data
 
 
+def cached_data(args) -> DataSet:
+    """:func:`build_data`, through ``args.clips_cache`` when given: the pickle is used
+    only if it was built from the same data arguments (sets, kinds, SNRs, f0s, seed)."""
+    if not getattr(args, "clips_cache", None):
+        return build_data(args)
+    import pickle
+
+    key = repr(
+        (args.set_names, args.quick, args.kinds, args.snrs, args.speech_snrs, args.n_f0, args.seed)
+    )
+    path = Path(args.clips_cache)
+    if path.exists():
+        with path.open("rb") as file:
+            stored_key, data = pickle.load(file)
+        if stored_key == key:
+            print(f"clips read from {path}", file=sys.stderr)
+            return data
+    data = build_data(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as file:
+        pickle.dump((key, data), file)
+    return data
+
+
 def _progress_bar(total: int, disable: bool):
     try:
         from tqdm import tqdm
@@ -702,7 +732,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     _limit_threads(args.threads)
     started = time.perf_counter()
-    data = build_data(args)
+    data = cached_data(args)
     clips = data.clips
     print(
         f"{len(clips)} clips, {sum(c.duration for c in clips):.0f} s of audio, "
