@@ -419,3 +419,48 @@ def test_the_silence_gate_applied_to_every_method(evaluate):
         assert scores["voicing_false_alarm"] == pytest.approx(1.0)
         expected = 1.0 - gated_frames[times >= 1.0].mean()
         assert scores["voicing_false_alarm_gated"] == pytest.approx(expected, abs=0.05)
+
+
+def test_clips_cache_is_used_only_for_the_same_data_arguments(monkeypatch, tmp_path):
+    from benchmarks.accuracy import run
+
+    built = []
+
+    def build_data(args):
+        built.append(args.n_f0)
+        return run.DataSet([f"clip-{args.n_f0}"])
+
+    monkeypatch.setattr(run, "build_data", build_data)
+    cache = str(tmp_path / "clips.pkl")
+    first = run.cached_data(run.parse_args(["--n-f0", "2", "--clips-cache", cache]))
+    again = run.cached_data(run.parse_args(["--n-f0", "2", "--clips-cache", cache]))
+    other = run.cached_data(run.parse_args(["--n-f0", "3", "--clips-cache", cache]))
+    assert built == [2, 3]  # the second call read the pickle; other arguments rebuild
+    assert first.clips == again.clips == ["clip-2"] and other.clips == ["clip-3"]
+
+
+def test_dev_choice_rule_averages_rpa_and_the_best_thresholds_oa():
+    from benchmarks import choose_checkpoint
+
+    summary = {
+        ("speech-dev", None): {"rpa_all": 0.8, "oa": {0.5: 0.7, 0.7: 0.9}, "vfa": {}},
+        ("tones-dev", 10.0): {"rpa_all": 1.0, "oa": {0.5: 0.9, 0.7: 0.8}, "vfa": {}},
+    }
+    score, threshold, rpa, oa = choose_checkpoint.choose(summary, (0.5, 0.7))
+    # mean OA is 0.8 at 0.5 and 0.85 at 0.7; mean RPA* 0.9
+    assert threshold == 0.7
+    assert (rpa, oa) == pytest.approx((0.9, 0.85))
+    assert score == pytest.approx((0.9 + 0.85) / 2)
+
+
+def test_dev_scores_match_the_metric_on_a_known_tone(evaluate, tmp_path):
+    from benchmarks import choose_checkpoint
+    from foldpitch.predict import DEFAULT_CHECKPOINT
+
+    clip = data.make_clip("steady")
+    summary = choose_checkpoint.score_checkpoint(DEFAULT_CHECKPOINT, [clip], (0.5,))
+    (key,) = summary
+    assert key == (clip.set, clip.snr_db)
+    # a clean steady tone: the network's guess is right on (nearly) every voiced frame
+    assert summary[key]["rpa_all"] > 0.95
+    assert summary[key]["oa"][0.5] > 0.9 and summary[key]["vfa"][0.5] < 0.2
