@@ -10,9 +10,11 @@
 # them (benchmarks/accuracy/methods.py stands in for it).
 #
 # Debian packages (apt-get, as root or through sudo): espeak-ng, festival and its voices,
-# fluidsynth and soundfonts for the speech and instrument tests. --no-install-recommends
-# keeps festival's recommended voice out. Some voices and soundfonts are reserved for
-# evaluation and must never be installed or used; the plan is checked for them first.
+# fluidsynth and soundfonts for the speech and instrument tests: exactly APT_PACKAGES, an
+# allow-list, with --no-install-recommends (festival recommends a voice of its own). Some
+# installable voices and soundfonts are kept for independent evaluation and must never be
+# installed or used, so apt's plan is checked first (apt-get -s): it may install no voice,
+# soundfont or synthesiser package (names matching VOICE_LIKE) that is not in APT_PACKAGES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,7 +33,7 @@ APT_PACKAGES=(
     musescore-general-soundfont-lossless timgm6mb-soundfont
     festival-hi festival-mr festival-te  # the NSK voices' languages (only recommended)
 )
-RESERVED='^(festvox-kallpc16k|festvox-us-slt-hts|flite|fluid-soundfont-gm|fluid-soundfont-gs|fluidr3mono-gm-soundfont)$'
+VOICE_LIKE='soundfont|^festvox|^flite'  # package names a dependency must not bring in
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install_test_deps: no apt-get here; install by hand: ${APT_PACKAGES[*]}" >&2
@@ -44,9 +46,12 @@ fi
 "${SUDO[@]}" apt-get update
 planned=$("${SUDO[@]}" apt-get install -s -y --no-install-recommends "${APT_PACKAGES[@]}" \
     | awk '$1 == "Inst" {print $2}')
-if echo "$planned" | grep -Eq "$RESERVED"; then
-    echo "install_test_deps: apt would install a reserved package:" >&2
-    echo "$planned" | grep -E "$RESERVED" >&2
+unlisted=$(echo "$planned" | grep -E "$VOICE_LIKE" \
+    | grep -vxF -f <(printf '%s\n' "${APT_PACKAGES[@]}") || true)
+if [ -n "$unlisted" ]; then
+    echo "install_test_deps: apt would install voice or soundfont packages that are not" \
+        "on the allow-list (APT_PACKAGES); refusing:" >&2
+    echo "$unlisted" >&2
     exit 1
 fi
 "${SUDO[@]}" apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"

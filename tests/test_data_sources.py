@@ -1,5 +1,5 @@
 """Tests of the realistic sources: Festival voices, soundfont renders, the split table and
-the refusal of reserved sources. Renders skip (with the reason) where the programs are
+the refusal of anything off the allow-lists. Renders skip (with the reason) where the programs are
 missing; each f0 check uses an independent tracker (Praat through parselmouth, or pyin)."""
 
 from __future__ import annotations
@@ -47,56 +47,61 @@ def praat_f0(audio: np.ndarray, floor: float = 50.0, ceiling: float = 1100.0) ->
     return f0[f0 > 0]
 
 
-# ------------------------------------------------------------------ reserved sources
+# ------------------------------------------------------------------ allow-lists
 
 
 @pytest.mark.parametrize(
-    "voice", ["kal_diphone", "KAL_DIPHONE", "cmu_us_slt_arctic_hts", "us_slt_hts"]
+    "voice",
+    ["made_up_diphone", "czech_dita_x", "CZECH_DITA", "czech_dita ", "", "voice_czech_dita"],
 )
-def test_reserved_festival_voices_are_refused_by_name(voice):
-    with pytest.raises(ValueError, match="reserved"):
+def test_festival_voices_off_the_allow_list_are_refused(voice):
+    # made-up names, and near misses of an allowed one: only exact table names pass
+    assert voice not in FESTIVAL_VOICES
+    with pytest.raises(ValueError, match="allow-list"):
         check_festival_voice(voice)
-    with pytest.raises(ValueError, match="reserved"):
+    with pytest.raises(ValueError, match="allow-list"):
         render_festival("hello", voice)
 
 
-def test_unknown_festival_voice_is_refused():
-    with pytest.raises(ValueError, match="one of"):
-        check_festival_voice("rab_diphone")
+def test_every_allow_listed_festival_voice_is_accepted():
+    for voice, entry in FESTIVAL_VOICES.items():
+        assert check_festival_voice(voice) is entry
+    with pytest.raises(TypeError, match="voice"):
+        check_festival_voice(None)
 
 
 @pytest.mark.parametrize(
-    "name", ["FluidR3_GM.sf2", "FluidR3Mono_GM.sf3", "FluidR3_GS.sf2", "default-GM.sf2"]
+    "name", ["Other.sf2", "made_up_GM.sf3", "timgm6mb.sf2", "TimGM6mb.sf2.bak"]
 )
-def test_reserved_soundfonts_are_refused_by_name(tmp_path, name):
+def test_soundfonts_off_the_allow_list_are_refused(tmp_path, name):
     path = tmp_path / name
-    path.write_bytes(b"RIFF")
-    with pytest.raises(ValueError, match="reserved"):
-        check_soundfont(path)
-    with pytest.raises(ValueError, match="reserved"):
-        render_soundfont([Note(0.0, 0.1, 60)], 0, path)
-
-
-def test_an_allowed_name_linking_to_a_reserved_soundfont_is_refused(tmp_path):
-    target = tmp_path / "FluidR3_GM.sf2"
-    target.write_bytes(b"RIFF")
-    link = tmp_path / "TimGM6mb.sf2"
-    link.symlink_to(target)
-    with pytest.raises(ValueError, match="reserved"):
-        check_soundfont(link)
-
-
-def test_soundfonts_off_the_allow_list_are_refused(tmp_path):
-    path = tmp_path / "Other.sf2"
     path.write_bytes(b"RIFF")
     with pytest.raises(ValueError, match="allow-list"):
         check_soundfont(path)
+    with pytest.raises(ValueError, match="allow-list"):
+        render_soundfont([Note(0.0, 0.1, 60)], 0, path)
 
 
-def test_find_soundfonts_never_returns_a_reserved_or_linked_file(tmp_path):
-    (tmp_path / "FluidR3_GM.sf2").write_bytes(b"RIFF")
+def test_a_link_is_judged_by_the_file_it_resolves_to(tmp_path):
+    other = tmp_path / "Other.sf2"
+    other.write_bytes(b"RIFF")
+    allowed = tmp_path / "TimGM6mb.sf2"
+    allowed.write_bytes(b"RIFF")
+    # an allowed name (or a "default" link) pointing to a file off the list is refused ...
+    for name in ("MuseScore_General.sf3", "default-GM.sf2"):
+        (tmp_path / name).symlink_to(other)
+        with pytest.raises(ValueError, match="allow-list"):
+            check_soundfont(tmp_path / name)
+    # ... and any link name pointing to an allowed file resolves to that file
+    (tmp_path / "default-GM.sf3").symlink_to(allowed)
+    assert check_soundfont(tmp_path / "default-GM.sf3") == allowed.resolve()
+
+
+def test_find_soundfonts_returns_only_allow_listed_unlinked_files(tmp_path):
+    (tmp_path / "Other.sf2").write_bytes(b"RIFF")
     (tmp_path / "TimGM6mb.sf2").write_bytes(b"RIFF")
     (tmp_path / "default-GM.sf2").symlink_to(tmp_path / "TimGM6mb.sf2")
+    (tmp_path / "MuseScore_General.sf2").symlink_to(tmp_path / "Other.sf2")
     assert find_soundfonts([tmp_path]) == [(tmp_path / "TimGM6mb.sf2").resolve()]
     assert all(p.name in soundfont.ALLOWED_SOUNDFONTS for p in find_soundfonts())
 
@@ -104,15 +109,13 @@ def test_find_soundfonts_never_returns_a_reserved_or_linked_file(tmp_path):
 # ------------------------------------------------------------------------ splits
 
 
-def test_every_source_is_in_exactly_one_split_and_reserved_ones_in_none():
+def test_every_source_is_in_exactly_one_split_and_others_in_none():
     assert set(splits.SPLITS["festival"]) == set(FESTIVAL_VOICES)
     assert set(splits.SPLITS["soundfont"]) == {p.family for p in PROGRAMS}
     for table in splits.SPLITS.values():
         assert set(table.values()) == set(splits.SPLIT_NAMES)
-    for voice in speech.RESERVED_FESTIVAL_VOICES:
-        assert not any(voice in v.lower() for v in splits.SPLITS["festival"])
     with pytest.raises(ValueError, match="no split"):
-        splits.split_of("festival", "kal_diphone")
+        splits.split_of("festival", "made_up_diphone")
 
 
 def test_dev_and_test_are_disjoint_from_train_and_from_each_other():
@@ -321,8 +324,8 @@ def test_soundfont_melodies_are_deterministic_and_use_the_train_split(tmp_path):
     assert set(a.programs) == set(splits.programs("train"))
     assert all(p.name in soundfont.ALLOWED_SOUNDFONTS for p in a.soundfonts)
     assert a[0]["audio"].shape == (SR,) and a[0]["audio"].abs().max() > 0.01
-    with pytest.raises(ValueError, match="reserved"):
-        soundfont.SoundfontMelodies(soundfonts=["/usr/share/sounds/sf2/FluidR3_GM.sf2"])
+    with pytest.raises(ValueError, match="allow-list"):
+        soundfont.SoundfontMelodies(soundfonts=[tmp_path / "a" / "Other.sf2"])
 
 
 @needs_festival
@@ -333,8 +336,8 @@ def test_festival_speech_is_deterministic_and_uses_the_train_split(tmp_path):
         assert torch.equal(a[i]["audio"], b[i]["audio"]), i
     assert set(a.voices) == set(splits.festival_voices("train"))
     assert a.utterance(0) != a.utterance(1)
-    with pytest.raises(ValueError, match="reserved"):
-        speech.FestivalSpeech(voices=["kal_diphone"])
+    with pytest.raises(ValueError, match="allow-list"):
+        speech.FestivalSpeech(voices=["made_up_diphone"])
 
 
 # ------------------------------------------------------------------ rooms and noise
@@ -447,7 +450,7 @@ def test_realistic_corpus_builds_deterministically_from_train_sources_only(tmp_p
         assert torch.equal(x["audio"], y["audio"]) and torch.equal(x["clean"], y["clean"])
     kinds = {type(leaf).__name__ for leaf in _leaves(a)}
     assert {"SyntheticCorpus", "EspeakSpeech", "FestivalSpeech", "SoundfontMelodies"} <= kinds
-    for leaf in _leaves(a):  # no reserved, dev or test source reaches training
+    for leaf in _leaves(a):  # no dev, test or unlisted source reaches training
         if isinstance(leaf, speech.FestivalSpeech):
             assert {splits.split_of("festival", v) for v in leaf.voices} == {"train"}
         if isinstance(leaf, speech.EspeakSpeech):

@@ -21,16 +21,6 @@ if str(ROOT) not in sys.path:  # benchmarks/ is not an installed package
 
 from benchmarks.accuracy import realistic  # noqa: E402
 
-RESERVED_FRAGMENTS = (
-    "kal_diphone",
-    "kallpc",
-    "slt",
-    "fluidr3",
-    "default-gm",
-    "default_gm",
-    "flite",
-)
-
 
 def _require(source: str) -> None:
     missing = realistic.missing_parts()
@@ -132,15 +122,14 @@ def test_room_impulse_response_has_the_drawn_rt60():
         assert realistic.DRR_RANGE_DB[0] - 4 < drr < realistic.DRR_RANGE_DB[1] + 1
 
 
-def test_no_reserved_source_and_dev_test_disjoint():
-    """The sets read the split table: no reserved voice or soundfont, and dev and test
-    share no voice and no instrument family (nor with training)."""
+def test_only_allow_listed_sources_and_dev_test_disjoint(tmp_path):
+    """The sets read the split table: only allow-listed voices and soundfonts, and dev and
+    test share no voice and no instrument family (nor with training)."""
     from foldpitch.data import soundfont, splits
     from foldpitch.data.speech import FESTIVAL_VOICES
 
     for split in ("dev", "test"):
         for voice in splits.festival_voices(split):
-            assert not any(r in voice.lower() for r in RESERVED_FRAGMENTS), voice
             assert FESTIVAL_VOICES[voice].language in realistic.FESTIVAL_SENTENCES
         for number in splits.programs(split):
             program = next(p for p in soundfont.PROGRAMS if p.number == number)
@@ -153,10 +142,11 @@ def test_no_reserved_source_and_dev_test_disjoint():
     assert not families["dev"] & families["test"]
     assert not (families["dev"] | families["test"]) & families["train"]
     for font in soundfont.find_soundfonts():
-        resolved = str(Path(font).resolve()).lower()
-        assert not any(r in resolved for r in RESERVED_FRAGMENTS), font
-    with pytest.raises(ValueError, match="reserved"):
-        soundfont.check_soundfont("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+        assert Path(font).resolve().name in soundfont.ALLOWED_SOUNDFONTS, font
+    other = tmp_path / "Other_GM.sf2"
+    other.write_bytes(b"RIFF")
+    with pytest.raises(ValueError, match="allow-list"):
+        realistic.build_instrument_clips("instruments-dev", soundfonts=[other])
 
 
 def test_the_run_knows_the_sets():

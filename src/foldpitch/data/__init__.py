@@ -23,8 +23,8 @@ One module per source: :mod:`~foldpitch.data.tones` (generated tones),
 :func:`render_festival`), :mod:`~foldpitch.data.soundfont` (instrument samples through
 fluidsynth, :func:`render_soundfont`), :mod:`~foldpitch.data.rooms` (rooms and noise),
 :mod:`~foldpitch.data.folder` (the user's audio); :mod:`~foldpitch.data.splits` assigns
-every voice and instrument to train, dev or test. Reserved sources (kept for independent
-evaluation) are refused by name: :func:`check_festival_voice`, :func:`check_soundfont`.
+every voice and instrument to train, dev or test. Voices and soundfonts are taken only from
+allow-lists (:func:`check_festival_voice`, :func:`check_soundfont` refuse anything else).
 
 :class:`LabelledSyntheticSet` is the only labelled set: the same generator as
 :class:`SyntheticCorpus` (one code path, :func:`synthesize_excerpt`) with the exact

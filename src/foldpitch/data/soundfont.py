@@ -6,10 +6,10 @@ pitch-bend events (so the sounding f0 is known exactly from the notes), and rend
 with ``fluidsynth -ni -F out.wav -r <rate> <soundfont> <file.mid>`` (its own reverb and
 chorus off: rooms come from :mod:`foldpitch.data.rooms`).
 
-Soundfonts are chosen by an explicit allow-list of file names (:data:`ALLOWED_SOUNDFONTS`),
-never by a "default" link: :func:`check_soundfont` refuses the reserved ones
-(:data:`RESERVED_SOUNDFONTS`, kept for independent evaluation) by name, also behind a
-symbolic link. :data:`PROGRAMS` is the table of GM programs used, with each
+Soundfonts are chosen by an allow-list of file names (:data:`ALLOWED_SOUNDFONTS`), never
+by a "default" link: :func:`check_soundfont` resolves symbolic links and refuses any file
+whose resolved name is not on the list (some installed soundfonts are kept for
+independent evaluation). :data:`PROGRAMS` is the table of GM programs used, with each
 instrument's real register; which of them train, and which are kept for the dev and
 test sets, is :data:`foldpitch.data.splits.SPLITS`.
 """
@@ -47,7 +47,6 @@ from ._util import (
 __all__ = [
     "ALLOWED_SOUNDFONTS",
     "PROGRAMS",
-    "RESERVED_SOUNDFONTS",
     "SoundfontMelodies",
     "SOUNDFONT_DIRS",
     "Note",
@@ -73,17 +72,14 @@ ALLOWED_SOUNDFONTS = (
     "MuseScore_General_Full.sf3",
     "TimGM6mb.sf2",  # Debian timgm6mb-soundfont
 )
-"""File names of the soundfonts this project may render with (after resolving links), in
-order of preference: the ``.sf2`` load in about 2 s, the ``.sf3`` (Ogg-compressed
-samples, decoded at every start) in about 30 s."""
+"""File names of the soundfonts this project may render with, and the only ones: a path is
+accepted when the file it resolves to (links followed) has one of these names, so a
+``default-GM`` link is accepted only where it points to one of them. In order of
+preference: the ``.sf2`` load in about 2 s, the ``.sf3`` (Ogg-compressed samples,
+decoded at every start) in about 30 s. (Debian's freepats ships Gravis ``.pat`` patches,
+which fluidsynth does not read: none of its files is here.)"""
 
 _BANKS = ("MuseScore_General", "TimGM6mb")  # distinct sample sets among the allowed files
-
-RESERVED_SOUNDFONTS = ("fluidr3", "default-gm", "default_gm")
-"""Lower-case name fragments that are refused wherever they appear in a path or a link's
-target: FluidR3_GM / FluidR3Mono / FluidR3_GS (Debian fluid-soundfont-gm,
-fluidr3mono-gm-soundfont, fluid-soundfont-gs: reserved for independent evaluation) and
-the ``default-GM`` links, which may point to them."""
 
 
 @dataclass(frozen=True)
@@ -279,27 +275,21 @@ def fluidsynth_available() -> bool:
 
 
 def check_soundfont(path: str | os.PathLike) -> Path:
-    """The soundfont at ``path``, resolved, if it may be used.
+    """The soundfont at ``path``, links resolved, if the file it resolves to is on the
+    allow-list :data:`ALLOWED_SOUNDFONTS` (by exact file name).
 
     Raises:
-        ValueError: the path or its link target names a reserved soundfont
-            (:data:`RESERVED_SOUNDFONTS`), or its file name is not in
-            :data:`ALLOWED_SOUNDFONTS`.
+        TypeError: ``path`` is not a path.
+        ValueError: the resolved file's name is not in :data:`ALLOWED_SOUNDFONTS`.
         FileNotFoundError: the file does not exist.
     """
-    given = Path(path)
-    resolved = given.resolve()
-    for name in (given.name, resolved.name):
-        if any(reserved in name.lower() for reserved in RESERVED_SOUNDFONTS):
-            raise ValueError(
-                f"soundfont {str(path)!r} (-> {str(resolved)!r}) is reserved for independent "
-                "evaluation (or a default link that may point to a reserved one) and must not "
-                "be used; allowed: " + ", ".join(ALLOWED_SOUNDFONTS)
-            )
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"soundfont must be a path (str or os.PathLike), got {path!r}")
+    resolved = Path(path).resolve()  # a link is judged by the file it points to
     if resolved.name not in ALLOWED_SOUNDFONTS:
         raise ValueError(
-            f"soundfont {str(path)!r} (-> {resolved.name!r}) is not on the allow-list "
-            + str(ALLOWED_SOUNDFONTS)
+            f"soundfont {str(path)!r} (resolves to {str(resolved)!r}) is not on the "
+            f"allow-list; soundfont must be a file named one of {list(ALLOWED_SOUNDFONTS)}"
         )
     if not resolved.is_file():
         raise FileNotFoundError(f"soundfont {str(path)!r} does not exist")
@@ -347,7 +337,7 @@ def render_soundfont(
 
     Raises:
         RuntimeError: ``fluidsynth`` is missing or fails.
-        ValueError: a reserved or unknown soundfont, a bad note or program.
+        ValueError: a soundfont off the allow-list, a bad note or program.
 
     Example:
         >>> if fluidsynth_available() and find_soundfonts():  # doctest: +SKIP
@@ -522,7 +512,7 @@ class SoundfontMelodies(Dataset):
 
     Raises:
         RuntimeError: fluidsynth or any allowed soundfont is missing.
-        ValueError: a reserved or unknown soundfont, an unknown program.
+        ValueError: a soundfont off the allow-list, an unknown program.
     """
 
     def __init__(

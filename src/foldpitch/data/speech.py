@@ -2,7 +2,7 @@
 recordings of real speakers (unlabelled).
 
 :func:`render_festival` speaks a text with an allow-listed Festival voice
-(:data:`FESTIVAL_VOICES`; :func:`check_festival_voice` refuses the reserved ones by name)
+(:data:`FESTIVAL_VOICES`, an allow-list: :func:`check_festival_voice` refuses any other voice)
 at a chosen speaking rate and pitch; :class:`FestivalSpeech` draws seeded sentences
 (:mod:`foldpitch.data._texts`), rates and pitch settings per item and caches the renders;
 :class:`EspeakSpeech` does the same with espeak-ng. Which voices train, and which are kept
@@ -43,7 +43,6 @@ from ._util import (
 
 __all__ = [
     "FESTIVAL_VOICES",
-    "RESERVED_FESTIVAL_VOICES",
     "EspeakSpeech",
     "FestivalSpeech",
     "FestivalVoice",
@@ -202,13 +201,10 @@ FESTIVAL_VOICES: dict[str, FestivalVoice] = {
     "msu_ru_nsh_clunits": FestivalVoice("russian", "utf-8", "clunits", "festvox-ru"),
     "ked_diphone": FestivalVoice("english", "latin-1", "diphone", "festvox-kdlpc16k"),
 }
-"""The Festival voices this project may use (each built from one real speaker's
-recordings; the three NSK voices are one speaker)."""
-
-RESERVED_FESTIVAL_VOICES = ("kal_diphone", "slt")
-"""Voice-name fragments refused everywhere (case-insensitive): festvox-kallpc16k's
-``kal_diphone`` and festvox-us-slt-hts's ``cmu_us_slt_*``, kept for independent
-evaluation."""
+"""The Festival voices this project may use, and the only ones (each built from one real
+speaker's recordings; the three NSK voices are one speaker). An allow-list: any other
+voice, Festival's default included, is refused (some installed voices are kept for
+independent evaluation)."""
 
 _RENDER_VERSION = 2  # part of the cache key: bumped when the Scheme below changes
 
@@ -240,21 +236,19 @@ def festival_available() -> bool:
 
 
 def check_festival_voice(voice: str) -> FestivalVoice:
-    """The table entry of an allowed Festival ``voice``.
+    """The table entry of ``voice`` if it is on the allow-list :data:`FESTIVAL_VOICES`.
 
     Raises:
-        ValueError: ``voice`` is reserved (:data:`RESERVED_FESTIVAL_VOICES`) or not in
-            :data:`FESTIVAL_VOICES`.
+        TypeError: ``voice`` is not a string.
+        ValueError: ``voice`` is not in :data:`FESTIVAL_VOICES` (exact name).
     """
     if not isinstance(voice, str):
         raise TypeError(f"voice must be a Festival voice name (str), got {voice!r}")
-    if any(reserved in voice.lower() for reserved in RESERVED_FESTIVAL_VOICES):
-        raise ValueError(
-            f"Festival voice {voice!r} is reserved for independent evaluation and must not "
-            "be used; allowed: " + ", ".join(FESTIVAL_VOICES)
-        )
     if voice not in FESTIVAL_VOICES:
-        raise ValueError(f"voice must be one of {sorted(FESTIVAL_VOICES)}, got {voice!r}")
+        raise ValueError(
+            f"voice {voice!r} is not on the allow-list of Festival voices; voice must be "
+            f"one of {sorted(FESTIVAL_VOICES)}"
+        )
     return FESTIVAL_VOICES[voice]
 
 
@@ -288,7 +282,7 @@ def render_festival(
 
     Raises:
         RuntimeError: ``text2wave`` is missing or fails.
-        ValueError: a reserved or unknown voice, empty text, bad settings.
+        ValueError: a voice off the allow-list, empty text, bad settings.
 
     Example:
         >>> audio = render_festival("Dobrý den.", "czech_dita")  # doctest: +SKIP
@@ -379,7 +373,7 @@ class FestivalSpeech(Dataset):
 
     Raises:
         RuntimeError: Festival is not installed.
-        ValueError: a reserved or unknown voice.
+        ValueError: a voice off the allow-list.
     """
 
     def __init__(

@@ -18,9 +18,11 @@ each other:
   the soundfont; the choir patches "Choir Aahs" and "Synth Voice" train, "Voice Oohs"
   is kept for test.
 
-Reserved sources (:data:`foldpitch.data.speech.RESERVED_FESTIVAL_VOICES`,
-:data:`foldpitch.data.soundfont.RESERVED_SOUNDFONTS`, flite) are in no split: they are
-for independent evaluation only.
+Only allow-listed sources are in a split: the Festival voices of
+:data:`foldpitch.data.speech.FESTIVAL_VOICES`, the soundfont programs of
+:data:`foldpitch.data.soundfont.PROGRAMS` (rendered only with
+:data:`foldpitch.data.soundfont.ALLOWED_SOUNDFONTS`) and the espeak-ng languages below.
+Anything else is in no split (:func:`split_of` refuses it).
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ def split_of(kind: str, name: str) -> str:
     may be given by its GM number (an ``int``) or its family.
 
     Raises:
-        ValueError: unknown ``kind``, or ``name`` in no split (reserved or unknown).
+        ValueError: unknown ``kind``, or ``name`` in no split (not allow-listed).
     """
     if kind not in SPLITS:
         raise ValueError(f"kind must be one of {sorted(SPLITS)}, got {kind!r}")
@@ -150,7 +152,7 @@ def split_of(kind: str, name: str) -> str:
             raise ValueError(f"GM program {name!r} is not in foldpitch.data.soundfont.PROGRAMS")
         name = family
     if name not in SPLITS[kind]:
-        raise ValueError(f"{kind} source {name!r} is in no split (reserved or unknown)")
+        raise ValueError(f"{kind} source {name!r} is in no split (not allow-listed)")
     return SPLITS[kind][name]
 
 
