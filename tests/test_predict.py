@@ -529,6 +529,8 @@ def test_pyin_like_returns_what_librosa_pyin_returns():
         (np.zeros(100), RATE, {"voicing_threshold": 1.0}, ValueError, "voicing_threshold must"),
         (np.zeros(100), RATE, {"voicing_threshold": 0}, ValueError, "voicing_threshold must"),
         (np.zeros(100), RATE, {"voicing_threshold": "0.5"}, TypeError, "voicing_threshold"),
+        (np.zeros(100), RATE, {"threads": 0}, ValueError, "threads must be a positive integer"),
+        (np.zeros(100), RATE, {"threads": 1.5}, TypeError, "threads must be a positive integer"),
     ],
 )
 def test_errors_name_the_argument(net, audio, sample_rate, options, error, match):
@@ -584,6 +586,58 @@ def test_a_network_passed_in_is_left_as_it_was():
     result = predict(audio, RATE, net, device="cpu")
     assert net.training  # not switched to eval behind the caller's back
     assert_same(result, predict(audio, RATE, random_net(seed=5, dropout=0.5), device="cpu"), 0)
+
+
+def test_threads_are_set_for_the_call_and_restored(monkeypatch):
+    net = random_net()
+    seen = []  # torch's thread count each time the network runs
+    net.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+    short, long = tone(1.0), tone(12.0)  # either side of SHORT_SECONDS (10 s)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        for threads, audio, cores, expected in [
+            (1, long, 8, 1),
+            (3, short, 8, 3),
+            (None, short, 16, 1),  # short audio: one thread
+            (None, long, 6, 3),  # long audio: half the cores ...
+            (None, long, 16, 4),  # ... at most torch's own setting
+        ]:
+            monkeypatch.setattr(
+                predict_module.os, "sched_getaffinity", lambda _, cores=cores: range(cores)
+            )
+            seen.clear()
+            predict(audio, RATE, net, device="cpu", threads=threads)
+            assert seen and set(seen) == {expected}, (threads, cores, seen)
+            assert torch.get_num_threads() == 4  # restored
+        # restored after an error inside the call too
+        net.register_forward_pre_hook(lambda module, args: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            predict(long, RATE, net, device="cpu", threads=2)
+        assert torch.get_num_threads() == 4
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_result_does_not_depend_on_threads(net):
+    audio = tone(12.0)
+    one = predict(audio, RATE, net, device="cpu", threads=1)
+    assert_same(one, predict(audio, RATE, net, device="cpu", threads=2))
+    assert_same(one, predict(audio, RATE, net, device="cpu"))
+
+
+def test_the_onnx_backend_runs_on_the_threads_asked_for():
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from foldpitch import export
+
+    net = random_net(seed=7)  # a network of its own: no session cached yet
+    for threads in (2, 1):
+        predict(tone(1.0), RATE, net, device="cpu", backend="onnx", threads=threads)
+    # onnxruntime sessions by intra-op thread count, one made for each call
+    assert sorted(export._SESSIONS[net][1]) == [1, 2]
+    for threads, session in export._SESSIONS[net][1].items():
+        assert session.get_session_options().intra_op_num_threads == threads
 
 
 # --- the command line ----------------------------------------------------------------

@@ -64,6 +64,7 @@ Conventions:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -132,6 +133,12 @@ CONTEXT_SECONDS = 0.5
 CHUNK_TOLERANCE = {"f0_rtol": 1e-4, "periodicity_atol": 1e-4}
 """How far a chunked result may differ from the unchunked one (float rounding only)."""
 
+SHORT_SECONDS = 10.0
+"""Audio shorter than this (all rows together, in seconds) runs on one thread by default
+(``threads=None`` in :func:`predict`): there is too little work per operation for a
+second thread to pay, and most to lose when the cores are busy
+(``benchmarks/results/threads.md``)."""
+
 _BLOCK = 1 << 20  # samples per row converted at once: bounds the temporaries on long audio
 
 _CACHE: OrderedDict[tuple, PitchNet] = OrderedDict()  # least recently used first
@@ -179,6 +186,7 @@ def predict(
     voicing_threshold: float | None = None,
     top_db: float | None = SILENCE_TOP_DB,
     backend: str = "torch",
+    threads: int | None = None,
 ) -> PitchResult:
     """Estimate the f0 and periodicity of audio with a trained network.
 
@@ -237,6 +245,18 @@ def predict(
             the result equals the torch backend's within :data:`ONNX_BACKEND_TOLERANCE`.
             Needs ``onnx`` and ``onnxruntime`` (``pip install 'foldpitch[onnx]'``) and
             ``device`` ``None`` or ``"cpu"``.
+        threads: CPU threads for the call (``torch.set_num_threads``, also what the ONNX
+            backend gives onnxruntime), a positive integer; torch's setting is restored
+            afterwards. ``None`` (default): 1 for audio shorter than
+            :data:`SHORT_SECONDS` (all rows together), else half the CPU cores this
+            process may use (at least 1, at most ``torch.get_num_threads()``): 1 on a
+            2-core machine. Why not every core: torch's threads wait for each other at
+            every operation, so when other work holds a core the call stalls; on a
+            busy 2-core machine 2 threads were 1.9x slower than 1 on 60 s and 10x
+            slower on 3 s, while on a quiet one they gain at most about 20 %
+            (``benchmarks/results/threads.md``). On a quiet machine with many cores,
+            pass ``threads=torch.get_num_threads()`` for long audio. The result does
+            not depend on it.
 
     Returns:
         A :class:`PitchResult` of CPU tensors.
@@ -254,7 +274,7 @@ def predict(
             infinite samples, a non-positive value, ``hop`` under one sample,
             ``sample_rate`` not a whole number, ``fmin``/``fmax`` outside the network's
             range or ``fmin >= fmax``, an unknown ``backend`` or ``backend="onnx"`` with a
-            CUDA ``device``.
+            CUDA ``device``, ``threads`` below 1 (``TypeError``: not an integer).
         ModuleNotFoundError: ``backend="onnx"`` without onnxruntime or onnx installed.
         FileNotFoundError: the checkpoint (or, with ``checkpoint=None``, the shipped
             model) does not exist.
@@ -283,8 +303,11 @@ def predict(
         top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if threads is not None:
+        threads = _check_positive_int(threads, "threads", "CPU threads")
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
+    threads = _resolve_threads(threads, waveform.numel() / sample_rate)
     if backend == "onnx":
         target = _resolve_device("cpu" if device is None else device)
         if target.type != "cpu":
@@ -293,26 +316,35 @@ def predict(
         target = _resolve_device(device)
     net = _resolve_model(checkpoint, target)
     fmin, fmax = _check_range(net, fmin, fmax)
-    forward = net
-    if backend == "onnx":
-        from .export import onnx_forward  # onnx and onnxruntime only when asked
+    with _torch_threads(threads):
+        forward = net
+        if backend == "onnx":
+            from .export import onnx_forward  # onnx and onnxruntime only when asked
 
-        forward = onnx_forward(net)
+            forward = onnx_forward(net)  # reads torch's thread count
 
-    with torch.inference_mode():
-        native_audio = _remove_dc(_resample(waveform, sample_rate, net.sample_rate))
-        n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
-        candidates, periodicity, power_db = _run_network(
-            net, native_audio, fmin, fmax, target, chunk_seconds, batch_size, n_candidates, forward
-        )
-        log2_period = _decode(candidates, net, decoder)
-    if voicing_threshold is None:
-        voicing_threshold = net.voicing_threshold
-    if refine:
-        network_voiced = periodicity > voicing_threshold
-        log2_period = _refine(
-            net, native_audio, log2_period, fmin, fmax, refine_steps, network_voiced
-        )
+        with torch.inference_mode():
+            native_audio = _remove_dc(_resample(waveform, sample_rate, net.sample_rate))
+            n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
+            candidates, periodicity, power_db = _run_network(
+                net,
+                native_audio,
+                fmin,
+                fmax,
+                target,
+                chunk_seconds,
+                batch_size,
+                n_candidates,
+                forward,
+            )
+            log2_period = _decode(candidates, net, decoder)
+        if voicing_threshold is None:
+            voicing_threshold = net.voicing_threshold
+        if refine:
+            network_voiced = periodicity > voicing_threshold
+            log2_period = _refine(
+                net, native_audio, log2_period, fmin, fmax, refine_steps, network_voiced
+            )
     result = _finish(
         net,
         (log2_period, periodicity, power_db),
@@ -869,6 +901,45 @@ def _check_positive_int(value, name: str, meaning: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer ({meaning}), got {value}")
     return int(value)
+
+
+def _resolve_threads(threads: int | None, seconds: float) -> int:
+    """``threads`` (already checked), or for ``None`` the default of :func:`predict`
+    for ``seconds`` of audio."""
+    if threads is not None:
+        return threads
+    if seconds < SHORT_SECONDS:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with _THREADS_LOCK:  # torch's own setting, also while another call has changed it
+        torch_threads = _THREADS_STATE["saved"] if _THREADS_STATE["users"] else None
+    torch_threads = torch_threads or torch.get_num_threads()
+    return max(1, min(torch_threads, (cores or 1) // 2))
+
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"users": 0, "saved": 0}  # calls inside _torch_threads; count to restore
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int):
+    """Run the block with ``torch.set_num_threads(threads)``, then restore the count that
+    was set before. The setting is process-wide: with calls from several Python threads
+    at once, the last to enter sets it and the last to leave restores the original."""
+    with _THREADS_LOCK:
+        if _THREADS_STATE["users"] == 0:
+            _THREADS_STATE["saved"] = torch.get_num_threads()
+        _THREADS_STATE["users"] += 1
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["users"] -= 1
+            saved = _THREADS_STATE["saved"]
+            if _THREADS_STATE["users"] == 0 and torch.get_num_threads() != saved:
+                torch.set_num_threads(saved)
 
 
 def _check_positive_float(value, name: str, unit: str) -> float:
