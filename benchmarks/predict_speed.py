@@ -5,7 +5,7 @@ Measured in one run on this machine's CPU, with the shipped checkpoint
 
 1. **Real-time factor** (wall time / audio duration, median of ``--repeats`` after a
    warm-up) on 60 s of 16 kHz audio (a generated harmonic clip with noise), batch 1, for
-   foldpitch's ``predict`` and, through the accuracy harness's wrappers with their
+   foldpitch's ``predict`` (its default ``threads``) and, through the accuracy harness's wrappers with their
    defaults, ``librosa.pyin``, torchcrepe full and tiny, and PESTO. A method that cannot
    run is listed with the reason.
 2. **Throughput on a batch of files**: 8 clips of 10 s; foldpitch predicts them as one
@@ -13,9 +13,9 @@ Measured in one run on this machine's CPU, with the shipped checkpoint
 3. **Backends and threads**: real-time factor of ``predict`` with the torch backend and
    with ``backend="onnx"`` (the exported network run by onnxruntime, same decoding), and
    of SwiftF0 (``swift_f0.SwiftF0(threads=n).detect``, an ONNX model run by
-   onnxruntime), on 3 s and 60 s of audio with 1 and 2 threads (``torch.set_num_threads``,
-   which the ONNX backend passes to onnxruntime's ``intra_op_num_threads``; SwiftF0's
-   ``threads``). Median of ``--repeats`` (10 for 3 s) after a warm-up.
+   onnxruntime), on 3 s and 60 s of audio with 1 and 2 threads (``predict(...,
+   threads=n)``, which the ONNX backend passes to onnxruntime's ``intra_op_num_threads``;
+   SwiftF0's ``threads``). Median of ``--repeats`` (10 for 3 s) after a warm-up.
 4. **Peak memory** of ``predict`` on a 1-hour 16 kHz file, in a fresh subprocess
    (``ru_maxrss``; the audio itself is 230 MB of float32).
 
@@ -76,9 +76,11 @@ def backend_rows(checkpoint: str, repeats: int) -> list[tuple[str, dict, str]]:
 
     clips = {seconds: test_audio(seconds, seed=10 + seconds) for seconds in (3, 60)}
 
-    def foldpitch_runner(backend: str):  # threads: through torch.set_num_threads
+    def foldpitch_runner(backend: str):
         def make(threads: int):
-            return lambda audio: predict(audio, SAMPLE_RATE, checkpoint, backend=backend)
+            return lambda audio: predict(
+                audio, SAMPLE_RATE, checkpoint, backend=backend, threads=threads
+            )
 
         return make
 
@@ -142,7 +144,7 @@ print(int(status[0]) / 1024)
 
 def main(argv=None) -> None:
     from benchmarks.accuracy.methods import METHODS, MethodUnavailable
-    from foldpitch.predict import DEFAULT_CHECKPOINT, predict
+    from foldpitch.predict import DEFAULT_CHECKPOINT, _resolve_threads, predict
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
@@ -188,7 +190,8 @@ def main(argv=None) -> None:
         "",
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (load average "
         f"{load} at the end: the machine is shared), {torch.get_num_threads()} torch "
-        f"threads, torch {torch.__version__}. 60 s of generated 16 kHz audio, batch 1 "
+        f"threads (foldpitch: `predict`'s default, {_resolve_threads(None, 60.0)} on 60 s), "
+        f"torch {torch.__version__}. 60 s of generated 16 kHz audio, batch 1 "
         f"(median of {args.repeats} after a warm-up for foldpitch, one run after a warm-up "
         "for the others); 8 files of 10 s for the batch column. Every method searched "
         "50-1100 Hz with a 10 ms hop. Command: `python benchmarks/predict_speed.py --write`.",
@@ -209,7 +212,7 @@ def main(argv=None) -> None:
         "Real-time factor (wall time / audio duration; lower is faster), median of "
         f"{max(args.repeats, 10)} runs on 3 s and {args.repeats} on 60 s after a warm-up, "
         "same run as above. foldpitch: the whole `predict` (resampling, network, Viterbi "
-        'decoding), torch or `backend="onnx"` with `torch.set_num_threads(n)`; SwiftF0: '
+        'decoding), torch or `backend="onnx"` with `predict(..., threads=n)`; SwiftF0: '
         "`SwiftF0(threads=n).detect(audio, 16000, 50, 1100)` (16 ms frames).",
         "",
         "| method | "

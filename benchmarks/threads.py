@@ -22,6 +22,7 @@ Regenerate ``benchmarks/results/threads.md`` with::
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import os
 import platform
@@ -136,8 +137,7 @@ def measure(checkpoint: str, repeats: int, loaded: bool) -> list[dict]:
 
 
 def default_threads_note() -> str:
-    from foldpitch import predict as predict_module
-
+    predict_module = importlib.import_module("foldpitch.predict")  # the module, not the function
     resolve = getattr(predict_module, "_resolve_threads", None)
     if resolve is None:
         return "predict has no `threads` argument in this version"

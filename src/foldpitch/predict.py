@@ -251,12 +251,13 @@ def predict(
             :data:`SHORT_SECONDS` (all rows together), else half the CPU cores this
             process may use (at least 1, at most ``torch.get_num_threads()``): 1 on a
             2-core machine. Why not every core: torch's threads wait for each other at
-            every operation, so when other work holds a core the call stalls; on a
-            busy 2-core machine 2 threads were 1.9x slower than 1 on 60 s and 10x
-            slower on 3 s, while on a quiet one they gain at most about 20 %
-            (``benchmarks/results/threads.md``). On a quiet machine with many cores,
-            pass ``threads=torch.get_num_threads()`` for long audio. The result does
-            not depend on it.
+            every operation, so when other work holds a core the call stalls. On a
+            busy 2-core machine (load average 4-7), 2 threads were never faster than 1
+            and up to 1.9x slower on 60 s, 10x on 3 s (``benchmarks/threads.py``);
+            on a quiet one a second thread can speed up only the network, about a
+            third of the time on one thread. On a quiet machine with many cores, pass
+            ``threads=torch.get_num_threads()`` for long audio. The result does not
+            depend on it.
 
     Returns:
         A :class:`PitchResult` of CPU tensors.
