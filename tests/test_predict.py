@@ -619,6 +619,39 @@ def test_threads_are_set_for_the_call_and_restored(monkeypatch):
         torch.set_num_threads(before)
 
 
+@pytest.mark.skipif(
+    "parallel backend: OpenMP" not in torch.__config__.parallel_info(),
+    reason="torch's thread count is per Python thread only with its OpenMP backend",
+)
+def test_calls_from_several_python_threads_each_restore_their_own_count(net):
+    import threading
+
+    audio = tone(2.0)
+    before = torch.get_num_threads()
+    barrier = threading.Barrier(4)
+    seen, errors = {}, []
+
+    def worker(index):
+        try:
+            torch.get_num_threads()  # a thread takes torch's last global count at first use
+            torch.set_num_threads(3 + index)  # ... and keeps its own from then on
+            barrier.wait()
+            for _ in range(3):  # overlapping calls, asking for 1 or 2 threads
+                predict(audio, RATE, net, device="cpu", threads=1 + index % 2)
+            seen[index] = torch.get_num_threads()
+        except Exception as error:  # a thread's exception is otherwise lost
+            errors.append(error)
+
+    workers = [threading.Thread(target=worker, args=(index,)) for index in range(4)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    assert not errors, errors
+    assert seen == {index: 3 + index for index in range(4)}
+    assert torch.get_num_threads() == before
+
+
 def test_the_result_does_not_depend_on_threads(net):
     audio = tone(12.0)
     one = predict(audio, RATE, net, device="cpu", threads=1)

@@ -912,35 +912,24 @@ def _resolve_threads(threads: int | None, seconds: float) -> int:
     if seconds < SHORT_SECONDS:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    with _THREADS_LOCK:  # torch's own setting, also while another call has changed it
-        torch_threads = _THREADS_STATE["saved"] if _THREADS_STATE["users"] else None
-    torch_threads = torch_threads or torch.get_num_threads()
-    return max(1, min(torch_threads, (cores or 1) // 2))
-
-
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"users": 0, "saved": 0}  # calls inside _torch_threads; count to restore
+    return max(1, min(torch.get_num_threads(), (cores or 1) // 2))
 
 
 @contextlib.contextmanager
 def _torch_threads(threads: int):
     """Run the block with ``torch.set_num_threads(threads)``, then restore the count that
-    was set before. The setting is process-wide: with calls from several Python threads
-    at once, the last to enter sets it and the last to leave restores the original."""
-    with _THREADS_LOCK:
-        if _THREADS_STATE["users"] == 0:
-            _THREADS_STATE["saved"] = torch.get_num_threads()
-        _THREADS_STATE["users"] += 1
-        if torch.get_num_threads() != threads:
-            torch.set_num_threads(threads)
+    was set before. With torch's OpenMP builds (the usual ones) the count is kept per
+    Python thread once that thread has used torch, so calls from several threads
+    restore each their own."""
+    saved = torch.get_num_threads()
+    if saved == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["users"] -= 1
-            saved = _THREADS_STATE["saved"]
-            if _THREADS_STATE["users"] == 0 and torch.get_num_threads() != saved:
-                torch.set_num_threads(saved)
+        torch.set_num_threads(saved)
 
 
 def _check_positive_float(value, name: str, unit: str) -> float:
