@@ -5,9 +5,9 @@ Measured in one run on this machine's CPU, with the shipped checkpoint
 
 1. **Real-time factor** (wall time / audio duration, median of ``--repeats`` after a
    warm-up) on 60 s of 16 kHz audio (a generated harmonic clip with noise), batch 1, for
-   foldpitch's ``predict`` (its default ``threads``) and, through the accuracy harness's wrappers with their
-   defaults, ``librosa.pyin``, torchcrepe full and tiny, and PESTO. A method that cannot
-   run is listed with the reason.
+   foldpitch's ``predict`` (its default ``threads``) and, through the accuracy harness's
+   wrappers with their defaults, ``librosa.pyin``, torchcrepe full and tiny, and PESTO.
+   A method that cannot run is listed with the reason.
 2. **Throughput on a batch of files**: 8 clips of 10 s; foldpitch predicts them as one
    batch, the others one after another.
 3. **Backends and threads**: real-time factor of ``predict`` with the torch backend and
