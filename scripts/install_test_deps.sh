@@ -33,7 +33,7 @@ APT_PACKAGES=(
     musescore-general-soundfont-lossless timgm6mb-soundfont
     festival-hi festival-mr festival-te  # the NSK voices' languages (only recommended)
 )
-VOICE_LIKE='soundfont|^festvox|^flite'  # package names a dependency must not bring in
+VOICE_LIKE='soundfont|^festvox|^festival-'  # voice and soundfont packages: only those listed above
 
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install_test_deps: no apt-get here; install by hand: ${APT_PACKAGES[*]}" >&2
