@@ -32,6 +32,7 @@ APT_PACKAGES=(
     festvox-mr-nsk festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv festvox-te-nsk
     musescore-general-soundfont-lossless timgm6mb-soundfont
     festival-hi festival-mr festival-te  # the NSK voices' languages (only recommended)
+    festival-ca festival-czech festvox-suopuhe-common  # the voices' own dependencies
 )
 VOICE_LIKE='soundfont|^festvox|^festival-'  # voice and soundfont packages: only those listed above
 
