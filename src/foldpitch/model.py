@@ -91,6 +91,34 @@ class _ResidualBlock(nn.Module):
         # Zeros past each row's last frame: the convolution pads as it would without them.
         return x + self.body(x if mask is None else x * mask)
 
+    @property
+    def context(self) -> tuple[int, int]:
+        """Frames ``(before, after)`` a frame that its output reads (the convolution's
+        "same" padding: the odd frame of an even span goes after)."""
+        conv = self.body[0]
+        span = conv.dilation[0] * (conv.kernel_size[0] - 1)
+        return span // 2, span - span // 2
+
+    def unpadded(self, x: Tensor) -> Tensor:
+        """The block on frames ``x`` ``(batch, n, channels)`` (channels last) without zero
+        padding: ``(batch, n - before - after, channels)``, the frames ``before .. n -
+        after - 1`` (:attr:`context`), each equal to :meth:`forward`'s up to float
+        rounding wherever ``forward``'s padding is not read. The convolution is one matrix
+        product over the frames' taps: fast on a few frames (:mod:`foldpitch.stream`)."""
+        conv, norm, activation, dropout, mix = self.body
+        dilation, size = conv.dilation[0], conv.kernel_size[0]
+        before = dilation * (size - 1) // 2
+        taps = x.unfold(1, dilation * (size - 1) + 1, 1)[..., ::dilation]  # (b, n, c, k)
+        hidden = nn.functional.linear(taps.flatten(2), conv.weight.flatten(1), conv.bias)
+        hidden = nn.functional.layer_norm(
+            hidden, norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        )
+        hidden = activation(hidden)
+        if self.training:  # (dropout is the identity in eval mode: one call less)
+            hidden = dropout(hidden)
+        hidden = nn.functional.linear(hidden, mix.weight.flatten(1), mix.bias)
+        return hidden.add_(x[:, before : before + hidden.shape[1]])
+
 
 class PitchNet(nn.Module):
     """Convolutional pitch network over STFT frames.
@@ -228,6 +256,11 @@ class PitchNet(nn.Module):
         hidden = self.stem(features)
         for block in self.blocks:
             hidden = block(hidden, mask)
+        return self.head_output(hidden)
+
+    def head_output(self, hidden: Tensor) -> PitchNetOutput:
+        """The output of the last block's frames ``hidden`` ``(batch, channels,
+        n_frames)`` (the head is frame by frame)."""
         out = self.head(hidden).transpose(1, 2)  # (batch, n_frames, 2 K + 1)
         k = self.n_period_bins
         return PitchNetOutput(
