@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from foldpitch.predict import CHUNK_TOLERANCE, predict
-from foldpitch.stream import PitchStream, stream
+from foldpitch.model import PitchNet
+from foldpitch.predict import CHUNK_TOLERANCE, load, predict
+from foldpitch.stream import PitchStream, _NetworkCache, stream
 from foldpitch.synth import harmonic_tone
 
 RATE = 16000
@@ -112,6 +113,71 @@ def test_frames_are_final_within_the_latency_and_never_depend_on_chunks(lookahea
     assert torch.equal(chunks["voiced"], whole["voiced"])
     torch.testing.assert_close(chunks["f0"], whole["f0"], rtol=1e-5, atol=0.0)
     torch.testing.assert_close(chunks["periodicity"], whole["periodicity"], rtol=0.0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kernel_size", "n_blocks", "ahead"),
+    [(5, 3, 0), (5, 3, 4), (5, 3, 14), (5, 3, 40), (4, 3, 3), (3, 2, 1), (1, 2, 2)],
+)
+def test_network_cache_equals_each_frames_own_window(kernel_size, n_blocks, ahead):
+    # The cache (settled frames kept, tails per frame, batched per push) against the
+    # definition: frame t is net.from_features on STFT frames [0, min(t + ahead + 1,
+    # frames in)), one window per frame; in float64 so only rounding differs. Kernel 5,
+    # 3 blocks: a 14-frame field (ahead 0, inside it, at its edge, past it); kernel 4:
+    # "same" padding reads one frame more after than before; kernel 1: no context.
+    torch.manual_seed(kernel_size * 100 + n_blocks * 10 + ahead)
+    net = PitchNet(channels=8, n_blocks=n_blocks, kernel_size=kernel_size, n_period_bins=16)
+    net = net.double().eval()
+    for parameter in net.parameters():  # weights far from the initialisation's
+        parameter.data.normal_(0, 0.5)
+    features = torch.randn(net.frontend.n_bins, 90, dtype=torch.float64)
+    cache = _NetworkCache(net, ahead)
+    rng = np.random.default_rng(ahead)
+    outputs, added, done, largest = [], 0, 0, 0
+    while added < features.shape[-1]:  # chunks of 1 to 12 STFT frames, as a stream adds
+        size = int(rng.integers(1, 13))
+        cache.extend(features[:, added : added + size])
+        added = min(added + size, features.shape[-1])
+        ready = max(0, added - ahead) if added < features.shape[-1] else added  # then: end
+        if ready > done:
+            outputs.append(cache.outputs(done, ready))
+            done = ready
+        largest = max(largest, sum(len(layer) for layer in cache._layers))
+    with torch.inference_mode():
+        for name in ("logits", "offsets", "periodicity_logits"):
+            streamed = torch.cat([getattr(out, name)[0] for out in outputs])
+            assert streamed.shape[0] == features.shape[-1]
+            for t in range(features.shape[-1]):
+                window = features[None, :, : min(t + ahead + 1, features.shape[-1])]
+                expected = getattr(net.from_features(window), name)[0, t]
+                torch.testing.assert_close(streamed[t], expected, rtol=1e-10, atol=1e-10)
+    # Memory stays bounded: about the receptive field per layer, not the 90 frames.
+    field = (kernel_size - 1) * (2**n_blocks - 1)
+    assert largest <= (n_blocks + 1) * (field + 12 + 2)
+
+
+def test_stream_frames_equal_their_own_window_of_the_whole_signals_features():
+    # With the default 50 ms look-ahead, frame t is the shipped network's output on the
+    # whole signal's STFT frames up to t + 5 (zeros after), whatever the chunking.
+    audio = glide(0.5)
+    net = load(None, "cpu")
+    live = stream(sample_rate=RATE, lag_ms=0, top_db=None)
+    streamed = chunked(live, audio, random_sizes(4, ones=200))
+    with torch.inference_mode():
+        features = net.features(torch.from_numpy(audio)[None])
+        n = features.shape[-1]
+        f0, periodicity = [], []
+        for t in range(n):
+            out = net.from_features(features[..., : min(n, t + 6)])
+            f0.append(net.frequency(net.log2_period(out))[0, t])
+            periodicity.append(torch.sigmoid(out.periodicity_logits[0, t]))
+    torch.testing.assert_close(
+        streamed["f0"], torch.stack(f0), rtol=CHUNK_TOLERANCE["f0_rtol"], atol=0.0
+    )
+    atol = CHUNK_TOLERANCE["periodicity_atol"]
+    torch.testing.assert_close(
+        streamed["periodicity"], torch.stack(periodicity), rtol=0.0, atol=atol
+    )
 
 
 def test_running_gate_gates_a_quiet_passage_after_a_loud_one_not_before():
