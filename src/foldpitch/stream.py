@@ -64,6 +64,7 @@ from .predict import (
     _check_sample_rate,
     _frame_candidates,
     _frame_log_probs,
+    _index_dtype,
     _jump_cost,
     _network_position,
     _path_log2_period,
@@ -216,7 +217,12 @@ class PitchStream:
         self._levels = deque()  # (power, loudest so far) in dB of frames from _levels_start
         self._levels_start = 0
         self._n_network = 0  # frames through the network (and the decoder)
-        self._pending = deque()  # (bins, log2_periods, periodicity) of undecided frames
+        # Candidates of the undecided frames: bins, log2_periods (1, frames, k), periodicity.
+        self._pending = {
+            "bins": torch.zeros(1, 0, self._k, dtype=_index_dtype(net)).numpy(),
+            "log2_periods": np.zeros((1, 0, self._k), np.float32),
+            "periodicity": np.zeros((1, 0), np.float32),
+        }
         self._tracks = {"log2_period": [], "periodicity": [], "power": [], "reference": []}
         self._tracks_start = 0  # network frame of the first kept decided frame
         self._n_decided = 0  # network frames decided
@@ -325,21 +331,15 @@ class PitchStream:
         decoder."""
         out = self._network.outputs(first, end)
         candidates, periodicity = _frame_candidates(self._net, out, self._allowed, self._k)
-        candidates = {name: value[0] for name, value in candidates.items()}
-        periodicity = periodicity[0]
+        candidates = {name: value.numpy() for name, value in candidates.items()}
+        candidates["periodicity"] = periodicity.numpy()
         self._n_network = end
         if self._argmax:
-            self._record(candidates["log2_periods"][:, 0], periodicity)
+            self._record(candidates["log2_periods"][0, :, 0], candidates["periodicity"][0])
             return
-        for t in range(end - first):
-            self._pending.append(
-                (candidates["bins"][t], candidates["log2_periods"][t], periodicity[t])
-            )
-        table = _frame_log_probs(
-            candidates["bins"].numpy()[None],
-            candidates["log_probs"].numpy()[None],
-            self._allowed.numpy(),
-        )
+        for name, value in self._pending.items():  # (1, frames, k) or (1, frames)
+            self._pending[name] = np.concatenate([value, candidates[name]], 1)
+        table = _frame_log_probs(candidates["bins"], candidates["log_probs"], self._allowed.numpy())
         self._accept(self._decoder.push(table))
 
     def _accept(self, path: np.ndarray) -> None:
@@ -347,13 +347,13 @@ class PitchStream:
         n = path.shape[-1]
         if n == 0:
             return
-        pending = [self._pending.popleft() for _ in range(n)]
-        bins = torch.stack([p[0] for p in pending])[None]
-        log2_periods = torch.stack([p[1] for p in pending])[None]
+        pending = {name: value[:, :n] for name, value in self._pending.items()}
+        self._pending = {name: value[:, n:] for name, value in self._pending.items()}
+        bins, log2_periods = (torch.from_numpy(pending[k]) for k in ("bins", "log2_periods"))
         log2_period = _path_log2_period(bins, log2_periods, torch.from_numpy(path), self._net)
-        self._record(log2_period[0], torch.stack([p[2] for p in pending]))
+        self._record(log2_period[0].numpy(), pending["periodicity"][0])
 
-    def _record(self, log2_period: Tensor, periodicity: Tensor) -> None:
+    def _record(self, log2_period: np.ndarray, periodicity: np.ndarray) -> None:
         """Network frames ``_n_decided ..`` are decided: keep their tracks and levels."""
         tracks = self._tracks
         for t in range(log2_period.shape[0]):
@@ -384,27 +384,29 @@ class PitchStream:
         if end == self._n_out:
             empty = torch.zeros(0)
             return PitchResult(empty.double(), empty, empty, empty.bool())
-        frames = torch.arange(self._n_out, end, dtype=torch.int64)
-        times = frames.double() * self._hop.numerator / self._hop.denominator
-        tracks = {name: torch.tensor(v, dtype=torch.float64) for name, v in self._tracks.items()}
+        frames = np.arange(self._n_out, end, dtype=np.int64)
+        times = torch.from_numpy(frames * float(self._hop.numerator) / self._hop.denominator)
+        tracks = {name: np.array(v, dtype=np.float64) for name, v in self._tracks.items()}
         if self._native:
-            rows = frames - self._tracks_start
+            rows = slice(self._n_out - self._tracks_start, end - self._tracks_start)
             values = {name: track[rows] for name, track in tracks.items()}
         else:
-            below, fraction = _network_position(frames, self._hop, net)
+            below, fraction = _network_position(torch.from_numpy(frames), self._hop, net)
+            below, fraction = below.numpy(), fraction.numpy()
             last = self._n_decided - 1
-            fraction = torch.where(below >= last, torch.zeros_like(fraction), fraction)
-            below = below.clamp_max(last) - self._tracks_start
-            above = (below + 1).clamp_max(last - self._tracks_start)
+            fraction = np.where(below >= last, 0.0, fraction)
+            below = np.minimum(below, last) - self._tracks_start
+            above = np.minimum(below + 1, last - self._tracks_start)
             values = {
                 name: track[below] * (1 - fraction) + track[above] * fraction
                 for name, track in tracks.items()
             }
-        f0 = _to_f0(values["log2_period"], net.sample_rate, self._fmin, self._fmax)
-        periodicity = values["periodicity"].float()
+        log2_period = torch.from_numpy(values["log2_period"])
+        f0 = _to_f0(log2_period, net.sample_rate, self._fmin, self._fmax)
+        periodicity = torch.from_numpy(values["periodicity"].astype(np.float32))
         voiced = periodicity > self._threshold
         if self._top_db is not None:
-            voiced &= values["power"] > values["reference"] - self._top_db
+            voiced &= torch.from_numpy(values["power"] > values["reference"] - self._top_db)
         self._n_out = end
         return PitchResult(times=times, f0=f0, periodicity=periodicity, voiced=voiced)
 
