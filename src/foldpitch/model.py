@@ -99,17 +99,21 @@ class _ResidualBlock(nn.Module):
         span = conv.dilation[0] * (conv.kernel_size[0] - 1)
         return span // 2, span - span // 2
 
-    def unpadded(self, x: Tensor) -> Tensor:
-        """The block on frames ``x`` ``(batch, n, channels)`` (channels last) without zero
-        padding: ``(batch, n - before - after, channels)``, the frames ``before .. n -
-        after - 1`` (:attr:`context`), each equal to :meth:`forward`'s up to float
-        rounding wherever ``forward``'s padding is not read. The convolution is one matrix
-        product over the frames' taps: fast on a few frames (:mod:`foldpitch.stream`)."""
+    @property
+    def taps(self) -> list[int]:
+        """Where the convolution reads, in frames from the frame it outputs."""
+        conv = self.body[0]
+        dilation, before = conv.dilation[0], self.context[0]
+        return [dilation * i - before for i in range(conv.kernel_size[0])]
+
+    def at_taps(self, taps: Tensor, x: Tensor) -> Tensor:
+        """The block's output at any frames, channels last, from its input at each frame's
+        :attr:`taps` ``(..., channels, kernel_size)`` and at the frame itself ``x`` ``(...,
+        channels)``: ``(..., channels)``, :meth:`forward`'s value up to float rounding.
+        The convolution is one matrix product: fast on a few frames (for
+        :mod:`foldpitch.stream`)."""
         conv, norm, activation, dropout, mix = self.body
-        dilation, size = conv.dilation[0], conv.kernel_size[0]
-        before = dilation * (size - 1) // 2
-        taps = x.unfold(1, dilation * (size - 1) + 1, 1)[..., ::dilation]  # (b, n, c, k)
-        hidden = nn.functional.linear(taps.flatten(2), conv.weight.flatten(1), conv.bias)
+        hidden = nn.functional.linear(taps.flatten(-2), conv.weight.flatten(1), conv.bias)
         hidden = nn.functional.layer_norm(
             hidden, norm.normalized_shape, norm.weight, norm.bias, norm.eps
         )
@@ -117,7 +121,16 @@ class _ResidualBlock(nn.Module):
         if self.training:  # (dropout is the identity in eval mode: one call less)
             hidden = dropout(hidden)
         hidden = nn.functional.linear(hidden, mix.weight.flatten(1), mix.bias)
-        return hidden.add_(x[:, before : before + hidden.shape[1]])
+        return hidden.add_(x)
+
+    def unpadded(self, x: Tensor) -> Tensor:
+        """The block on frames ``x`` ``(batch, n, channels)`` (channels last) without zero
+        padding: ``(batch, n - before - after, channels)``, the frames ``before .. n -
+        after - 1`` (:attr:`context`), as :meth:`at_taps`."""
+        before, after = self.context
+        dilation = self.body[0].dilation[0]
+        taps = x.unfold(1, before + after + 1, 1)[..., ::dilation]  # (batch, n, c, kernel)
+        return self.at_taps(taps, x[:, before : x.shape[1] - after])
 
 
 class PitchNet(nn.Module):

@@ -472,13 +472,14 @@ class _NetworkCache:
 
     def __init__(self, net: PitchNet, ahead: int) -> None:
         self._net = net
-        self._ahead = ahead  # truncation: end_t = t + ahead + 1
         self._blocks = list(net.blocks)
         contexts = [block.context for block in self._blocks]
         n = len(self._blocks)
         self._before = [0] + [c[0] for c in contexts]  # block l reads before[l] frames...
         self._after = [0] + [c[1] for c in contexts]  # ... and after[l] frames
         self._reach = list(itertools.accumulate(self._after))  # layer l's right reach
+        # Truncation: end_t = t + ahead + 1 (frames past t + reach[n] never matter).
+        self._ahead = min(ahead, self._reach[n])
         back = list(itertools.accumulate(self._before))
         # Frames before t that frame t's output reads at layer l.
         self._behind = [back[n] - back[i] for i in range(n + 1)]
@@ -488,6 +489,10 @@ class _NetworkCache:
         self._start = [-behind for behind in self._behind]
         self._layers = [weight.new_zeros(behind, weight.shape[0]) for behind in self._behind]
         self._zero = weight.new_zeros(1, weight.shape[0])  # an absent frame
+        # Frames of the layer below (relative) that a block reads: its taps, then the
+        # frame itself (the residual).
+        self._reads = [[]] + [block.taps + [0] for block in self._blocks]
+        self._plans = {}  # see _plan
         self._indices = {}  # see _index
         self._n_features = 0
 
@@ -515,59 +520,77 @@ class _NetworkCache:
     def _last_layer(self, first: int, count: int, offset: int) -> Tensor:
         """The last block's values ``(count, channels)`` at frames ``t = first ..
         first + count - 1``, each truncated at ``t + offset``."""
-        n = len(self._blocks)
-        tail, tail_low = None, 0  # the layer below's tail, relative frames tail_low ..
+        if offset not in self._plans:
+            self._plans[offset] = self._plan(offset)
+        plan = self._plans[offset]
+        tail = None  # the layer below's frames plan[layer - 1] of every row
         for layer, block in enumerate(self._blocks, 1):
-            # Relative frames (to t) of this layer to compute: unsettled and read by t.
-            low = max(offset - self._reach[layer], -self._behind[layer])
-            high = min(offset - 1, self._reach[n] - self._reach[layer])
-            if low > high:  # all settled
+            frames, settles = plan[layer]
+            if settles:  # the rows continue the cache: it must reach their first
+                self._settle(layer, first + frames[0])
+            if not frames:
                 tail = None
                 continue
-            # The frame before the tail, if t reads it, has just settled for t: each row
-            # computes it too and the cache takes it (when it is the cache's next frame).
-            settles = offset - self._reach[layer] - 1 >= -self._behind[layer]
-            if settles:
-                low -= 1
-                self._settle(layer, first + low)
-            read = (low - self._before[layer], high + self._after[layer] + 1)
-            self._settle(
-                layer - 1, first + count - 1 + min(read[1], offset - self._reach[layer - 1])
-            )
+            # The settled frames of the layer below that the rows read.
+            reads = min(frames[-1] + self._after[layer] + 1, offset - self._reach[layer - 1])
+            self._settle(layer - 1, first + count - 1 + reads)
             below = self._layers[layer - 1]
             parts = [below, self._zero] if tail is None else [below, tail.flatten(0, 1), self._zero]
-            index = self._index(layer, first, count, offset, read, tail, tail_low)
-            tail, tail_low = block.unpadded(torch.cat(parts)[index]), low
-            if settles:
-                known = self._start[layer] + len(self._layers[layer]) - (first + low)
+            inputs = torch.cat(parts)[self._index(layer, first, count, offset)]
+            # (count, frames, kernel + 1, channels): the taps, then the frame itself.
+            tail = block.at_taps(inputs[..., :-1, :].transpose(-1, -2), inputs[..., -1, :])
+            if settles:  # row t's first frame is t + offset - reach - 1, now settled
+                known = self._start[layer] + len(self._layers[layer]) - (first + frames[0])
                 if known < count:
                     self._layers[layer] = torch.cat([self._layers[layer], tail[known:, 0]])
-        if tail is not None:  # relative frame 0 is t itself
-            return tail[:, -tail_low]
+        frames = plan[-1][0]
+        if 0 in frames:  # frame t itself
+            return tail[:, frames.index(0)]
+        n = len(self._blocks)
         self._settle(n, first + count)
         return self._layers[n][first - self._start[n] : first + count - self._start[n]]
 
-    def _index(self, layer, first, count, offset, read, tail, tail_low) -> Tensor:
-        """Where the input of ``layer``'s rows, ``(count, read[1] - read[0])``, lies in
-        the settled values of the layer below, then its tail ``(count, width)``, then a
-        zero frame: row ``r``, frame ``t + j`` (``t = first + r``) is settled below ``j <
-        offset - reach[layer - 1]``, in the tail below ``offset``, a zero from ``offset``
-        on and before frame 0. The same in every push of a steady stream: kept."""
-        start = self._start[layer - 1]
-        settled = len(self._layers[layer - 1])
-        width = 0 if tail is None else tail.shape[1]
-        key = (layer, count, offset, first - start, settled, width, min(first, self._behind[0]))
+    def _plan(self, offset: int) -> list[tuple[list[int], bool]]:
+        """For each block (from 1): the frames relative to ``t`` that each row computes
+        at that block's output for a truncation at ``t + offset``, and whether the first
+        of them is the frame that has just settled (for the cache, when ``t`` reads it).
+        The others are the unsettled frames that ``t``'s output reads through the
+        dilated taps: a few of them (for the shipped network, 1 + 2 + 2 + 1 of the 23
+        unsettled frames it could read at offset 6)."""
+        plan = [([], False)] * (len(self._blocks) + 1)
+        wanted = {0}  # frames of this layer that frame t's output reads
+        for layer in range(len(self._blocks), 0, -1):
+            unsettled = offset - self._reach[layer]
+            frames = sorted(j for j in wanted if unsettled <= j < offset)
+            settles = unsettled - 1 >= -self._behind[layer]
+            if settles:
+                frames.insert(0, unsettled - 1)
+            plan[layer] = (frames, settles)
+            wanted = {j + read for j in frames for read in self._reads[layer]}
+        return plan
+
+    def _index(self, layer: int, first: int, count: int, offset: int) -> Tensor:
+        """Where the inputs of ``layer``'s rows lie, ``(count, frames, kernel + 1)`` (each
+        frame's taps, then the frame itself), in: the settled values of the layer below,
+        then its rows' frames (``_plan``), then a zero frame. Frame ``t + j`` (row ``r``,
+        ``t = first + r``) is settled below ``j < offset - reach[layer - 1]``, computed
+        by the row below ``offset``, and a zero from ``offset`` on and before frame 0.
+        The same in every push of a steady stream: kept."""
+        start, settled = self._start[layer - 1], len(self._layers[layer - 1])
+        key = (layer, first - start, count, offset, settled, min(first, self._behind[0]))
         if key not in self._indices:
-            if len(self._indices) > 256:  # from the ends of streams: not reused
+            if len(self._indices) > 256:  # from other push sizes, the ends of streams
                 self._indices.clear()
-            row = torch.arange(count)[:, None]
-            j = torch.arange(*read)[None]
-            frame = first + row + j
-            zero = settled + count * width
-            index = torch.where(j < offset, settled + row * width + j - tail_low, zero)
-            index = torch.where(j < offset - self._reach[layer - 1], frame - start, index)
-            index = torch.where(frame < 0, zero, index)
-            self._indices[key] = index.to(self._zero.device)
+            plan = self._plans[offset]
+            below = plan[layer - 1][0]
+            j = np.add.outer(plan[layer][0], self._reads[layer])  # (frames, kernel + 1)
+            row = np.arange(count)[:, None, None]
+            zero = settled + count * len(below)
+            column = np.searchsorted(below, j) if below else np.zeros_like(j)
+            index = np.where(j < offset, settled + row * len(below) + column, zero)
+            index = np.where(j < offset - self._reach[layer - 1], first + row + j - start, index)
+            index = np.where(first + row + j < 0, zero, index)
+            self._indices[key] = torch.from_numpy(index).to(self._zero.device)
         return self._indices[key]
 
     def _settle(self, layer: int, end: int) -> None:
