@@ -11,8 +11,10 @@ once it has seen that far ahead, and nearly that earlier:
   that far ahead are complete; the frames past them count as absent (the network's zero
   padding, as at the end of a signal, which it was trained to handle). ``None`` waits
   for the whole receptive field: the result then equals ``predict``'s. Each frame is
-  computed on its own window of STFT frames, so the result never depends on how the
-  audio was chunked.
+  the network's output on its own window of STFT frames, so the result never depends
+  on how the audio was chunked; each layer's frames that no later truncation changes
+  are computed once and kept, so a push costs about one frame's few unsettled values
+  per new frame (:class:`_NetworkCache`).
 * **Decoding with a fixed lag** (``lag_ms``): the Viterbi path of ``predict`` (the same
   decoder, :class:`foldpitch.decode.ViterbiDecoder`, the same octave cost), with each
   frame decided once ``lag_ms`` of later frames are in (fixed-lag smoothing); ``None``
@@ -32,9 +34,9 @@ once it has seen that far ahead, and nearly that earlier:
 * **Other differences from predict**: the audio's mean (DC offset) is not removed, since
   it is not known in advance (remove an offset upstream); the stream is mono.
 
-Only the audio, STFT frames and decoder state that later frames still need are kept:
-memory stays bounded whatever the length, except with ``lag_ms=None`` (the decoder keeps
-a back-pointer per bin and frame, as offline).
+Only the audio, each layer's frames and the decoder state that later frames still need
+are kept: memory stays bounded whatever the length, except with ``lag_ms=None`` (the
+decoder keeps a back-pointer per bin and frame, as offline).
 """
 
 from __future__ import annotations
@@ -442,32 +444,35 @@ def _frames(ms, name: str, frame_ms: float) -> int:
 
 class _NetworkCache:
     """The network's output frame by frame, frame ``t`` computed as if the STFT frames
-    from ``t + ahead + 1`` on (and before frame 0) were absent, without recomputing the
-    network over each frame's window.
+    from ``end_t = t + ahead + 1`` on (and before frame 0) were absent, without
+    recomputing the network over each frame's window.
 
     Every layer of :class:`~foldpitch.model.PitchNet` works frame by frame except the
-    blocks' convolutions, which read ``before`` frames before and ``after`` frames after
-    (:attr:`~foldpitch.model._ResidualBlock.context`) and see zeros where frames are
-    absent. So layer ``l``'s value at frame ``s`` reads the STFT frames up to ``s +
-    reach[l]`` (the sum of the ``after`` of the blocks up to it) and nothing later:
+    blocks' dilated convolutions, which read a few frames around each frame
+    (:attr:`~foldpitch.model._ResidualBlock.taps`, up to ``after`` frames later) and see
+    zeros where frames are absent. So layer ``l``'s value at frame ``s`` reads the STFT
+    frames up to ``s + reach[l]`` (the sum of the blocks' ``after`` up to it), no later:
 
     * **Settled** values: once the STFT frames up to ``s + reach[l]`` are in, the value
-      at ``s`` is the same for every truncation past ``s + reach[l]``, so for every frame
-      that will read it. They are computed once and kept while a later frame may read
-      them (``_settle``; in a steady stream each frame's rows below compute the frame
-      that has just settled, one more frame each, so no separate pass is needed).
-    * **Tail**: frame ``t`` (truncated at ``end_t = t + ahead + 1``) reads, at layer
-      ``l``, values at ``s >= end_t - reach[l]`` that are not settled: those it reads
-      are computed for it, layer by layer, from the layer below (its settled values,
-      its tail for the same ``t``, zeros from ``end_t`` on and before frame 0, as at the
-      ends of a signal). For the shipped network and a 50 ms look-ahead that is 23
-      frame-layers per frame instead of 36 frames through 4 blocks.
+      at ``s`` is the same for every truncation past ``s + reach[l]``, hence for every
+      later frame that reads it. Each layer's settled values are computed once and kept
+      while a later frame may read them: in a steady stream, each frame's computation
+      below also computes the frame of each layer that has just settled (``_plan``);
+      otherwise (the start, the end, a look-ahead past the receptive field)
+      ``_settle`` computes them over a run of frames.
+    * **Unsettled** values, ``s >= end_t - reach[l]``: depend on the truncation, so are
+      computed for frame ``t`` alone, layer by layer, from the layer below (its settled
+      values, its unsettled values for ``t``, zeros from ``end_t`` on and before frame
+      0, as at the ends of a signal); only those that ``t``'s output reads through the
+      taps: for the shipped network at a 50 ms look-ahead 6 frame-layers, plus 3 just
+      settled, where the window of the frame was 36 frames through 4 blocks.
 
     Each frame is thus computed with the same weights on the same inputs as
-    ``net.from_features`` on its window ``[0, end_t)`` of STFT frames: the same output
-    up to float rounding (the sums grouped differently), so it never depends on how the
-    audio was chunked. The frames of one push truncated at the same offset (all but the
-    last few at the end) run as one batch, one row per frame.
+    ``net.from_features`` on its own window ``[0, end_t)`` of STFT frames: the same
+    output up to float rounding (the sums grouped differently; ``tests/test_stream.py``
+    checks 1e-10 in float64), so it never depends on how the audio was chunked. The
+    frames of one push truncated at the same offset (all but the last few at the end)
+    run as one batch, one row per frame, one gather and one matrix product per block.
     """
 
     def __init__(self, net: PitchNet, ahead: int) -> None:
