@@ -214,7 +214,7 @@ class PitchStream:
         self._audio = np.zeros(0, np.float32)  # network-rate samples from _audio_start
         self._audio_start = 0
         self._n_samples = 0  # network-rate samples received
-        self._network = _NetworkCache(net, self._lookahead)  # the STFT frames' features
+        self._network = _NetworkCache(net, self._lookahead)  # the layers of the STFT frames
         self._n_features = 0  # STFT frames computed
         self._levels = deque()  # (power, loudest so far) in dB of frames from _levels_start
         self._levels_start = 0
