@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.autograd import gradcheck
@@ -41,7 +42,7 @@ def test_unit_conversions():
 
 @pytest.mark.parametrize("sample_rate", [0, -16000, float("nan")])
 def test_bad_sample_rate(sample_rate):
-    with pytest.raises(ValueError, match="sample_rate must be a positive number"):
+    with pytest.raises(ValueError, match="sample_rate must be a positive integer number of Hz"):
         hz_to_log2_period(torch.tensor([100.0]), sample_rate)
 
 
@@ -76,7 +77,7 @@ def test_period_curve_errors():
         period_curve(torch.zeros(3), 10, interp="quadratic")
     with pytest.raises(ValueError, match="domain must be one of"):
         period_curve(torch.zeros(3), 10, domain="mel")
-    with pytest.raises(ValueError, match="hop_length must be a positive number"):
+    with pytest.raises(ValueError, match="hop_length must be a positive finite number"):
         period_curve(torch.zeros(3), 10, hop_length=0)
     with pytest.raises(ValueError, match="n_samples must be a positive integer"):
         period_curve(torch.zeros(3), 0)
@@ -218,18 +219,23 @@ def test_boundary_gradient_matches_the_implicit_function_theorem():
 
 @pytest.mark.parametrize("sample_rate", [True, "16000", None])
 def test_sample_rate_that_is_not_a_number_is_a_type_error(sample_rate):
-    with pytest.raises(TypeError, match="sample_rate must be a positive number of Hz"):
+    with pytest.raises(TypeError, match="sample_rate must be a positive integer number of Hz"):
         log2_period_to_hz(torch.tensor([7.0]), sample_rate)
 
 
 @pytest.mark.parametrize("sample_rate", [float("inf"), -0.5])
 def test_sample_rate_must_be_positive_and_finite(sample_rate):
-    with pytest.raises(ValueError, match="sample_rate must be a positive number of Hz"):
+    with pytest.raises(ValueError, match="sample_rate must be a positive integer number of Hz"):
         log2_period_to_midi(torch.tensor([7.0]), sample_rate)
 
 
-def test_a_measured_fractional_sample_rate_is_fine_for_units():
-    assert float(log2_period_to_hz(torch.tensor(0.0, dtype=F64), 44099.5)) == 44099.5
+def test_unit_conversions_take_the_one_sample_rate_rule():
+    # A whole float or numpy integer is a rate; a fractional one is refused as everywhere
+    # else in foldpitch (foldpitch._checks.sample_rate).
+    for rate in (44100.0, np.int64(44100)):
+        assert float(log2_period_to_hz(torch.tensor(0.0, dtype=F64), rate)) == 44100
+    with pytest.raises(ValueError, match="sample_rate must be a positive integer number of Hz"):
+        log2_period_to_hz(torch.tensor(0.0, dtype=F64), 44099.5)
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

@@ -366,22 +366,22 @@ X3 = torch.ones(3)
         (
             lambda: spsa_gradient(_quad, X3, epsilon=0.0),
             ValueError,
-            r"epsilon must be > 0, got 0\.0",
+            r"epsilon must be a positive finite number, got 0\.0",
         ),
         (
             lambda: spsa_gradient(_quad, X3, epsilon=-1e-3),
             ValueError,
-            r"epsilon must be > 0, got -0\.001",
+            r"epsilon must be a positive finite number, got -0\.001",
         ),
         (
             lambda: spsa_gradient(_quad, X3, epsilon=math.nan),
             ValueError,
-            r"epsilon must be finite, got nan",
+            r"epsilon must be a positive finite number, got nan",
         ),
         (
             lambda: spsa_gradient(_quad, X3, epsilon="1e-3"),
             TypeError,
-            r"epsilon must be a real number",
+            r"epsilon must be a positive finite number, got '1e-3'",
         ),
         (
             lambda: spsa_gradient(_quad, X3, generator=0),
@@ -396,17 +396,17 @@ X3 = torch.ones(3)
         (
             lambda: spsa_gradient(_quad, X3, batched=1),
             TypeError,
-            r"batched must be a bool, got int",
+            r"batched must be True or False, got 1",
         ),
         (
             lambda: gaussian_smoothing_gradient(_quad, X3, sigma=0),
             ValueError,
-            r"sigma must be > 0, got 0",
+            r"sigma must be a positive finite number, got 0",
         ),
         (
             lambda: gaussian_smoothing_gradient(_quad, X3, sigma=math.inf),
             ValueError,
-            r"sigma must be finite, got inf",
+            r"sigma must be a positive finite number, got inf",
         ),
         (
             lambda: gaussian_smoothing_gradient(_quad, X3, n_samples=0),
@@ -416,7 +416,7 @@ X3 = torch.ones(3)
         (
             lambda: finite_difference_gradient(_quad, X3, epsilon=0),
             ValueError,
-            r"epsilon must be > 0, got 0",
+            r"epsilon must be a positive finite number, got 0",
         ),
         (
             lambda: finite_difference_gradient(_quad, torch.ones(0)),

@@ -509,7 +509,7 @@ def test_pyin_like_returns_what_librosa_pyin_returns():
         (torch.zeros(100, dtype=torch.int64), RATE, {}, TypeError, "int16/int32 PCM"),
         (np.zeros(100), 0, {}, ValueError, "sample_rate must be a positive integer"),
         (np.zeros(100), -16000, {}, ValueError, "sample_rate must be a positive integer"),
-        (np.zeros(100), 16000.5, {}, ValueError, "sample_rate must be a whole number"),
+        (np.zeros(100), 16000.5, {}, ValueError, "sample_rate must be a positive integer"),
         (np.zeros(100), "16000", {}, TypeError, "sample_rate must be a positive integer"),
         (np.zeros(100), True, {}, TypeError, "sample_rate must be a positive integer"),
         (np.zeros(100), RATE, {"hop": 0}, ValueError, "hop must be at least one sample"),

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import _checks
 from .audio import MAX_HOP_DENOMINATOR
 from .predict import SILENCE_TOP_DB
 
@@ -192,29 +193,24 @@ def extract(
     """
     from .predict import (
         DECODERS,
-        _check_positive_float,
-        _check_positive_int,
         _check_range,
         _resolve_device,
         _resolve_model,
     )
 
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+    _checks.one_of("format", format, FORMATS)
+    _checks.one_of("decoder", decoder, DECODERS)
     if hop is not None:
-        hop = _check_positive_float(hop, "hop", "seconds between frames")
+        hop = _checks.positive_real("hop", hop, unit="seconds between frames")
     if top_db is not None:
-        top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
+        top_db = _checks.positive_real("top_db", top_db, unit="dB below the loudest frame")
     if voicing_threshold is not None:
         from .model import check_voicing_threshold
 
         voicing_threshold = check_voicing_threshold(voicing_threshold)
-    chunk_seconds = _check_positive_float(chunk_seconds, "chunk_seconds", "seconds")
-    batch_files = _check_positive_int(batch_files, "batch_files", "chunks per network call")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be a non-negative integer (processes), got {workers!r}")
+    chunk_seconds = _checks.positive_real("chunk_seconds", chunk_seconds, unit="seconds")
+    batch_files = _checks.positive_int("batch_files", batch_files, unit="chunks per network call")
+    workers = _checks.non_negative_int("workers", workers, unit="processes")
     out_dir = None if out_dir is None else Path(out_dir)
     if manifest is None and out_dir is not None:
         manifest = out_dir / MANIFEST_NAME
@@ -245,8 +241,8 @@ def extract(
     else:
         if manifest is None:
             raise ValueError("devices needs out_dir or manifest: the ranks' records meet there")
-        devices = _check_positive_int(devices, "devices", "devices per node")
-        num_nodes = _check_positive_int(num_nodes, "num_nodes", "machines")
+        devices = _checks.positive_int("devices", devices, unit="devices per node")
+        num_nodes = _checks.positive_int("num_nodes", num_nodes, unit="machines")
         net = _resolve_model(checkpoint, torch.device("cpu"))
         options["f0_range"] = _check_range(net, fmin, fmax)
         records, rank = _run_lightning(

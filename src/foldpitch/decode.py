@@ -22,10 +22,11 @@ Layering: numpy only; :mod:`foldpitch.predict`, :mod:`foldpitch.stream` and
 
 from __future__ import annotations
 
-import numbers
 from collections import deque
 
 import numpy as np
+
+from . import _checks
 
 __all__ = ["ViterbiDecoder", "viterbi"]
 
@@ -86,16 +87,9 @@ class ViterbiDecoder:
     def __init__(
         self, jump_cost: float, lag: int | None = None, positions: np.ndarray | None = None
     ) -> None:
-        if isinstance(jump_cost, bool) or not isinstance(jump_cost, numbers.Real):
-            raise TypeError(f"jump_cost must be a number >= 0, got {jump_cost!r}")
-        if not np.isfinite(jump_cost) or jump_cost < 0:
-            raise ValueError(f"jump_cost must be a finite number >= 0, got {jump_cost}")
+        _checks.non_negative_real("jump_cost", jump_cost)
         if lag is not None:
-            if isinstance(lag, bool) or not isinstance(lag, numbers.Integral):
-                raise TypeError(f"lag must be an integer number of frames or None, got {lag!r}")
-            if lag < 0:
-                raise ValueError(f"lag must be >= 0 frames, got {lag}")
-            lag = int(lag)
+            lag = _checks.non_negative_int("lag", lag, unit="frames")
         if positions is not None:
             positions = np.asarray(positions, dtype=np.float64)
             if positions.ndim != 1 or (np.diff(positions) <= 0).any():

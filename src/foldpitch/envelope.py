@@ -4,7 +4,8 @@ An envelope is a tensor of control values ``(..., n_frames)``: the log2 of the p
 in samples at equally spaced control points, control point ``f`` sitting at sample
 ``f * hop_length`` (the original parameterisation). This module turns it into
 
-* other units (Hz, MIDI, cents), given the sample rate;
+* other units (Hz, MIDI, cents), given the sample rate (a positive whole number of Hz,
+  the one rule of every ``sample_rate`` in foldpitch);
 * a per-sample period curve (linear or cubic interpolation, in the log or the linear
   domain; the curve holds the end values instead of reading past the last control point);
 * the phase in cycles, by integrating ``1 / period`` (in float64);
@@ -20,11 +21,11 @@ function theorem's ``db/dtheta = -(dphi(b)/dtheta) / phi'(b)``.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import Tensor
 
+from . import _checks
 from .interp import sample
 
 __all__ = [
@@ -51,20 +52,20 @@ DOMAINS = ("log", "linear")
 # --- units -------------------------------------------------------------------------
 
 
-def log2_period_to_hz(log2_period: Tensor, sample_rate: float) -> Tensor:
+def log2_period_to_hz(log2_period: Tensor, sample_rate: int) -> Tensor:
     """Frequency in Hz of a period given as log2(samples): ``sample_rate / 2**l``."""
-    _check_sample_rate(sample_rate)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
     return sample_rate * torch.exp2(-log2_period)
 
 
-def hz_to_log2_period(f0_hz: Tensor, sample_rate: float) -> Tensor:
+def hz_to_log2_period(f0_hz: Tensor, sample_rate: int) -> Tensor:
     """log2 of the period in samples of a frequency in Hz (inverse of the above).
 
     Example:
         >>> hz_to_log2_period(torch.tensor([100.0]), 16000)
         tensor([7.3219])
     """
-    _check_sample_rate(sample_rate)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
     return math.log2(sample_rate) - torch.log2(f0_hz)
 
 
@@ -78,9 +79,9 @@ def midi_to_hz(midi: Tensor) -> Tensor:
     return 440 * torch.exp2((midi - 69) / 12)
 
 
-def log2_period_to_midi(log2_period: Tensor, sample_rate: float) -> Tensor:
+def log2_period_to_midi(log2_period: Tensor, sample_rate: int) -> Tensor:
     """MIDI note number of a period given as log2(samples)."""
-    _check_sample_rate(sample_rate)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
     return 69 + 12 * (math.log2(sample_rate / 440) - log2_period)
 
 
@@ -90,16 +91,6 @@ def cents_between(log2_period: Tensor, reference_log2_period: Tensor) -> Tensor:
     A shorter period is a higher pitch, hence ``1200 * (reference - estimate)``.
     """
     return 1200 * (reference_log2_period - log2_period)
-
-
-def _check_sample_rate(sample_rate) -> None:
-    """Unit conversions take any positive finite rate (a measured 44099.7 Hz is fine)."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise TypeError(
-            f"sample_rate must be a positive number of Hz, got {type(sample_rate).__name__}"
-        )
-    if not math.isfinite(sample_rate) or sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive number of Hz, got {sample_rate}")
 
 
 # --- envelope -> per-sample period -------------------------------------------------
@@ -134,12 +125,9 @@ def period_curve(
         tensor([ 8.0000,  9.5137, 11.3137, 13.4543, 16.0000])
     """
     _check_envelope(log2_period)
-    if interp not in ENVELOPE_INTERPOLATIONS:
-        raise ValueError(f"interp must be one of {ENVELOPE_INTERPOLATIONS}, got {interp!r}")
-    if domain not in DOMAINS:
-        raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+    _checks.one_of("interp", interp, ENVELOPE_INTERPOLATIONS)
+    _checks.one_of("domain", domain, DOMAINS)
+    _checks.positive_int("n_samples", n_samples)
     hop = resolve_hop_length(hop_length, log2_period.shape[-1], n_samples)
     # Control-point coordinates of each sample, in float64 so long signals keep
     # sub-sample precision.
@@ -153,11 +141,7 @@ def resolve_hop_length(hop_length: float | None, n_frames: int, n_samples: int) 
     """The hop in samples: the one given (checked), or the spread-over-the-signal default."""
     if hop_length is None:
         return (n_samples - 1) / (n_frames - 1) if n_frames > 1 and n_samples > 1 else 1.0
-    if isinstance(hop_length, bool) or not isinstance(hop_length, (int, float)):
-        raise TypeError(f"hop_length must be a number of samples, got {type(hop_length).__name__}")
-    if not math.isfinite(hop_length) or hop_length <= 0:
-        raise ValueError(f"hop_length must be a positive number of samples, got {hop_length}")
-    return float(hop_length)
+    return _checks.positive_real("hop_length", hop_length, unit="samples")
 
 
 def _check_envelope(log2_period) -> None:
@@ -325,8 +309,7 @@ def envelope_cycle_boundaries(
     if interp != "linear" or domain != "log":
         period = period_curve(log2_period, n_samples, hop_length, interp=interp, domain=domain)
         return cycle_boundaries(phase(period))
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
-        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    _checks.positive_int("n_samples", n_samples, minimum=2)
     hop = resolve_hop_length(hop_length, log2_period.shape[-1], n_samples)
     level = log2_period.to(torch.float64)
     rows = level.reshape(-1, level.shape[-1])

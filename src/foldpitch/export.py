@@ -48,6 +48,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from . import _checks
 from .frontend import _work_dtype_and_window
 from .model import PitchNet, PitchNetOutput
 
@@ -226,12 +227,8 @@ def export_onnx(
     """
     from .predict import _resolve_model  # predict owns checkpoint resolution
 
-    if not isinstance(from_audio, bool):
-        raise TypeError(f"from_audio must be True or False, got {from_audio!r}")
-    if isinstance(opset, bool) or not isinstance(opset, int):
-        raise TypeError(f"opset must be an integer ONNX opset version, got {opset!r}")
-    if opset < ONNX_OPSET:
-        raise ValueError(f"opset must be at least {ONNX_OPSET} (the first with STFT), got {opset}")
+    _checks.flag("from_audio", from_audio)
+    _checks.positive_int("opset", opset, minimum=ONNX_OPSET)  # the first with STFT
     net = _resolve_model(checkpoint, torch.device("cpu"))
     data = _onnx_bytes(net, from_audio, opset)
     path = Path(path)

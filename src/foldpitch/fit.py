@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from . import _checks
 from .audio import as_float_tensor, check_hop
 from .decode import viterbi
 from .envelope import envelope_cycle_boundaries
@@ -465,13 +466,7 @@ def _check_fit_args(audio, sample_rate, fmin, fmax, hop) -> int:
             f"audio must be mono with shape (time,), got {tuple(audio.shape)}; downmix "
             "several channels first (e.g. audio.mean(dim=0) for (channels, time))"
         )
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise TypeError(f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}")
-    if not (math.isfinite(sample_rate) and sample_rate == int(sample_rate) and sample_rate > 0):
-        raise ValueError(
-            f"sample_rate must be a positive integer number of Hz, got {sample_rate!r}"
-        )
-    sample_rate = int(sample_rate)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
     for name, value in (("fmin", fmin), ("fmax", fmax)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a number of Hz, got {value!r}")

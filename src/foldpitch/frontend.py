@@ -33,10 +33,10 @@ device, and never modifies its input.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
+
+from . import _checks
 
 __all__ = [
     "COMPRESSIONS",
@@ -69,8 +69,8 @@ def n_frames_for(n_samples: int, hop_length: int) -> int:
         >>> n_frames_for(16000, 160), n_frames_for(16001, 160), n_frames_for(100, 160)
         (100, 101, 1)
     """
-    _check_int(n_samples, "n_samples", 1, "a positive integer number of samples")
-    _check_int(hop_length, "hop_length", 1, "a positive integer number of samples")
+    _checks.positive_int("n_samples", n_samples, unit="samples")
+    _checks.positive_int("hop_length", hop_length, unit="samples")
     return (n_samples - 1) // hop_length + 1
 
 
@@ -268,35 +268,23 @@ def _work_dtype_and_window(audio: Tensor, n_fft: int) -> tuple[torch.dtype, Tens
     return work_dtype, window
 
 
-def _check_int(value, name: str, minimum: int, allowed: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be {allowed} (>= {minimum}), got {value}")
-
-
 def _check_options(n_fft, hop_length, n_bins, compression, eps, normalize) -> int:
     """Check the options; return ``n_bins`` resolved (``None`` -> ``n_fft // 2 + 1``)."""
-    _check_int(n_fft, "n_fft", 2, "an integer number of samples")
-    _check_int(hop_length, "hop_length", 1, "a positive integer number of samples")
+    _checks.positive_int("n_fft", n_fft, minimum=2, unit="samples")
+    _checks.positive_int("hop_length", hop_length, unit="samples")
     n_available = n_fft // 2 + 1
     if n_bins is None:
         n_bins = n_available
     else:
-        _check_int(n_bins, "n_bins", 1, "a positive integer or None")
+        _checks.positive_int("n_bins", n_bins)
         if n_bins > n_available:
             raise ValueError(
                 f"n_bins must be between 1 and n_fft // 2 + 1 = {n_available} "
                 f"(n_fft={n_fft}), got {n_bins}"
             )
-    if not isinstance(compression, str) or compression not in COMPRESSIONS:
-        raise ValueError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps must be a positive number, got {type(eps).__name__}")
-    if not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps}")
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be True or False, got {type(normalize).__name__}")
+    _checks.one_of("compression", compression, COMPRESSIONS)
+    _checks.positive_real("eps", eps)
+    _checks.flag("normalize", normalize)
     return n_bins
 
 

@@ -35,13 +35,13 @@ than one Python call per point.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from . import _checks
 
 __all__ = [
     "GradientEstimate",
@@ -123,8 +123,8 @@ def spsa_gradient(
     _check_loss_and_x(loss_fn, x)
     _check_generator(generator)
     _check_batching(batched, batch_size)
-    _check_positive_int("n_samples", n_samples)
-    _check_positive_real("epsilon", epsilon)
+    _checks.positive_int("n_samples", n_samples)
+    _checks.positive_real("epsilon", epsilon)
     directions = _random_directions(x, n_samples, generator, _rademacher)
     total = _antithetic_sum(loss_fn, x, directions, epsilon, batched, batch_size)
     return GradientEstimate(total / n_samples, 2 * n_samples)
@@ -178,8 +178,8 @@ def gaussian_smoothing_gradient(
     _check_loss_and_x(loss_fn, x)
     _check_generator(generator)
     _check_batching(batched, batch_size)
-    _check_positive_int("n_samples", n_samples)
-    _check_positive_real("sigma", sigma)
+    _checks.positive_int("n_samples", n_samples)
+    _checks.positive_real("sigma", sigma)
     directions = _random_directions(x, n_samples, generator, _gaussian)
     total = _antithetic_sum(loss_fn, x, directions, sigma, batched, batch_size)
     return GradientEstimate(total / n_samples, 2 * n_samples)
@@ -226,7 +226,7 @@ def finite_difference_gradient(
     """
     _check_loss_and_x(loss_fn, x)
     _check_batching(batched, batch_size)
-    _check_positive_real("epsilon", epsilon)
+    _checks.positive_real("epsilon", epsilon)
     total = _antithetic_sum(loss_fn, x, _basis_directions(x), epsilon, batched, batch_size)
     return GradientEstimate(total, 2 * x.numel())
 
@@ -406,9 +406,8 @@ def _check_loss_and_x(loss_fn: object, x: object) -> None:
 
 
 def _check_batching(batched: object, batch_size: object) -> None:
-    if not isinstance(batched, bool):
-        raise TypeError(f"batched must be a bool, got {type(batched).__name__}")
-    _check_positive_int("batch_size", batch_size)
+    _checks.flag("batched", batched)
+    _checks.positive_int("batch_size", batch_size)
 
 
 def _check_generator(generator: object) -> None:
@@ -416,20 +415,3 @@ def _check_generator(generator: object) -> None:
         raise TypeError(
             f"generator must be a torch.Generator or None, got {type(generator).__name__}"
         )
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    # bool is an int subclass, but n_samples=True is almost certainly a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive_real(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import _checks
+
 __all__ = ["KERNELS", "Kernel", "sample", "sample_windows"]
 
 KERNELS = ("linear", "cubic", "sinc")
@@ -402,8 +404,7 @@ def sample_windows(
                 [2.0000, 3.0000, 4.0000]])
     """
     _check_sample_args(x, start, kernel, half_width, "zeros")
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise ValueError(f"length must be a positive integer, got {length!r}")
+    _checks.positive_int("length", length)
     spec = Kernel(kernel, half_width)
     radius, n = spec.radius, x.shape[-1]
     batch_shape = torch.broadcast_shapes(x.shape[:-1], start.shape[:-1])
@@ -441,12 +442,9 @@ def _check_sample_args(x, t, kernel, half_width, padding) -> None:
         raise ValueError(f"x must have shape (..., N) with N >= 1, got {tuple(x.shape)}")
     if t.ndim == 0:
         raise ValueError("t must have shape (..., M), got a 0-d tensor")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
-    if not isinstance(half_width, int) or half_width < 1:
-        raise ValueError(f"half_width must be a positive integer, got {half_width!r}")
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    _checks.one_of("kernel", kernel, KERNELS)
+    _checks.positive_int("half_width", half_width)
+    _checks.one_of("padding", padding, PADDINGS)
     if x.device != t.device:
         raise ValueError(f"x and t must be on the same device, got {x.device} and {t.device}")
     try:

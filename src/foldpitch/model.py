@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import _checks
 from .frontend import Spectrogram
 
 __all__ = ["CHECKPOINT_FORMAT", "PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
@@ -183,8 +184,7 @@ class PitchNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
-            raise ValueError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+        sample_rate = _checks.sample_rate("sample_rate", sample_rate)
         if not 0 < fmin < fmax < sample_rate / 2:
             raise ValueError(
                 f"need 0 < fmin < fmax < sample_rate / 2 = {sample_rate / 2:g} Hz, "
@@ -198,8 +198,7 @@ class PitchNet(nn.Module):
             ("kernel_size", kernel_size),
             ("n_period_bins", n_period_bins),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            _checks.positive_int(name, value)
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.fmin, self.fmax = float(fmin), float(fmax)
         self.frontend = Spectrogram(n_fft, hop_length, n_input_bins, compression="none")

@@ -80,6 +80,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import _checks
 from .audio import as_float_tensor, check_hop
 from .decode import ViterbiDecoder
 from .frontend import frame_power_db, n_frames_for
@@ -289,23 +290,23 @@ def predict(
         >>> bool(((result.f0 >= 50) & (result.f0 <= 1100)).all())
         True
     """
-    sample_rate = _check_sample_rate(sample_rate)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
     if hop is not None:
         hop = check_hop(hop, sample_rate)
-    batch_size = _check_positive_int(batch_size, "batch_size", "chunks per network call")
-    chunk_seconds = _check_positive_float(chunk_seconds, "chunk_seconds", "seconds")
+    batch_size = _checks.positive_int("batch_size", batch_size, unit="chunks per network call")
+    chunk_seconds = _checks.positive_real("chunk_seconds", chunk_seconds, unit="seconds")
     if decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
     if refine:
-        _check_positive_int(refine_steps, "refine_steps", "Adam steps")
+        _checks.positive_int("refine_steps", refine_steps, unit="Adam steps")
     if voicing_threshold is not None:
         voicing_threshold = check_voicing_threshold(voicing_threshold)
     if top_db is not None:
-        top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
+        top_db = _checks.positive_real("top_db", top_db, unit="dB below the loudest frame")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if threads is not None:
-        threads = _check_positive_int(threads, "threads", "CPU threads")
+        threads = _checks.positive_int("threads", threads, unit="CPU threads")
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
     threads = _resolve_threads(threads, waveform.numel() / sample_rate)
@@ -883,27 +884,6 @@ def _data_pointer(audio) -> int:
     return audio.data_ptr()
 
 
-def _check_sample_rate(sample_rate) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Real):
-        raise TypeError(
-            f"sample_rate must be a positive integer in Hz, got {type(sample_rate).__name__}"
-        )
-    if not isinstance(sample_rate, numbers.Integral):
-        if not math.isfinite(sample_rate) or sample_rate != int(sample_rate):
-            raise ValueError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
-    return int(sample_rate)
-
-
-def _check_positive_int(value, name: str, meaning: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer ({meaning}), got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer ({meaning}), got {value}")
-    return int(value)
-
-
 def _resolve_threads(threads: int | None, seconds: float) -> int:
     """``threads`` (already checked), or for ``None`` the default of :func:`predict`
     for ``seconds`` of audio."""
@@ -930,14 +910,6 @@ def _torch_threads(threads: int):
         yield
     finally:
         torch.set_num_threads(saved)
-
-
-def _check_positive_float(value, name: str, unit: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number of {unit}, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number of {unit}, got {value}")
-    return float(value)
 
 
 def _check_range(net: PitchNet, fmin, fmax) -> tuple[float, float]:

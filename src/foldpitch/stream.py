@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import os
 from collections import deque
 from fractions import Fraction
@@ -52,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import _checks
 from .decode import ViterbiDecoder
 from .frontend import frame_power_db, n_frames_for
 from .model import PitchNet, PitchNetOutput, check_voicing_threshold
@@ -61,9 +61,7 @@ from .predict import (
     PitchResult,
     _allowed_bins,
     _as_float32,
-    _check_positive_float,
     _check_range,
-    _check_sample_rate,
     _frame_candidates,
     _frame_log_probs,
     _index_dtype,
@@ -168,12 +166,12 @@ class PitchStream:
         top_db=SILENCE_TOP_DB,
         device="cpu",
     ) -> None:
-        self.sample_rate = _check_sample_rate(sample_rate)
-        hop = _check_positive_float(hop, "hop", "seconds between frames")
+        self.sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+        hop = _checks.positive_real("hop", hop, unit="seconds between frames")
         if voicing_threshold is not None:
             voicing_threshold = check_voicing_threshold(voicing_threshold)
         if top_db is not None:
-            top_db = _check_positive_float(top_db, "top_db", "dB below the loudest frame")
+            top_db = _checks.positive_real("top_db", top_db, unit="dB below the loudest frame")
         self._net = net = _resolve_model(checkpoint, _resolve_device(device))
         self._device = next(net.parameters()).device
         self._fmin, self._fmax = _check_range(net, fmin, fmax)
@@ -435,11 +433,7 @@ class PitchStream:
 
 def _frames(ms, name: str, frame_ms: float) -> int:
     """``ms`` (>= 0) in whole network frames."""
-    if isinstance(ms, bool) or not isinstance(ms, numbers.Real):
-        raise TypeError(f"{name} must be a number of milliseconds >= 0 or None, got {ms!r}")
-    if not math.isfinite(ms) or ms < 0:
-        raise ValueError(f"{name} must be a finite number of milliseconds >= 0, got {ms}")
-    return round(ms / frame_ms)
+    return round(_checks.non_negative_real(name, ms, unit="milliseconds") / frame_ms)
 
 
 class _NetworkCache:

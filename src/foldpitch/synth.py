@@ -12,6 +12,8 @@ import math
 import torch
 from torch import Tensor
 
+from . import _checks
+
 __all__ = ["SPECTRA", "add_noise", "harmonic_tone", "vibrato_f0", "glide_f0"]
 
 SPECTRA = ("1/h", "odd", "weak_fundamental", "missing_fundamental")
@@ -24,8 +26,7 @@ def harmonic_amplitudes(spectrum: str, n_harmonics: int) -> Tensor:
     ``"weak_fundamental"``: ``1/h`` with the fundamental at 0.1; ``"missing_fundamental"``:
     ``1/h`` with no fundamental at all.
     """
-    if spectrum not in SPECTRA:
-        raise ValueError(f"spectrum must be one of {SPECTRA}, got {spectrum!r}")
+    _checks.one_of("spectrum", spectrum, SPECTRA)
     h = torch.arange(1, n_harmonics + 1, dtype=torch.float64)
     amplitude = 1 / h
     if spectrum == "odd":

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from . import _checks
 from ._optional import require
 from .loss import SelfSupervisedFoldLoss
 from .loss._common import _check_audio
@@ -622,9 +623,7 @@ class AdaptationGuard(L.Callback):
     """
 
     def __init__(self, patience: int = 4, held_back: str = HELD_BACK) -> None:
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"patience must be a positive integer, got {patience!r}")
-        self.patience = patience
+        self.patience = _checks.positive_int("patience", patience)
         self.held_back = held_back
         self.base: dict[str, float] | None = None
         self.best_loss = math.inf
@@ -897,12 +896,10 @@ def adapt(
     from .model import check_voicing_threshold
 
     for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _checks.positive_int(name, value)
     if not 0 < held_back < 1:
         raise ValueError(f"held_back must be a fraction in (0, 1), got {held_back!r}")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    _checks.one_of("device", device, ("cpu", "cuda"))
     if voicing_threshold is not None:
         voicing_threshold = check_voicing_threshold(voicing_threshold)
     L.seed_everything(seed, workers=True, verbose=False)

@@ -1,4 +1,4 @@
-"""Argument checks, per-item random streams and excerpt reading shared by the sources."""
+"""The excerpt arguments, per-item random streams and excerpt reading shared by the sources."""
 
 from __future__ import annotations
 
@@ -9,58 +9,21 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
+from .. import _checks
 
 
 def _set_excerpt_args(dataset, length, seconds, sample_rate, seed) -> None:
     """Check and store what every excerpt dataset takes: ``length`` items of ``seconds``
     at ``sample_rate`` Hz drawn from ``seed``, and the excerpt's length in samples."""
-    dataset.length = _check_int("length", length, 1)
-    dataset.seconds = _check_positive("seconds", seconds)
-    dataset.sample_rate = _check_int("sample_rate", sample_rate, 1)
-    dataset.seed = _check_int("seed", seed, 0)
+    dataset.length = _checks.positive_int("length", length)
+    dataset.seconds = _checks.positive_real("seconds", seconds)
+    dataset.sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+    dataset.seed = _checks.non_negative_int("seed", seed)
     dataset.n_samples = max(1, round(dataset.seconds * dataset.sample_rate))
-
-
-def _check_probability(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
-def _check_snr_range(snr_db, accepted: str) -> tuple[float, float]:
-    """A ``(low, high)`` pair of finite SNRs in dB, ``low <= high``."""
-    pair = tuple(snr_db)
-    if len(pair) != 2 or not all(math.isfinite(v) for v in pair) or pair[0] > pair[1]:
-        raise ValueError(f"snr_db must be {accepted} or a (low, high) pair in dB, got {pair}")
-    return pair
 
 
 def _rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
-
-
-def _check_index(index, length: int) -> int:
-    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-        raise TypeError(f"index must be an int, got {index!r}")
-    index = int(index)
-    if index < 0:
-        index += length
-    if not 0 <= index < length:
-        raise IndexError(f"index must be in [-{length}, {length}), got {index}")
-    return index
 
 
 def _read_excerpt(

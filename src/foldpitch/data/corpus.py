@@ -25,7 +25,7 @@ from pathlib import Path
 
 from torch.utils.data import ConcatDataset, Dataset
 
-from ._util import _check_int, _check_positive
+from .. import _checks
 from .rooms import AddNoise, Babble, Reverb
 from .soundfont import SoundfontMelodies
 from .speech import EspeakSpeech, FestivalSpeech
@@ -170,9 +170,10 @@ def realistic_corpus(
     Returns:
         A dataset of ``{"audio", "clean"}`` float32 ``(n_samples,)`` items.
     """
-    length = _check_int("length", length, 1)
-    seed = _check_int("seed", seed, 0)
-    _check_positive("seconds", seconds)
+    length = _checks.positive_int("length", length)
+    seed = _checks.non_negative_int("seed", seed)
+    _checks.positive_real("seconds", seconds)
+    _checks.sample_rate("sample_rate", sample_rate)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     sources, backgrounds = _sources(
         length,
@@ -234,7 +235,7 @@ def prepare_corpus(progress: bool = True, workers: int = 1, **options) -> dict[s
 
     from tqdm import tqdm  # optional dependency (bench extra), imported where it is needed
 
-    workers = _check_int("workers", workers, 1)
+    workers = _checks.positive_int("workers", workers)
     corpus = realistic_corpus(**options)
     tasks: list[tuple[object, object]] = []  # (render function, its argument)
     counts: dict[str, int] = {}

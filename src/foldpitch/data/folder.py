@@ -14,7 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ._util import _check_index, _check_int, _check_positive, _read_excerpt, _rng
+from .. import _checks
+from ._util import _read_excerpt, _rng
 
 # What reading, decoding and resampling a file can raise: soundfile's LibsndfileError (a
 # RuntimeError), OSError for the file system, ValueError for NaN samples, empty files or
@@ -74,9 +75,9 @@ class AudioFolder(Dataset):
         part: Sequence[float] = (0.0, 1.0),
     ) -> None:
         self.part = _check_part(part)
-        self.seconds = _check_positive("seconds", seconds)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.seconds = _checks.positive_real("seconds", seconds)
+        self.sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+        self.seed = _checks.non_negative_int("seed", seed)
         self.n_samples = max(1, round(self.seconds * self.sample_rate))
         if extensions is None:
             extensions = [*sf.available_formats(), "aif", "aiff", "oga", "opus"]
@@ -134,7 +135,7 @@ class AudioFolder(Dataset):
         self._weights = durations / durations.sum()
         if length is None:
             length = max(1, math.ceil(self.total_seconds / self.seconds))
-        self.length = _check_int("length", length, 1)
+        self.length = _checks.positive_int("length", length)
 
     @property
     def skipped(self) -> int:
@@ -146,7 +147,7 @@ class AudioFolder(Dataset):
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         rng = _rng(self.seed, index)
         first = int(rng.choice(len(self.files), p=self._weights))
         for attempt in range(len(self.files)):

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ._util import _check_index, _check_int, _check_probability, _check_snr_range
+from .. import _checks
 
 
 def _coloured_noise(rng: np.random.Generator, n: int, white_only: bool = False) -> np.ndarray:
@@ -103,18 +103,18 @@ class AddNoise(Dataset):
         if isinstance(snr_db, (int, float)) and not isinstance(snr_db, bool):
             snr_db = (float(snr_db), float(snr_db))
         self.dataset = dataset
-        self.snr_db = _check_snr_range(snr_db, "a number")
-        self.p_clean = _check_probability("p_clean", p_clean)
-        self.seed = _check_int("seed", seed, 0)
+        self.snr_db = _checks.real_range("snr_db", snr_db, unit="dB")
+        self.p_clean = _checks.probability("p_clean", p_clean)
+        self.seed = _checks.non_negative_int("seed", seed)
         self.white_noise = bool(white_noise)
         self.backgrounds = list(backgrounds)
-        self.p_background = _check_probability("p_background", p_background)
+        self.p_background = _checks.probability("p_background", p_background)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, len(self))
+        index = _checks.index("index", index, len(self))
         item = self.dataset[index]
         if not isinstance(item, dict) or "audio" not in item:
             raise TypeError(
@@ -182,14 +182,14 @@ class Babble(Dataset):
         if not 1 <= low <= high:
             raise ValueError(f"talkers must be (low, high) with 1 <= low <= high, got {talkers}")
         self.talkers = (low, high)
-        self.seed = _check_int("seed", seed, 0)
-        self.length = _check_int("length", len(dataset) if length is None else length, 1)
+        self.seed = _checks.non_negative_int("seed", seed)
+        self.length = _checks.positive_int("length", len(dataset) if length is None else length)
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         rng = np.random.default_rng([self.seed, index, 5])
         count = int(rng.integers(self.talkers[0], self.talkers[1] + 1))
         total = None
@@ -262,14 +262,11 @@ class Reverb(Dataset):
                 "Reverb needs pyroomacoustics: pip install pyroomacoustics (or foldpitch[corpus])"
             ) from error
         self.dataset = dataset
-        self.p_reverb = _check_probability("p_reverb", p_reverb)
-        low, high = (float(v) for v in rt60)
-        if not 0 < low <= high:
-            raise ValueError(f"rt60 must be (low, high) seconds with 0 < low <= high, got {rt60}")
-        self.rt60 = (low, high)
-        self.n_rooms = _check_int("n_rooms", n_rooms, 1)
-        self.seed = _check_int("seed", seed, 0)
-        self.sample_rate = _check_int("sample_rate", sample_rate, 1)
+        self.p_reverb = _checks.probability("p_reverb", p_reverb)
+        self.rt60 = _checks.real_range("rt60", rt60, positive=True, unit="seconds")
+        self.n_rooms = _checks.positive_int("n_rooms", n_rooms)
+        self.seed = _checks.non_negative_int("seed", seed)
+        self.sample_rate = _checks.sample_rate("sample_rate", sample_rate)
         if cache_dir is None:
             cache_dir = Path(tempfile.gettempdir()) / "foldpitch-rooms"
         self.cache_dir = Path(cache_dir)
@@ -282,7 +279,7 @@ class Reverb(Dataset):
     def room(self, r: int) -> dict:
         """Room ``r``'s draw: ``size`` (m), ``rt60`` (s, the target), ``source`` and
         ``microphone`` positions (m)."""
-        rng = np.random.default_rng([self.seed, _check_index(r, self.n_rooms), 6])
+        rng = np.random.default_rng([self.seed, _checks.index("index", r, self.n_rooms), 6])
         size = rng.uniform([3.0, 3.0, 2.4], [12.0, 10.0, 4.5])
         rt60 = float(rng.uniform(*self.rt60))
         while True:
@@ -326,7 +323,7 @@ class Reverb(Dataset):
         return response
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, len(self))
+        index = _checks.index("index", index, len(self))
         item = self.dataset[index]
         heard, clean = item["audio"], item.get("clean", item["audio"])
         rng = np.random.default_rng([self.seed, index, 2])

@@ -33,10 +33,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .. import _checks
 from ._util import (
-    _check_index,
-    _check_int,
-    _check_positive,
     _excerpt,
     _resample,
     _rng,
@@ -233,7 +231,7 @@ def _midi_file(segments: Sequence[tuple[float, int, Sequence[Note]]]) -> bytes:
     """SMF bytes of lines played one after another: ``(offset s, program, notes)``."""
     events: list[tuple[float, int, bytes]] = []  # (seconds, order, message)
     for offset, program, notes in segments:
-        program = _check_int("program", program, 0)
+        program = _checks.non_negative_int("program", program)
         if program > 127:
             raise ValueError(f"program must be a GM program number 0-127, got {program}")
         events.append((offset, -1, bytes([0xC0, program])))
@@ -366,8 +364,8 @@ def render_soundfont_lines(
     1.5 s of silence between them, and cut apart: the same audio as one
     :func:`render_soundfont` call per line, cached per line the same way."""
     path = check_soundfont(soundfont)
-    sample_rate = _check_int("sample_rate", sample_rate, 1)
-    gain = _check_positive("gain", gain)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+    gain = _checks.positive_real("gain", gain)
     lines = [(program, list(notes)) for program, notes in lines]
     for program, notes in lines:
         if not notes:
@@ -550,9 +548,12 @@ class SoundfontMelodies(Dataset):
                 "fluidsynth timgm6mb-soundfont musescore-general-soundfont-lossless`"
             )
         _set_excerpt_args(self, length, seconds, sample_rate, seed)
-        self.n_lines = _check_int("n_lines", n_lines, 1)
-        self.line_seconds = _check_positive("line_seconds", line_seconds)
-        self.fmin, self.fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)
+        self.n_lines = _checks.positive_int("n_lines", n_lines)
+        self.line_seconds = _checks.positive_real("line_seconds", line_seconds)
+        self.fmin, self.fmax = (
+            _checks.positive_real("fmin", fmin),
+            _checks.positive_real("fmax", fmax),
+        )
         if cache_dir is None:
             cache_dir = Path(tempfile.gettempdir()) / "foldpitch-soundfont"
         self.cache_dir = Path(cache_dir)
@@ -562,7 +563,7 @@ class SoundfontMelodies(Dataset):
 
     def line(self, u: int) -> tuple[Path, int, list[Note]]:
         """Line ``u``: its soundfont, GM program and notes."""
-        rng = np.random.default_rng([self.seed, _check_index(u, self.n_lines), 4])
+        rng = np.random.default_rng([self.seed, _checks.index("index", u, self.n_lines), 4])
         soundfont = self.soundfonts[rng.integers(len(self.soundfonts))]
         program = self.programs[rng.integers(len(self.programs))]
         return (
@@ -590,7 +591,7 @@ class SoundfontMelodies(Dataset):
         return [out[u] for u in lines]
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         rng = _rng(self.seed, index)
         audio = self.render([int(rng.integers(self.n_lines))])[0]
         return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}

@@ -28,11 +28,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .. import _checks
 from . import _texts
 from ._util import (
-    _check_index,
-    _check_int,
-    _check_positive,
     _excerpt,
     _read_excerpt,
     _resample,
@@ -140,7 +138,7 @@ class EspeakSpeech(Dataset):
         return text, args
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         rng = _rng(self.seed, index)
         text, args = self._utterance(rng)
         key = hashlib.sha1(" ".join([*args, text]).encode()).hexdigest()[:16]
@@ -290,10 +288,10 @@ def render_festival(
     entry = check_festival_voice(voice)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty string, got {text!r}")
-    sample_rate = _check_int("sample_rate", sample_rate, 1)
-    stretch = _check_positive("stretch", stretch)
-    f0_shift = _check_positive("f0_shift", f0_shift)
-    f0_range = _check_positive("f0_range", f0_range)
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+    stretch = _checks.positive_real("stretch", stretch)
+    f0_shift = _checks.positive_real("f0_shift", f0_shift)
+    f0_range = _checks.positive_real("f0_range", f0_range)
     if not festival_available():
         raise RuntimeError(
             "render_festival needs Festival's text2wave program, which was not found on "
@@ -405,9 +403,9 @@ class FestivalSpeech(Dataset):
                 "of foldpitch.data.speech.FESTIVAL_VOICES"
             )
         _set_excerpt_args(self, length, seconds, sample_rate, seed)
-        self.n_utterances = _check_int("n_utterances", n_utterances, 1)
+        self.n_utterances = _checks.positive_int("n_utterances", n_utterances)
         self.ranges = {
-            name: _check_range(name, value)
+            name: _checks.real_range(name, value, positive=True)
             for name, value in zip(
                 ("stretch", "f0_shift", "f0_range"), (stretch, f0_shift, f0_range), strict=True
             )
@@ -421,7 +419,7 @@ class FestivalSpeech(Dataset):
 
     def utterance(self, u: int) -> dict:
         """The settings of utterance ``u``: keyword arguments of :func:`render_festival`."""
-        rng = np.random.default_rng([self.seed, _check_index(u, self.n_utterances), 3])
+        rng = np.random.default_rng([self.seed, _checks.index("index", u, self.n_utterances), 3])
         voice = self.voices[rng.integers(len(self.voices))]
         text = _texts.sentence(rng, FESTIVAL_VOICES[voice].language)
         settings = {
@@ -437,7 +435,7 @@ class FestivalSpeech(Dataset):
         )
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         rng = _rng(self.seed, index)
         first = int(rng.integers(self.n_utterances))
         for attempt in range(self.n_utterances):
@@ -449,10 +447,3 @@ class FestivalSpeech(Dataset):
                 continue
             return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
         raise RuntimeError(f"FestivalSpeech: none of the {self.n_utterances} utterances rendered")
-
-
-def _check_range(name: str, value) -> tuple[float, float]:
-    pair = tuple(float(v) for v in value)
-    if len(pair) != 2 or not 0 < pair[0] <= pair[1]:
-        raise ValueError(f"{name} must be a (low, high) pair with 0 < low <= high, got {value!r}")
-    return pair

@@ -15,14 +15,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from .. import _checks
 from ..frontend import n_frames_for
 from ..synth import SPECTRA, harmonic_amplitudes
 from ._util import (
-    _check_index,
-    _check_int,
-    _check_positive,
-    _check_probability,
-    _check_snr_range,
     _rng,
     _set_excerpt_args,
 )
@@ -462,7 +458,7 @@ class SyntheticCorpus(Dataset):
         **options,
     ) -> None:
         _set_excerpt_args(self, length, seconds, sample_rate, seed)
-        fmin, fmax = _check_positive("fmin", fmin), _check_positive("fmax", fmax)
+        fmin, fmax = _checks.positive_real("fmin", fmin), _checks.positive_real("fmax", fmax)
         if not fmin < fmax < 0.45 * self.sample_rate:
             raise ValueError(
                 f"fmin and fmax must satisfy 0 < fmin < fmax < 0.45 * sample_rate "
@@ -494,18 +490,20 @@ class SyntheticCorpus(Dataset):
             )
         snr_db = options.get("snr_db", (0.0, 40.0))
         if snr_db is not None and not isinstance(snr_db, (int, float)):
-            snr_db = _check_snr_range(snr_db, "None, a number")
+            snr_db = _checks.real_range("snr_db", snr_db, unit="dB")
         self.options = {
             "contours": contours,
             "spectra": spectra,
-            "max_harmonics": _check_int("max_harmonics", options.get("max_harmonics", 80), 1),
+            "max_harmonics": _checks.positive_int(
+                "max_harmonics", options.get("max_harmonics", 80)
+            ),
             "snr_db": snr_db,
-            "p_clean": _check_probability("p_clean", options.get("p_clean", 0.2)),
-            "p_noise_only": _check_probability("p_noise_only", options.get("p_noise_only", 0.05)),
-            "p_silent": _check_probability("p_silent", options.get("p_silent", 0.03)),
+            "p_clean": _checks.probability("p_clean", options.get("p_clean", 0.2)),
+            "p_noise_only": _checks.probability("p_noise_only", options.get("p_noise_only", 0.05)),
+            "p_silent": _checks.probability("p_silent", options.get("p_silent", 0.03)),
             "formants": bool(options.get("formants", True)),
             "white_noise": bool(options.get("white_noise", False)),
-            "p_speech": _check_probability("p_speech", options.get("p_speech", 0.0)),
+            "p_speech": _checks.probability("p_speech", options.get("p_speech", 0.0)),
         }
         if self.options["p_noise_only"] + self.options["p_silent"] > 1:
             raise ValueError("p_noise_only + p_silent must be at most 1")
@@ -514,7 +512,7 @@ class SyntheticCorpus(Dataset):
         return self.length
 
     def _generate(self, index, n_contour: int | None = None) -> dict[str, np.ndarray]:
-        index = _check_index(index, self.length)
+        index = _checks.index("index", index, self.length)
         return synthesize_excerpt(
             self.seed,
             index,
@@ -567,7 +565,7 @@ class LabelledSyntheticSet(SyntheticCorpus):
         **options,
     ) -> None:
         super().__init__(length, seconds, sample_rate, seed, fmin, fmax, snr_db=snr_db, **options)
-        self.hop_length = _check_int("hop_length", hop_length, 1)
+        self.hop_length = _checks.positive_int("hop_length", hop_length)
         self.n_frames = n_frames_for(self.n_samples, self.hop_length)
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .. import _checks
 from ..envelope import _check_envelope, _check_finite
 from ..interp import KERNELS
 
@@ -24,11 +25,6 @@ def _reduce(values: Tensor, weight: Tensor, reduction: str) -> Tensor:
     if reduction == "sum":
         return total
     return total / weight.sum().clamp_min(torch.finfo(values.dtype).tiny)
-
-
-def _check_choice(name: str, value, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
 
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -87,10 +83,9 @@ def _check_loss_args(period_envelope, audio, kernel, half_width, reduction, weig
     audio = _check_audio(audio)
     _check_finite("period_envelope", period_envelope, "log2 periods in samples")
     period_envelope = _upcast(period_envelope)
-    _check_choice("kernel", kernel, KERNELS)
-    if isinstance(half_width, bool) or not isinstance(half_width, int) or half_width < 1:
-        raise ValueError(f"half_width must be a positive integer, got {half_width!r}")
-    _check_choice("reduction", reduction, REDUCTIONS)
+    _checks.one_of("kernel", kernel, KERNELS)
+    _checks.positive_int("half_width", half_width)
+    _checks.one_of("reduction", reduction, REDUCTIONS)
     try:
         torch.broadcast_shapes(period_envelope.shape[:-1], audio.shape[:-1])
     except RuntimeError:

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from .. import _checks
 from ._common import _check_audio, _safe_ratio
 
 
@@ -48,8 +49,7 @@ def framed_difference(
     """
     window = max_lag if window is None else window
     for name, value in (("max_lag", max_lag), ("window", window), ("upsample", upsample)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        _checks.positive_int(name, value)
     span = window + max_lag + 1
     if centre_lag is None:
         centre_lag = max_lag / 2

@@ -9,12 +9,11 @@ import math
 import torch
 from torch import Tensor
 
-from .. import _native
+from .. import _checks, _native
 from ..envelope import envelope_cycle_boundaries, resolve_hop_length
 from ..interp import Kernel, sample, sample_windows
 from ._common import (
     _channels_last_hint,
-    _check_choice,
     _check_frames_fit,
     _check_loss_args,
     _reduce,
@@ -98,7 +97,7 @@ def fold_alignment_loss(
     period_envelope, audio, weights = _check_loss_args(
         period_envelope, audio, kernel, half_width, reduction, weights
     )
-    _check_choice("normalization", normalization, CYCLE_NORMALIZATIONS)
+    _checks.one_of("normalization", normalization, CYCLE_NORMALIZATIONS)
     shortest = float(period_envelope.detach().min())
     if shortest < MIN_CYCLE_LOG2_PERIOD:
         # Periods under a sample are allowed so that the period -> 0 collapse of the raw
@@ -117,7 +116,7 @@ def fold_alignment_loss(
         raise ValueError(
             f"reads_per_cycle must be None or a positive integer, got {reads_per_cycle!r}"
         )
-    _check_choice("backend", backend, BACKENDS)
+    _checks.one_of("backend", backend, BACKENDS)
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
     _check_frames_fit(n_frames, hop, audio.shape)

@@ -7,11 +7,11 @@ import math
 import torch
 from torch import Tensor
 
+from .. import _checks
 from ..envelope import period_curve, resolve_hop_length
 from ..interp import Kernel, sample
 from ._common import (
     _channels_last_hint,
-    _check_choice,
     _check_frames_fit,
     _check_loss_args,
     _reduce,
@@ -100,8 +100,8 @@ def dense_fold_loss(
     period_envelope, audio, weights = _check_loss_args(
         period_envelope, audio, kernel, half_width, reduction, weights
     )
-    _check_choice("normalization", normalization, DENSE_NORMALIZATIONS)
-    _check_choice("align", align, ALIGNMENTS)
+    _checks.one_of("normalization", normalization, DENSE_NORMALIZATIONS)
+    _checks.one_of("align", align, ALIGNMENTS)
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
     _check_frames_fit(n_frames, hop, audio.shape)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import _checks
 from ..interp import KERNELS
-from ._common import _check_audio, _check_choice
+from ._common import _check_audio
 from .candidates import candidate_fold_costs
 from .dense import dense_fold_loss
 
@@ -80,7 +81,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             raise ValueError(
                 f"periodicity_temperature must be None or > 0, got {periodicity_temperature}"
             )
-        _check_choice("kernel", kernel, KERNELS)
+        _checks.one_of("kernel", kernel, KERNELS)
         self.hop_length = hop_length
         self.temperature = temperature
         self.periodicity_threshold = periodicity_threshold
