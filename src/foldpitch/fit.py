@@ -138,6 +138,9 @@ def fit_envelope(
     sample_rate = _check_fit_args(audio, sample_rate, fmin, fmax, hop)
     hop_samples = hop * sample_rate
     n_frames = int((audio.shape[-1] - 1) // hop_samples) + 1
+    if init_f0 is not None:
+        _check_init_f0(init_f0, n_frames)
+    prior_breaks = _check_prior_breaks(prior_breaks, n_frames)
     min_period, max_period = sample_rate / fmax, sample_rate / fmin
     # float32 whatever came in, without its mean: a DC offset would count as periodic
     # energy in the normalisation (noise plus an offset would be called voiced).
@@ -145,27 +148,66 @@ def fit_envelope(
     work = (work - work.mean()).to(torch.float32)
 
     if init_f0 is None:
-        search = (work, hop_samples, n_frames, min_period, max_period)
-        first_pass = viterbi_path(*yin_candidates(*search))
-        # Again, with each frame's window centred for the period it found.
-        log2_period = viterbi_path(*yin_candidates(*search, expected_period=torch.exp2(first_pass)))
+        log2_period = _global_search(work, hop_samples, n_frames, min_period, max_period)
     else:
-        if not isinstance(init_f0, Tensor) or init_f0.shape != (n_frames,):
-            got = tuple(init_f0.shape) if isinstance(init_f0, Tensor) else type(init_f0).__name__
-            raise ValueError(
-                f"init_f0 must have shape ({n_frames},) (a tensor, one f0 in Hz per frame), "
-                f"got {got}"
-            )
-        if not bool((torch.isfinite(init_f0) & (init_f0 > 0)).all()):
-            raise ValueError(
-                "init_f0 must hold finite, positive frequencies in Hz; got "
-                f"{int((~torch.isfinite(init_f0)).sum())} non-finite and "
-                f"{int((init_f0 <= 0).sum())} non-positive value(s)"
-            )
         log2_period = torch.log2(sample_rate / init_f0.detach().to(torch.float32).clamp(fmin, fmax))
+    envelope, band_limited, history = _descend(
+        log2_period,
+        work,
+        sample_rate,
+        hop_samples,
+        (min_period, max_period),
+        prior_breaks,
+        coarse_steps=coarse_steps,
+        fine_steps=fine_steps,
+        learning_rate=learning_rate,
+        smoothness=smoothness,
+        kernel=kernel,
+        half_width=half_width,
+        fine_cutoff=fine_cutoff,
+    )
+    periodicity, voiced, pitch_marks = _measure(
+        envelope.detach(),
+        band_limited,
+        work,
+        sample_rate,
+        hop_samples,
+        max_period,
+        kernel=kernel,
+        half_width=half_width,
+        voicing_threshold=voicing_threshold,
+    )
+    fitted = envelope.detach()
+    return PitchTrack(
+        times=torch.arange(n_frames, dtype=torch.float32) * hop,
+        f0=instantaneous_f0(sample_rate / torch.exp2(fitted), hop),
+        periodicity=periodicity,
+        voiced=voiced,
+        log2_period=fitted,
+        pitch_marks=pitch_marks,
+        loss_history=history,
+    )
+
+
+def _check_init_f0(init_f0, n_frames: int) -> None:
+    if not isinstance(init_f0, Tensor) or init_f0.shape != (n_frames,):
+        got = tuple(init_f0.shape) if isinstance(init_f0, Tensor) else type(init_f0).__name__
+        raise ValueError(
+            f"init_f0 must have shape ({n_frames},) (a tensor, one f0 in Hz per frame), got {got}"
+        )
+    if not bool((torch.isfinite(init_f0) & (init_f0 > 0)).all()):
+        raise ValueError(
+            "init_f0 must hold finite, positive frequencies in Hz; got "
+            f"{int((~torch.isfinite(init_f0)).sum())} non-finite and "
+            f"{int((init_f0 <= 0).sum())} non-positive value(s)"
+        )
+
+
+def _check_prior_breaks(prior_breaks, n_frames: int) -> Tensor:
+    """``prior_breaks`` checked, ``None`` as no breaks: bool ``(n_frames,)``."""
     if prior_breaks is None:
-        prior_breaks = torch.zeros(n_frames, dtype=torch.bool)
-    elif not (
+        return torch.zeros(n_frames, dtype=torch.bool)
+    if not (
         isinstance(prior_breaks, Tensor)
         and prior_breaks.dtype == torch.bool
         and prior_breaks.shape == (n_frames,)
@@ -179,13 +221,44 @@ def fit_envelope(
             f"prior_breaks must be a bool tensor of shape ({n_frames},) (True where the "
             f"envelope may jump from the previous frame), got {got}"
         )
-    bounds = (math.log2(min_period), math.log2(max_period))
+    return prior_breaks
+
+
+def _global_search(work, hop_samples, n_frames, min_period, max_period) -> Tensor:
+    """The starting log2 period per frame ``(n_frames,)``: YIN candidates decoded by
+    Viterbi, twice (the second time with each frame's window centred for the period the
+    first pass found)."""
+    search = (work, hop_samples, n_frames, min_period, max_period)
+    first_pass = viterbi_path(*yin_candidates(*search))
+    return viterbi_path(*yin_candidates(*search, expected_period=torch.exp2(first_pass)))
+
+
+def _descend(
+    log2_period,
+    work,
+    sample_rate,
+    hop_samples,
+    period_range,
+    prior_breaks,
+    *,
+    coarse_steps,
+    fine_steps,
+    learning_rate,
+    smoothness,
+    kernel,
+    half_width,
+    fine_cutoff,
+) -> tuple[Tensor, Tensor, list[float]]:
+    """Gradient descent from ``log2_period``: on the low-passed audio (a wide basin),
+    then on the band-limited audio. Returns the envelope (requires grad), the
+    band-limited audio the last stage saw, and the loss of every step."""
+    min_period, max_period = period_range
     envelope = log2_period.clone().requires_grad_()
     history: list[float] = []
     common = dict(
         hop_samples=hop_samples,
         max_period=max_period,
-        bounds=bounds,
+        bounds=(math.log2(min_period), math.log2(max_period)),
         learning_rate=learning_rate,
         smoothness=smoothness,
         history=history,
@@ -210,43 +283,49 @@ def fit_envelope(
     # stage sees the audio band-limited to where the kernel is accurate.
     band_limited = lowpass(work, fine_cutoff)
     _refine(envelope, band_limited, fine_steps, kernel=kernel, half_width=half_width, **common)
+    return envelope, band_limited, history
 
-    with torch.no_grad():
-        frame_loss = dense_fold_loss(
-            envelope,
-            band_limited,
-            hop_samples,
-            kernel=kernel,
-            half_width=half_width,
-            max_period=max_period,
-            envelope_interp="cubic",
-            reduction="none",
-        )
-        periodicity = _extend_edges(
-            (1 - frame_loss).clamp(0, 1),
-            hop_samples,
-            work.shape[-1],
-            math.ceil(max_period / 2) + half_width,
-        )
-        # Digital silence cancels perfectly (0 / 0 counts as 0 loss) but has no pitch.
-        periodicity = periodicity * ~_silent_frames(work, hop_samples, n_frames, max_period)
-        voiced = periodicity >= voicing_threshold
-        marks, valid = envelope_cycle_boundaries(
-            envelope.detach(), work.shape[-1], hop_samples, interp="cubic"
-        )
-        marks = marks[valid]
-        mark_frames = torch.round(marks / hop_samples).long().clamp(0, n_frames - 1)
-        pitch_marks = (marks[voiced[mark_frames]] / sample_rate).to(torch.float32)
-    fitted = envelope.detach()
-    return PitchTrack(
-        times=torch.arange(n_frames, dtype=torch.float32) * hop,
-        f0=instantaneous_f0(sample_rate / torch.exp2(fitted), hop),
-        periodicity=periodicity,
-        voiced=voiced,
-        log2_period=fitted,
-        pitch_marks=pitch_marks,
-        loss_history=history,
+
+@torch.no_grad()
+def _measure(
+    envelope,
+    band_limited,
+    work,
+    sample_rate,
+    hop_samples,
+    max_period,
+    *,
+    kernel,
+    half_width,
+    voicing_threshold,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Periodicity and voicing per frame of the fitted ``envelope``, and the pitch
+    marks (cycle boundaries in voiced frames, in seconds)."""
+    n_frames = envelope.shape[-1]
+    frame_loss = dense_fold_loss(
+        envelope,
+        band_limited,
+        hop_samples,
+        kernel=kernel,
+        half_width=half_width,
+        max_period=max_period,
+        envelope_interp="cubic",
+        reduction="none",
     )
+    periodicity = _extend_edges(
+        (1 - frame_loss).clamp(0, 1),
+        hop_samples,
+        work.shape[-1],
+        math.ceil(max_period / 2) + half_width,
+    )
+    # Digital silence cancels perfectly (0 / 0 counts as 0 loss) but has no pitch.
+    periodicity = periodicity * ~_silent_frames(work, hop_samples, n_frames, max_period)
+    voiced = periodicity >= voicing_threshold
+    marks, valid = envelope_cycle_boundaries(envelope, work.shape[-1], hop_samples, interp="cubic")
+    marks = marks[valid]
+    mark_frames = torch.round(marks / hop_samples).long().clamp(0, n_frames - 1)
+    pitch_marks = (marks[voiced[mark_frames]] / sample_rate).to(torch.float32)
+    return periodicity, voiced, pitch_marks
 
 
 def _refine(
