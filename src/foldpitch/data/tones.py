@@ -338,7 +338,6 @@ def synthesize_excerpt(
     """
     n_contour = n_samples if n_contour is None else max(n_contour, n_samples)
     rng = _rng(seed, index)
-    nyquist = sample_rate / 2
     lo, hi = math.log2(fmin), math.log2(fmax)
 
     f0 = np.zeros(n_contour)
@@ -348,14 +347,8 @@ def synthesize_excerpt(
         return {"audio": np.zeros(n_samples, np.float32), "f0": f0, "voiced": voiced}
     level = 10 ** (rng.uniform(-30, -1) / 20)
     if kind < p_silent + p_noise_only:
-        noise = _coloured_noise(rng, n_samples)
-        t = np.arange(n_samples) / sample_rate
-        _, envelope = _note_contour(
-            rng, t, n_samples / sample_rate, ("steady",), lo, hi, True, True
-        )
-        audio = noise * np.maximum(envelope, 0.05)
-        audio *= level / max(np.abs(audio).max(), 1e-12)
-        return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
+        audio = _noise_only(rng, n_samples, sample_rate, lo, hi)
+        return {"audio": _to_peak(audio, level), "f0": f0, "voiced": voiced}
 
     seconds = np.arange(n_contour) / sample_rate
     # Drawn only when enabled, so that tone-only sets keep their random streams.
@@ -368,12 +361,53 @@ def synthesize_excerpt(
     voiced = envelope >= VOICING_THRESHOLD
     f0 = np.where(voiced, f0_all, 0.0)
 
+    tone = _harmonic_source(
+        rng,
+        f0_all[:n_samples],
+        envelope[:n_samples],
+        voiced[:n_samples],
+        sample_rate,
+        speech=speech,
+        spectra=spectra,
+        max_harmonics=max_harmonics,
+        formants=formants,
+        fmax=fmax,
+    )
+    if speech:
+        tone += _speech_noise(rng, seconds[:n_samples], envelope[:n_samples], gaps, sample_rate)
+    audio = _add_noise(rng, tone, snr_db, p_clean, white_noise)
+    return {"audio": _to_peak(audio, level), "f0": f0, "voiced": voiced}
+
+
+def _noise_only(rng, n_samples: int, sample_rate: int, lo: float, hi: float) -> np.ndarray:
+    """Coloured noise under a steady note's envelope (attack, release), float64."""
+    noise = _coloured_noise(rng, n_samples)
+    t = np.arange(n_samples) / sample_rate
+    _, envelope = _note_contour(rng, t, n_samples / sample_rate, ("steady",), lo, hi, True, True)
+    return noise * np.maximum(envelope, 0.05)
+
+
+def _harmonic_source(
+    rng,
+    f0: np.ndarray,
+    envelope: np.ndarray,
+    voiced: np.ndarray,
+    sample_rate: int,
+    *,
+    speech: bool,
+    spectra: Sequence[str],
+    max_harmonics: int,
+    formants: bool,
+    fmax: float,
+) -> np.ndarray:
+    """The harmonic sound of an f0 contour and note envelope, each ``(n_samples,)``,
+    float64 at unit power over the ``voiced`` samples (over all if none is voiced)."""
+    n_samples = f0.shape[0]
     # Harmonic synthesis by phase accumulation (as synth.harmonic_tone): phase in cycles,
     # trapezoidal integration of f0, fractional part taken in float64.
-    f0_audio = f0_all[:n_samples]
-    audible = envelope[:n_samples] > 0
-    lowest = f0_audio[audible].min() if audible.any() else fmax
-    n_harmonics = int(max(1, min(max_harmonics, nyquist * 0.9 // lowest)))
+    audible = envelope > 0
+    lowest = f0[audible].min() if audible.any() else fmax
+    n_harmonics = int(max(1, min(max_harmonics, sample_rate / 2 * 0.9 // lowest)))
     # Harmonic amplitudes at control points, linearly interpolated to every sample.
     n_control = n_samples // _CONTROL_HOP + 2
     control = np.minimum(np.arange(n_control) * _CONTROL_HOP, n_samples - 1)  # samples
@@ -383,9 +417,9 @@ def synthesize_excerpt(
         base, gain_db = _harmonic_gains(rng, spectra, max_harmonics, formants)
     base = base[:n_harmonics]
     harmonics = np.arange(1, n_harmonics + 1)
-    step = 0.5 * (f0_audio[1:] + f0_audio[:-1]) / sample_rate
+    step = 0.5 * (f0[1:] + f0[:-1]) / sample_rate
     cycles = rng.uniform() + np.concatenate([[0.0], np.cumsum(step)])
-    control_f0 = f0_audio[control]
+    control_f0 = f0[control]
     frequency = harmonics[:, None] * control_f0[None, :]
     amplitude = base[:, None] * 10 ** (gain_db(frequency) / 20) * (frequency < 0.45 * sample_rate)
     position = np.arange(n_samples) / _CONTROL_HOP
@@ -398,13 +432,15 @@ def synthesize_excerpt(
     tone = np.einsum(
         "ht,ht->t", amplitude, np.sin((2 * np.pi) * angle.astype(np.float32)), optimize=False
     ).astype(np.float64)
-    tone *= envelope[:n_samples]
-    loud = voiced[:n_samples]
-    power = np.mean(tone[loud] ** 2) if loud.any() else np.mean(tone**2)
+    tone *= envelope
+    power = np.mean(tone[voiced] ** 2) if voiced.any() else np.mean(tone**2)
     tone /= max(np.sqrt(power), 1e-12)
-    if speech:
-        tone += _speech_noise(rng, seconds[:n_samples], envelope[:n_samples], gaps, sample_rate)
+    return tone
 
+
+def _add_noise(rng, tone: np.ndarray, snr_db, p_clean: float, white_noise: bool) -> np.ndarray:
+    """``tone`` plus coloured (or white) noise at an SNR drawn from ``snr_db`` (see
+    :func:`synthesize_excerpt`); ``tone`` itself when clean."""
     if snr_db is None:
         snr = None
     elif isinstance(snr_db, (int, float)):
@@ -413,11 +449,15 @@ def synthesize_excerpt(
         snr = rng.uniform(*snr_db)
         if rng.random() < p_clean:
             snr = None
-    audio = tone
-    if snr is not None:
-        audio = tone + _coloured_noise(rng, n_samples, white_noise) * 10 ** (-snr / 20)
+    if snr is None:
+        return tone
+    return tone + _coloured_noise(rng, tone.shape[0], white_noise) * 10 ** (-snr / 20)
+
+
+def _to_peak(audio: np.ndarray, level: float) -> np.ndarray:
+    """``audio`` scaled to a peak of ``level``, as float32."""
     audio *= level / max(np.abs(audio).max(), 1e-12)
-    return {"audio": audio.astype(np.float32), "f0": f0, "voiced": voiced}
+    return audio.astype(np.float32)
 
 
 class SyntheticCorpus(Dataset):
