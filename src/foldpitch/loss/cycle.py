@@ -94,6 +94,65 @@ def fold_alignment_loss(
         >>> bool(loss < 1e-4)
         True
     """
+    period_envelope, audio, weights, hop, shortest = _check_cycle_args(
+        period_envelope,
+        audio,
+        hop_length,
+        kernel,
+        half_width,
+        normalization,
+        reduction,
+        weights,
+        reads_per_cycle,
+        backend,
+    )
+    kernel_spec = Kernel(kernel, half_width)
+    if backend != "torch":
+        unsupported = _native_unsupported(
+            period_envelope,
+            audio,
+            kernel,
+            half_width,
+            weights,
+            reduction,
+            envelope_interp,
+            reads_per_cycle,
+        )
+        if backend == "native" and unsupported:
+            raise ValueError(f"backend='native' does not support {unsupported}; use 'auto'")
+        if not unsupported and (backend == "native" or _native.available()):
+            return _native_cycle_loss(
+                period_envelope, audio, hop, kernel_spec, normalization, reduction, shortest
+            )
+    return _torch_cycle_loss(
+        period_envelope,
+        audio,
+        hop,
+        kernel_spec,
+        normalization,
+        reduction,
+        weights,
+        envelope_interp,
+        reads_per_cycle,
+        shortest,
+    )
+
+
+def _check_cycle_args(
+    period_envelope,
+    audio,
+    hop_length,
+    kernel,
+    half_width,
+    normalization,
+    reduction,
+    weights,
+    reads_per_cycle,
+    backend,
+):
+    """Checks the arguments of :func:`fold_alignment_loss`; returns ``(period_envelope,
+    audio, weights)`` as computed (float16/bfloat16 as float32), the hop in samples and
+    the shortest log2 period."""
     period_envelope, audio, weights = _check_loss_args(
         period_envelope, audio, kernel, half_width, reduction, weights
     )
@@ -120,24 +179,23 @@ def fold_alignment_loss(
     n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     hop = resolve_hop_length(hop_length, n_frames, n_samples)
     _check_frames_fit(n_frames, hop, audio.shape)
-    kernel_spec = Kernel(kernel, half_width)
-    if backend != "torch":
-        unsupported = _native_unsupported(
-            period_envelope,
-            audio,
-            kernel,
-            half_width,
-            weights,
-            reduction,
-            envelope_interp,
-            reads_per_cycle,
-        )
-        if backend == "native" and unsupported:
-            raise ValueError(f"backend='native' does not support {unsupported}; use 'auto'")
-        if not unsupported and (backend == "native" or _native.available()):
-            return _native_cycle_loss(
-                period_envelope, audio, hop, kernel_spec, normalization, reduction, shortest
-            )
+    return period_envelope, audio, weights, hop, shortest
+
+
+def _torch_cycle_loss(
+    period_envelope,
+    audio,
+    hop,
+    kernel_spec,
+    normalization,
+    reduction,
+    weights,
+    envelope_interp,
+    reads_per_cycle,
+    shortest,
+) -> Tensor:
+    """The cycle form in PyTorch operations (arguments checked)."""
+    n_samples, n_frames = audio.shape[-1], period_envelope.shape[-1]
     boundaries, exists = envelope_cycle_boundaries(
         period_envelope, n_samples, hop, interp=envelope_interp
     )
