@@ -290,63 +290,41 @@ def predict(
         >>> bool(((result.f0 >= 50) & (result.f0 <= 1100)).all())
         True
     """
-    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
-    if hop is not None:
-        hop = check_hop(hop, sample_rate)
-    batch_size = _checks.positive_int("batch_size", batch_size, unit="chunks per network call")
-    chunk_seconds = _checks.positive_real("chunk_seconds", chunk_seconds, unit="seconds")
-    if decoder not in DECODERS:
-        raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
-    if refine:
-        _checks.positive_int("refine_steps", refine_steps, unit="Adam steps")
-    if voicing_threshold is not None:
-        voicing_threshold = check_voicing_threshold(voicing_threshold)
-    if top_db is not None:
-        top_db = _checks.positive_real("top_db", top_db, unit="dB below the loudest frame")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if threads is not None:
-        threads = _checks.positive_int("threads", threads, unit="CPU threads")
+    sample_rate, hop, batch_size, chunk_seconds, voicing_threshold, top_db, threads = (
+        _check_options(
+            sample_rate,
+            hop,
+            batch_size,
+            chunk_seconds,
+            decoder,
+            refine_steps if refine else None,
+            voicing_threshold,
+            top_db,
+            backend,
+            threads,
+        )
+    )
     waveform = _as_float32(audio)  # (batch, time), CPU float32, a copy
     mono = audio.ndim == 1
     threads = _resolve_threads(threads, waveform.numel() / sample_rate)
-    if backend == "onnx":
-        target = _resolve_device("cpu" if device is None else device)
-        if target.type != "cpu":
-            raise ValueError(f"backend='onnx' runs on the CPU; got device={device!r}")
-    else:
-        target = _resolve_device(device)
-    net = _resolve_model(checkpoint, target)
+    net, target = _resolve_backend_model(checkpoint, device, backend)
     fmin, fmax = _check_range(net, fmin, fmax)
+    if voicing_threshold is None:
+        voicing_threshold = net.voicing_threshold
     with _torch_threads(threads):
-        forward = net
-        if backend == "onnx":
-            from .export import onnx_forward  # onnx and onnxruntime only when asked
-
-            forward = onnx_forward(net)  # reads torch's thread count
-
-        with torch.inference_mode():
-            native_audio = _remove_dc(_resample(waveform, sample_rate, net.sample_rate))
-            n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
-            candidates, periodicity, power_db = _run_network(
-                net,
-                native_audio,
-                fmin,
-                fmax,
-                target,
-                chunk_seconds,
-                batch_size,
-                n_candidates,
-                forward,
-            )
-            log2_period = _decode(candidates, net, decoder)
-        if voicing_threshold is None:
-            voicing_threshold = net.voicing_threshold
-        if refine:
-            network_voiced = periodicity > voicing_threshold
-            log2_period = _refine(
-                net, native_audio, log2_period, fmin, fmax, refine_steps, network_voiced
-            )
+        log2_period, periodicity, power_db = _estimate(
+            net,
+            waveform,
+            sample_rate,
+            backend,
+            target,
+            (fmin, fmax),
+            chunk_seconds=chunk_seconds,
+            batch_size=batch_size,
+            decoder=decoder,
+            refine_steps=refine_steps if refine else None,
+            voicing_threshold=voicing_threshold,
+        )
     result = _finish(
         net,
         (log2_period, periodicity, power_db),
@@ -360,6 +338,96 @@ def predict(
     if mono:
         result = PitchResult(result.times, result.f0[0], result.periodicity[0], result.voiced[0])
     return result
+
+
+def _check_options(
+    sample_rate,
+    hop,
+    batch_size,
+    chunk_seconds,
+    decoder,
+    refine_steps,
+    voicing_threshold,
+    top_db,
+    backend,
+    threads,
+):
+    """Checks the options of :func:`predict` (``refine_steps`` is ``None`` without
+    refinement); returns ``(sample_rate, hop, batch_size, chunk_seconds,
+    voicing_threshold, top_db, threads)`` in their working types."""
+    sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+    if hop is not None:
+        hop = check_hop(hop, sample_rate)
+    batch_size = _checks.positive_int("batch_size", batch_size, unit="chunks per network call")
+    chunk_seconds = _checks.positive_real("chunk_seconds", chunk_seconds, unit="seconds")
+    _checks.one_of("decoder", decoder, DECODERS)
+    if refine_steps is not None:
+        _checks.positive_int("refine_steps", refine_steps, unit="Adam steps")
+    if voicing_threshold is not None:
+        voicing_threshold = check_voicing_threshold(voicing_threshold)
+    if top_db is not None:
+        top_db = _checks.positive_real("top_db", top_db, unit="dB below the loudest frame")
+    _checks.one_of("backend", backend, BACKENDS)
+    if threads is not None:
+        threads = _checks.positive_int("threads", threads, unit="CPU threads")
+    return sample_rate, hop, batch_size, chunk_seconds, voicing_threshold, top_db, threads
+
+
+def _resolve_backend_model(checkpoint, device, backend: str) -> tuple[PitchNet, torch.device]:
+    """The network on its device; the ONNX backend runs on the CPU only."""
+    if backend == "onnx":
+        target = _resolve_device("cpu" if device is None else device)
+        if target.type != "cpu":
+            raise ValueError(f"backend='onnx' runs on the CPU; got device={device!r}")
+    else:
+        target = _resolve_device(device)
+    return _resolve_model(checkpoint, target), target
+
+
+def _estimate(
+    net: PitchNet,
+    waveform: Tensor,
+    sample_rate: int,
+    backend: str,
+    target: torch.device,
+    f0_range: tuple[float, float],
+    *,
+    chunk_seconds: float,
+    batch_size: int,
+    decoder: str,
+    refine_steps: int | None,
+    voicing_threshold: float,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The network's tracks of ``waveform`` ``(batch, time)``, decoded (and refined if
+    ``refine_steps``): ``(log2_period, periodicity, power_db)`` at the network's frames."""
+    fmin, fmax = f0_range
+    forward = net
+    if backend == "onnx":
+        from .export import onnx_forward  # onnx and onnxruntime only when asked
+
+        forward = onnx_forward(net)  # reads torch's thread count
+
+    with torch.inference_mode():
+        native_audio = _remove_dc(_resample(waveform, sample_rate, net.sample_rate))
+        n_candidates = VITERBI_CANDIDATES if decoder == "viterbi" else 1
+        candidates, periodicity, power_db = _run_network(
+            net,
+            native_audio,
+            fmin,
+            fmax,
+            target,
+            chunk_seconds,
+            batch_size,
+            n_candidates,
+            forward,
+        )
+        log2_period = _decode(candidates, net, decoder)
+    if refine_steps is not None:
+        network_voiced = periodicity > voicing_threshold
+        log2_period = _refine(
+            net, native_audio, log2_period, fmin, fmax, refine_steps, network_voiced
+        )
+    return log2_period, periodicity, power_db
 
 
 def _finish(
