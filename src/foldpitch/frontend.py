@@ -33,6 +33,8 @@ device, and never modifies its input.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -123,8 +125,13 @@ def log_spectrogram(
     """
     n_bins = _check_options(n_fft, hop_length, n_bins, compression, eps, normalize)
     _check_audio(audio)
+    return _log_spectrogram(audio, n_fft, hop_length, n_bins, compression, eps, normalize)
+
+
+def _log_spectrogram(audio, n_fft, hop_length, n_bins, compression, eps, normalize) -> Tensor:
+    """:func:`log_spectrogram` of checked arguments (``n_bins`` resolved)."""
     shape, n_samples = audio.shape[:-1], audio.shape[-1]
-    n_frames = n_frames_for(n_samples, hop_length)
+    n_frames = (n_samples - 1) // hop_length + 1  # n_frames_for
     work_dtype, window = _work_dtype_and_window(audio, n_fft)
     flat = audio.reshape(-1, n_samples).to(work_dtype)
     spectrum = torch.stft(
@@ -182,10 +189,16 @@ def frame_power_db(audio: Tensor, n_fft: int = 1024, hop_length: int = 160) -> T
     """
     _check_options(n_fft, hop_length, None, "none", 1.0, False)
     _check_audio(audio)
+    return _frame_power_db(audio, n_fft, hop_length)
+
+
+def _frame_power_db(audio: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    """:func:`frame_power_db` of checked arguments (for callers that checked them once,
+    such as :mod:`foldpitch.stream` on every push)."""
     shape, n_samples = audio.shape[:-1], audio.shape[-1]
-    work_dtype, window = _work_dtype_and_window(audio, n_fft)
-    weights = window / window.sum()
-    n_frames = n_frames_for(n_samples, hop_length)
+    work_dtype = _work_dtype(audio)
+    weights = _window(n_fft, work_dtype, audio.device, normalized=True)
+    n_frames = (n_samples - 1) // hop_length + 1  # n_frames_for
     rows = []
     for row in audio.detach().reshape(-1, n_samples):  # one at a time: small temporaries
         squared = torch.nn.functional.pad(row.to(work_dtype).square(), (n_fft // 2, n_fft // 2))
@@ -232,14 +245,15 @@ class Spectrogram(torch.nn.Module):
         self.normalize = normalize
 
     def forward(self, audio: Tensor) -> Tensor:
-        return log_spectrogram(
+        _check_audio(audio)  # the options were checked at construction
+        return _log_spectrogram(
             audio,
             self.n_fft,
             self.hop_length,
             self.n_bins,
             self.compression,
             self.eps,
-            normalize=self.normalize,
+            self.normalize,
         )
 
     def n_frames(self, n_samples: int) -> int:
@@ -261,11 +275,23 @@ def _work_dtype_and_window(audio: Tensor, n_fft: int) -> tuple[torch.dtype, Tens
     half-precision CPU kernel) and the Hann window in it. The window's peak is at index
     ``n_fft // 2`` (periodic for even ``n_fft``, symmetric for odd), i.e. on sample
     ``f * hop_length`` once ``n_fft // 2`` samples of padding are in front."""
-    work_dtype = torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
-    window = torch.hann_window(
-        n_fft, periodic=n_fft % 2 == 0, dtype=work_dtype, device=audio.device
-    )
-    return work_dtype, window
+    work_dtype = _work_dtype(audio)
+    return work_dtype, _window(n_fft, work_dtype, audio.device)
+
+
+def _work_dtype(audio: Tensor) -> torch.dtype:
+    return torch.float32 if audio.dtype in (torch.float16, torch.bfloat16) else audio.dtype
+
+
+@functools.lru_cache(maxsize=32)
+def _window(n_fft: int, dtype: torch.dtype, device: torch.device, normalized: bool = False):
+    """The Hann window of :func:`_work_dtype_and_window` (divided by its sum if
+    ``normalized``), made once per length, dtype and device: a stream computes a few
+    frames per push, where building the window cost as much as the STFT. A constant:
+    made outside inference mode (usable where autograd records) and never modified."""
+    with torch.inference_mode(False), torch.no_grad():
+        window = torch.hann_window(n_fft, periodic=n_fft % 2 == 0, dtype=dtype, device=device)
+        return window / window.sum() if normalized else window
 
 
 def _check_options(n_fft, hop_length, n_bins, compression, eps, normalize) -> int:

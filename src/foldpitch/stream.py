@@ -53,7 +53,7 @@ from torch import Tensor
 
 from . import _checks
 from .decode import ViterbiDecoder
-from .frontend import frame_power_db, n_frames_for
+from .frontend import _frame_power_db, n_frames_for
 from .model import PitchNet, PitchNetOutput, check_voicing_threshold
 from .predict import (
     SILENCE_TOP_DB,
@@ -284,6 +284,10 @@ class PitchStream:
             _as_float32(one)
             return np.zeros(0, np.float32)
         self._n_input += chunk.shape[0]
+        if isinstance(chunk, np.ndarray) and chunk.dtype in (np.float32, np.float64):
+            audio = chunk.astype(np.float32, copy=False)  # the common case, checked cheaply
+            if np.isfinite(audio).all():
+                return audio  # only read: _append copies it
         return _as_float32(chunk)[0].numpy()
 
     def _append(self, audio: np.ndarray) -> None:
@@ -319,7 +323,7 @@ class PitchStream:
         audio = torch.from_numpy(self._audio[start - self._audio_start : stop - self._audio_start])
         rows = slice(first - start // step, end - start // step)
         self._network.extend(net.features(audio[None].to(self._device))[0, :, rows])
-        power = frame_power_db(audio, net.frontend.n_fft, step)[rows]
+        power = _frame_power_db(audio, net.frontend.n_fft, step)[rows]
         self._n_features = end
         loudest = self._levels[-1][1] if self._levels else -math.inf
         for value in power.tolist():
