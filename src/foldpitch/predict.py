@@ -660,7 +660,10 @@ def _decode(
         _jump_cost(net),
         lengths,
     )
-    return _path_log2_period(candidates.bins, candidates.log2_periods, torch.from_numpy(path), net)
+    log2_period = _path_log2_period(
+        candidates.bins.numpy(), candidates.log2_periods.numpy(), path, _bin_middles(net)
+    )
+    return torch.from_numpy(log2_period)
 
 
 def _frame_candidates(
@@ -689,14 +692,22 @@ def _jump_cost(net: PitchNet) -> float:
     return VITERBI_OCTAVE_COST * net.bin_width
 
 
-def _path_log2_period(bins: Tensor, log2_periods: Tensor, path: Tensor, net: PitchNet) -> Tensor:
-    """log2 period of each frame's chosen bin ``path (rows, n_frames)``: the bin's own
-    offset when it is one of the frame's candidates ``bins``/``log2_periods`` ``(rows,
-    n_frames, k)``, else the middle of the bin."""
-    match = bins == path.to(bins.dtype)[..., None]
-    found = log2_periods.gather(-1, match.to(torch.uint8).argmax(-1, keepdim=True))
-    middle = net.log2_period_edges.cpu()[path] + 0.5 * net.bin_width
-    return torch.where(match.any(-1), found[..., 0], middle.float())
+def _path_log2_period(
+    bins: np.ndarray, log2_periods: np.ndarray, path: np.ndarray, middles: np.ndarray
+) -> np.ndarray:
+    """log2 period (float32) of each frame's chosen bin ``path (rows, n_frames)``: the
+    bin's own offset when it is one of the frame's candidates ``bins``/``log2_periods``
+    ``(rows, n_frames, k)``, else the middle of the bin, ``middles`` (:func:`_bin_middles`).
+    In numpy: a stream calls it on a few frames per push."""
+    match = bins == path.astype(bins.dtype)[..., None]
+    found = np.take_along_axis(log2_periods, match.argmax(-1)[..., None], -1)[..., 0]
+    return np.where(match.any(-1), found, middles[path]).astype(np.float32, copy=False)
+
+
+def _bin_middles(net: PitchNet) -> np.ndarray:
+    """log2 period at the middle of each of the network's bins, float32 ``(n_bins + 1,)``
+    (the last, past the top edge, unused)."""
+    return (net.log2_period_edges.cpu() + 0.5 * net.bin_width).float().numpy()
 
 
 def _to_f0(log2_period: Tensor, model_rate: int, fmin: float, fmax: float) -> Tensor:
@@ -759,11 +770,13 @@ def _frame_log_probs(bins: np.ndarray, log_probs: np.ndarray, allowed: np.ndarra
     k = bins.shape[-1]
     n_others = int(allowed.sum()) - k
     with np.errstate(divide="ignore"):  # log(0): candidates hold all the probability
-        others = np.log(np.clip(1 - np.exp(log_probs).sum(-1), 0, None) / max(n_others, 1))
+        others = np.log(np.maximum(1 - np.exp(log_probs).sum(-1), 0) / max(n_others, 1))
     if n_others <= 0:
         others = np.full_like(others, -np.inf)
     frames = np.where(allowed, others[..., None], -np.inf)
-    np.put_along_axis(frames, bins.astype(np.int64), log_probs, axis=-1)
+    # frames[r, t, bins[r, t, j]] = log_probs[r, t, j] (put_along_axis, without its overhead)
+    rows, times = np.indices(bins.shape[:-1], sparse=True)
+    frames[rows[..., None], times[..., None], bins] = log_probs
     return frames
 
 

@@ -67,6 +67,7 @@ from .predict import (
     PitchResult,
     _allowed_bins,
     _as_float32,
+    _bin_middles,
     _check_range,
     _frame_candidates,
     _frame_log_probs,
@@ -204,6 +205,7 @@ class PitchStream:
         self._allowed = _allowed_bins(net, self._fmin, self._fmax)
         self._k = 1 if self._argmax else min(VITERBI_CANDIDATES, int(self._allowed.sum()))
         self._decoder = None
+        self._middles = _bin_middles(net)
         if not self._argmax:
             grid = np.arange(net.n_period_bins, dtype=np.float64)
             self._decoder = ViterbiDecoder(_jump_cost(net), lag=lag, positions=grid)
@@ -359,9 +361,10 @@ class PitchStream:
             return
         pending = {name: value[:, :n] for name, value in self._pending.items()}
         self._pending = {name: value[:, n:] for name, value in self._pending.items()}
-        bins, log2_periods = (torch.from_numpy(pending[k]) for k in ("bins", "log2_periods"))
-        log2_period = _path_log2_period(bins, log2_periods, torch.from_numpy(path), self._net)
-        self._record(log2_period[0].numpy(), pending["periodicity"][0])
+        log2_period = _path_log2_period(
+            pending["bins"], pending["log2_periods"], path, self._middles
+        )
+        self._record(log2_period[0], pending["periodicity"][0])
 
     def _record(self, log2_period: np.ndarray, periodicity: np.ndarray) -> None:
         """Network frames ``_n_decided ..`` are decided: keep their tracks and levels."""
