@@ -165,6 +165,17 @@ def main(argv=None) -> int:
     ]
     for (score, threshold, rpa, oa), path, _ in results:
         lines.append(f"| `{path}` | {score:.4f} | {threshold} | {rpa:.4f} | {oa:.4f} |")
+    keys = sorted(results[0][2], key=lambda k: (k[0], -math.inf if k[1] is None else k[1]))
+    lines += [
+        "",
+        "RPA\\* / OA (at each checkpoint's best threshold) per dev set and condition:",
+        "",
+        "| checkpoint | " + " | ".join(_label(key) for key in keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for (_, threshold, _, _), path, summary in results:
+        cells = [f"{summary[k]['rpa_all']:.3f} / {summary[k]['oa'][threshold]:.3f}" for k in keys]
+        lines.append(f"| `{Path(path).name}` | " + " | ".join(cells) + " |")
     (score, threshold, _, _), path, summary = results[0]
     lines += [
         "",
