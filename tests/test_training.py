@@ -426,6 +426,25 @@ def test_a_run_killed_mid_epoch_resumes_and_finishes_with_the_same_steps(tmp_pat
     assert torch.load(report["last_checkpoint"], weights_only=True)["global_step"] == 24
 
 
+def test_keep_checkpoints_keeps_one_file_per_interval_with_its_own_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    settings = ("logger=none", "trainer.max_steps=6")
+    run_train(run_dir, *settings, "checkpoint_every_n_steps=3", "keep_checkpoints=true")
+    kept = {
+        p.name: torch.load(p, weights_only=True) for p in (run_dir / "checkpoints").glob("step=*")
+    }
+    assert sorted(kept) == ["step=3.ckpt", "step=6.ckpt"]
+    assert [kept[n]["global_step"] for n in sorted(kept)] == [3, 6]
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for name, value in last.items():  # step 6 is the final weights; step 3 differs
+        assert torch.equal(kept["step=6.ckpt"]["state_dict"][name], value)
+    assert any(not torch.equal(kept["step=3.ckpt"]["state_dict"][n], v) for n, v in last.items())
+    # Without keep_checkpoints only last.ckpt is rewritten.
+    plain = tmp_path / "plain"
+    run_train(plain, *settings, "checkpoint_every_n_steps=3")
+    assert not list((plain / "checkpoints").glob("step=*"))
+
+
 def test_hydra_configs_compose_and_instantiate():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
