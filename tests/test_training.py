@@ -503,17 +503,18 @@ def test_espeak_mixtures_use_voices_the_benchmark_does_not_use(data, monkeypatch
     assert benchmark_languages & set(speech.voices) == set()
 
 
-def test_speech_finetune_is_the_second_run_of_the_shipped_checkpoint():
+def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    shipped = OmegaConf.to_container(OmegaConf.load(ROOT / "checkpoints" / "foldpitch-16k.yaml"))
+    # The run read its rendered pools from a scratch folder (an override of the run).
+    cache = f"data.train.cache_dir={shipped['data']['train']['cache_dir']}"
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=speech_finetune"])
+        cfg = compose(config_name="train", overrides=["experiment=realistic_finetune", cache])
     cfg.output_dir = "unused"  # the ${hydra:...} path, only set inside a run
     cfg = OmegaConf.to_container(cfg, resolve=True)
-    shipped = OmegaConf.to_container(OmegaConf.load(ROOT / "checkpoints" / "foldpitch-16k.yaml"))
-    for section in ("data", "model", "optim"):
+    for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints"):
         assert cfg[section] == shipped[section], section
-    # The run predates the time_symmetric key; its default is what ran.
-    assert cfg["loss"] == {**shipped["loss"], "time_symmetric": True}
-    assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 7500
+    assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 1500
+    assert shipped["init_from"] == "shipped"  # fine-tuned from the previous weights
