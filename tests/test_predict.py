@@ -1056,6 +1056,38 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     torch.testing.assert_close(refined[0, ~voiced], start[0, ~voiced])
 
 
+@pytest.mark.parametrize("frames", [0, 1, 3])
+def test_near_marks_the_frames_on_each_side_of_every_break(frames):
+    breaks = torch.zeros(20, dtype=torch.bool)
+    breaks[[0, 5, 6, 19]] = True  # between frames t - 1 and t
+    near = predict_module._near(breaks, frames)
+    # reference: frame i lies within `frames` frames of the boundary before frame t
+    # when t - frames <= i < t + frames
+    expected = [
+        any(t - frames <= i < t + frames for t in torch.nonzero(breaks).flatten().tolist())
+        for i in range(20)
+    ]
+    assert near.tolist() == expected
+
+
+def test_refine_keeps_the_network_value_beside_note_changes_and_voicing_edges(net):
+    """Beside a note change or a voicing edge, where a rendered note's pitch settles and a
+    frame's window holds two notes or silence, the fold loss may prefer a value that is
+    no note's (the benchmark's instruments lost frames there): the refinement keeps the
+    network's value within REFINE_EDGE_FRAMES of every break, and refines the rest."""
+    audio, truth = _notes_with_jumps_and_rests()
+    voiced = truth > 0
+    start = torch.log2(RATE / torch.where(voiced, truth * 2 ** (18 / 1200), 300.0))[None]
+    refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 30, voiced[None])
+    breaks = torch.zeros_like(voiced)
+    breaks[1:] = ((start[0, 1:] - start[0, :-1]).abs() > 100 / 1200) | (voiced[1:] != voiced[:-1])
+    near = predict_module._near(breaks, predict_module.REFINE_EDGE_FRAMES)
+    assert near.sum() >= 4 * 2 * predict_module.REFINE_EDGE_FRAMES  # the rule applies
+    torch.testing.assert_close(refined[0, near], start[0, near], rtol=0, atol=0)
+    moved = 1200 * (refined[0] - start[0]).abs()
+    assert (moved[voiced & ~near] > 5).float().mean() > 0.9  # the rest is refined
+
+
 def test_refine_with_the_shipped_model_keeps_every_right_frame():
     """``predict(refine=True)`` with the shipped network on notes with jumps, onsets and
     rests: every frame within 50 cents of the exact f0 without the refinement is still
