@@ -16,8 +16,9 @@ runs on the test part in the same run: foldpitch before (the shipped network) an
 adaptation, SwiftF0 and FCPE (their wrappers in ``methods.py``; reported as unavailable
 where this checkout or machine lacks them).
 
-Domains (all from the **test** rows of :data:`foldpitch.data.splits.SPLITS`, so the
-shipped network never heard them; none of the reserved sources):
+Domains (``--split test``, the default: all from the **test** rows of
+:data:`foldpitch.data.splits.SPLITS`, so the shipped network never heard them; none of
+the reserved sources):
 
 - ``cello``: the cello family (GM program 42) in the allowed soundfonts, melodies
   rendered one note at a time, label = each note's nominal MIDI pitch
@@ -39,6 +40,12 @@ Adaptation: steps, time on this machine, the held-back fold loss before and afte
 label-free figure ``foldpitch adapt`` prints). Forgetting: foldpitch's RPA on the accuracy
 benchmark's quick tones (16 clips) and quick speech (ARCTIC and espeak-ng, <= 6 clips),
 before and after each adaptation.
+
+``--split dev`` builds the same four kinds from the **dev** rows, for choosing the
+adaptation settings without looking at the test domains: the viola family (program
+41), ``czech_ph`` as the voice and under babble, ``lp_diphone`` in another strongly
+reverberant room; forgetting on tones drawn with seed 1 and three ``speech-dev``
+espeak-ng voices (see :data:`SPLITS`).
 """
 
 from __future__ import annotations
@@ -69,8 +76,7 @@ ROOM_MIN_RT60 = 0.8
 @dataclasses.dataclass
 class Domain:
     name: str
-    description: str
-    build: Callable[[int], tuple[list[np.ndarray], list]]  # n_adapt -> (audio, clips)
+    build: Callable[[int, str], tuple[list[np.ndarray], list]]  # n_adapt, split -> audio, clips
 
 
 # ------------------------------------------------------------------------ the domains
@@ -94,26 +100,46 @@ def _sentences(language: str, n: int, seed: int) -> list[str]:
     return [sentence(rng, language, 6, 14) for _ in range(n)]
 
 
-def _voice_parts(voice: str, n_adapt: int, seed: int = 0):
+@dataclasses.dataclass(frozen=True)
+class Sources:
+    """What the four domains are made of in one split of :data:`SPLITS`."""
+
+    cello: tuple[int, str]  # (GM program, name): the bowed-string family left out
+    voice: str  # Festival voices, WORLD-resynthesised
+    room: str
+    babble: str
+    room_key: int  # seeds the room draws
+
+
+SPLITS = {
+    # the test rows of foldpitch.data.splits.SPLITS: report only
+    "test": Sources((42, "cello"), "czech_machac", "pc_diphone", "upc_ca_ona_hts", 0xADA),
+    # the dev rows, another room: for choosing adaptation settings
+    "dev": Sources((41, "viola"), "czech_ph", "lp_diphone", "czech_ph", 0xDE7),
+}
+
+
+def _voice_parts(voice: str, n_adapt: int, split: str, seed: int = 0):
     from foldpitch.data.speech import FESTIVAL_VOICES
 
     from .accuracy import realistic
 
-    clips = realistic.build_festival_clips("festival-test", (None,), voices=[voice], seed=seed)
+    clips = realistic.build_festival_clips(f"festival-{split}", (None,), voices=[voice], seed=seed)
     language = FESTIVAL_VOICES[voice].language
     adapt = [_festival_world(voice, text)[0] for text in _sentences(language, n_adapt, seed)]
     return adapt, clips
 
 
-def build_voice(n_adapt: int):
-    return _voice_parts("czech_machac", n_adapt)
+def build_voice(n_adapt: int, split: str):
+    return _voice_parts(SPLITS[split].voice, n_adapt, split)
 
 
-def _room() -> np.ndarray:
+def _room(split: str) -> np.ndarray:
     from .accuracy import realistic
 
+    key = SPLITS[split].room_key
     for draw in range(100):
-        rir, rt60 = realistic.room_impulse_response(np.random.default_rng([0xADA, draw]), RATE)
+        rir, rt60 = realistic.room_impulse_response(np.random.default_rng([key, draw]), RATE)
         if rt60 >= ROOM_MIN_RT60:
             return rir
     raise RuntimeError("no room draw reached the RT60 asked for")
@@ -126,9 +152,9 @@ def _convolve(audio: np.ndarray, rir: np.ndarray) -> np.ndarray:
     return (wet * 0.5 / max(float(np.abs(wet).max()), 1e-12)).astype(np.float32)
 
 
-def build_room(n_adapt: int):
-    adapt, clips = _voice_parts("pc_diphone", n_adapt)
-    rir = _room()
+def build_room(n_adapt: int, split: str):
+    adapt, clips = _voice_parts(SPLITS[split].room, n_adapt, split)
+    rir = _room(split)
     adapt = [_convolve(a, rir) for a in adapt]
     clips = [dataclasses.replace(c, audio=_convolve(c.audio, rir), set="room") for c in clips]
     return adapt, clips
@@ -156,38 +182,51 @@ def _with_babble(audio: np.ndarray, seed: int) -> np.ndarray:
     return (mixed * 0.5 / np.abs(mixed).max()).astype(np.float32)
 
 
-def build_babble(n_adapt: int):
-    adapt, clips = _voice_parts("upc_ca_ona_hts", n_adapt)
-    adapt = [_with_babble(a, 1000 + i) for i, a in enumerate(adapt)]  # other babble ...
-    clips = [  # ... than the test part's
-        dataclasses.replace(c, audio=_with_babble(c.audio, i), set="babble")
+def build_babble(n_adapt: int, split: str):
+    adapt, clips = _voice_parts(SPLITS[split].babble, n_adapt, split)
+    offset = 0 if split == "test" else 5000  # the dev babble is other sentences again
+    adapt = [_with_babble(a, offset + 1000 + i) for i, a in enumerate(adapt)]  # other ...
+    clips = [  # ... babble than the test part's
+        dataclasses.replace(c, audio=_with_babble(c.audio, offset + i), set="babble")
         for i, c in enumerate(clips)
     ]
     return adapt, clips
 
 
-def build_cello(n_adapt: int):
+def build_cello(n_adapt: int, split: str):
     from foldpitch.data.soundfont import find_soundfonts
 
     from .accuracy import realistic
 
     fonts = find_soundfonts()
-    kwargs = dict(programs=[42], soundfonts=fonts)
-    clips = realistic.build_instrument_clips("instruments-test", (None,), seed=0, **kwargs)
+    kwargs = dict(programs=[SPLITS[split].cello[0]], soundfonts=fonts)
+    set_name = f"instruments-{split}"
+    clips = realistic.build_instrument_clips(set_name, (None,), seed=0, **kwargs)
     adapt = []
     seed = 1
     while len(adapt) < n_adapt:
-        parts = realistic.build_instrument_clips("instruments-test", (None,), seed=seed, **kwargs)
+        parts = realistic.build_instrument_clips(set_name, (None,), seed=seed, **kwargs)
         adapt += [clip.audio for clip in parts]
         seed += 1
     return adapt[:n_adapt], clips
 
 
+def describe(name: str, split: str) -> str:
+    """One line on what domain ``name`` is in ``split``."""
+    sources = SPLITS[split]
+    return {
+        "cello": f"{sources.cello[1]} (soundfont, {split} family), one note at a time",
+        "voice": f"voice {sources.voice} (Festival, {split}), WORLD",
+        "room": f"voice {sources.room} in a room, RT60 >= {ROOM_MIN_RT60:g} s",
+        "babble": f"voice {sources.babble}, babble at {BABBLE_SNR_DB:g} dB",
+    }[name]
+
+
 DOMAINS = {
-    "cello": Domain("cello", "cello (soundfont, test family), one note at a time", build_cello),
-    "voice": Domain("voice", "Czech voice czech_machac (Festival, test), WORLD", build_voice),
-    "room": Domain("room", "Italian voice pc_diphone in a room, RT60 >= 0.8 s", build_room),
-    "babble": Domain("babble", "Catalan voice upc_ca_ona_hts, babble at 5 dB", build_babble),
+    "cello": Domain("cello", build_cello),
+    "voice": Domain("voice", build_voice),
+    "room": Domain("room", build_room),
+    "babble": Domain("babble", build_babble),
 }
 
 
@@ -225,15 +264,32 @@ def _unavailable(reason: str):
     return method
 
 
+def _general_clips(split: str) -> dict[str, list]:
+    """The clips that measure forgetting: the quick tones and speech of the accuracy
+    benchmark (test), or the same kinds from its dev sets (dev)."""
+    from .accuracy import data as tone_data
+    from .accuracy import speech
+
+    if split == "test":
+        return {"tones": tone_data.quick_clips(), "speech": speech.quick_speech_clips()}
+    dev_speech = speech.build_speech_clips(
+        speech.SPEECH_SNRS,
+        parts=("espeak",),
+        voices=speech.DEV_VOICES[:3],
+        seed=speech.DEV_SEED,
+        max_seconds=speech.QUICK_SECONDS,
+        set_name="speech-dev",
+    )
+    return {"tones": tone_data.quick_clips(seed=1), "speech": dev_speech}
+
+
 def run(args) -> str:
     import torch
 
     from foldpitch.predict import DEFAULT_CHECKPOINT
     from foldpitch.system import HELD_BACK, adapt
 
-    from .accuracy import data as tone_data
     from .accuracy import methods
-    from .accuracy import speech as speech_data
 
     torch.set_num_threads(args.threads)
     shipped = Path(DEFAULT_CHECKPOINT)
@@ -241,7 +297,7 @@ def run(args) -> str:
         name: methods.METHODS.get(name) or _unavailable("not registered in methods.py here")
         for name in ("swift-f0", "fcpe")
     }
-    general = {"tones": tone_data.quick_clips(), "speech": speech_data.quick_speech_clips()}
+    general = _general_clips(args.split)
     base_general = {
         name: _score(_foldpitch(shipped), clips)[0]["raw_pitch_accuracy"]
         for name, clips in general.items()
@@ -252,7 +308,7 @@ def run(args) -> str:
         domain = DOMAINS[name]
         started = time.perf_counter()
         try:
-            adapt_audio, clips = domain.build(args.n_adapt)
+            adapt_audio, clips = domain.build(args.n_adapt, args.split)
         except Exception as error:  # noqa: BLE001 - a missing program skips the domain
             notes.append(f"- {name}: skipped ({type(error).__name__}: {error})")
             continue
@@ -277,6 +333,7 @@ def run(args) -> str:
                 validate_every=args.validate_every,
                 held_back_items=args.held_back_items,
                 monitoring_items=0,
+                train_voicing=args.train_voicing,
                 seed=args.seed,
                 progress_bar=False,
             )
@@ -314,7 +371,8 @@ def run(args) -> str:
             if not values:
                 cells += [""] * (len(COLUMNS) - 1)
             where = (
-                f"{domain.description} | {adapt_s:.0f} s / {test_s:.0f} s ({n_clips} clips)"
+                f"{describe(domain.name, args.split)} | "
+                f"{adapt_s:.0f} s / {test_s:.0f} s ({n_clips} clips)"
                 if first
                 else " | "
             )
@@ -351,6 +409,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--validate-every", type=int, default=10)
     parser.add_argument("--held-back-items", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--split",
+        choices=sorted(SPLITS),
+        default="test",
+        help="test: the domains reported; dev: other voices, family and room, to choose "
+        "settings on (default: test)",
+    )
+    parser.add_argument(
+        "--train-voicing", action="store_true", help="also train the voicing output"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help=f"also write {RESULTS}")
     parser.add_argument("--out", help="also write the report to this file")

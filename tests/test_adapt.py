@@ -130,12 +130,22 @@ def test_adapt_lowers_held_back_loss_and_writes_a_checkpoint_predict_takes(
         not torch.equal(a, b) for a, b in zip(net.parameters(), base.parameters(), strict=True)
     ]
     assert any(changed)
-    # the held-back loss recomputed independently from the written weights
+    # the voicing is the base's: only the head's pitch rows trained
+    for name in ("stem", "blocks"):
+        for a, b in zip(
+            getattr(net, name).parameters(), getattr(base, name).parameters(), strict=True
+        ):
+            assert torch.equal(a, b), name
+    assert torch.equal(net.head.weight[-1], base.head.weight[-1])
+    assert torch.equal(net.head.bias[-1], base.head.bias[-1])
+    assert not torch.equal(net.head.weight[:-1], base.head.weight[:-1])
+    # the held-back loss recomputed independently from the written weights: the fold
+    # loss that trains the pitch (the periodicity term, which does not train, left out)
     held = AudioFolder(
         sorted(audio.iterdir()), 0.5, RATE, length=8, seed=1, part=(0.8, 1.0)
     )  # adapt's held-back set: seed + 1
     batch = torch.stack([held[i]["audio"] for i in range(8)])
-    objective = SelfSupervisedFoldLoss(**TINY_LOSS)
+    objective = SelfSupervisedFoldLoss(**TINY_LOSS, periodicity_weight=0.0)
 
     def held_loss(model):
         with torch.no_grad():
@@ -151,6 +161,21 @@ def test_adapt_lowers_held_back_loss_and_writes_a_checkpoint_predict_takes(
     by_net = predict(tone, RATE, net, device="cpu")
     torch.testing.assert_close(by_path.f0, by_net.f0)
     assert torch.equal(by_path.voiced, by_net.periodicity > THRESHOLD)
+    assert torch.equal(by_net.periodicity, predict(tone, RATE, base, device="cpu").periodicity)
+
+
+def test_adapt_with_train_voicing_trains_the_whole_network(tmp_path, base_checkpoint):
+    audio = write_tones(tmp_path / "audio", n_files=4)
+    out = tmp_path / "adapted.ckpt"
+    options = dict(init_from=base_checkpoint, steps=2, batch_size=2, seconds=0.5)
+    adapt(sorted(audio.iterdir()), out, train_voicing=True, validate_every=1,
+          held_back_items=2, monitoring_items=0, progress_bar=False, **options)  # fmt: skip
+    net, info = load_pitchnet(out)
+    base, _ = load_pitchnet(base_checkpoint)
+    for name in ("stem", "blocks", "head"):
+        pairs = zip(getattr(net, name).parameters(), getattr(base, name).parameters(), strict=True)
+        assert any(not torch.equal(a, b) for a, b in pairs), name
+    assert info["resolved_config"]["loss"]["periodicity_weight"] == 1.0
 
 
 def test_cli_refuses_silent_and_too_short_audio(tmp_path, base_checkpoint, capsys):

@@ -406,3 +406,25 @@ def test_half_precision_audio_is_read_in_float32(dtype):
         audio.float(), logits, offsets, periodicity, EDGES
     )
     assert torch.equal(terms["loss"], expected["loss"])
+
+
+def test_periodicity_weight_scales_the_periodicity_term_and_its_gradient():
+    # The total is soft-argmin + weight * periodicity (+ refinement): compared with the
+    # terms of the unweighted objective, and the voicing logits get no gradient at 0.
+    tone = add_noise(harmonic_tone(150.0, SR, 8000), 10.0, torch.Generator().manual_seed(4))
+    true_bin = int((math.log2(SR / 150.0) - EDGES[0]) / (EDGES[1] - EDGES[0]))
+    audio, logits, offsets, periodicity = _graded_setup(tone, true_bin, 0.7)
+    common = dict(refine_weight=0.5, periodicity_temperature=0.1, upsample=1)
+    reference = SelfSupervisedFoldLoss(**common)(audio, logits, offsets, periodicity, EDGES)
+    for weight in (0.0, 0.25):
+        voicing = periodicity.detach().clone().requires_grad_(True)
+        objective = SelfSupervisedFoldLoss(periodicity_weight=weight, **common)
+        terms = objective(audio, logits, offsets, voicing, EDGES)
+        expected = (
+            reference["soft_argmin"] + weight * reference["periodicity"] + 0.5 * reference["refine"]
+        )
+        torch.testing.assert_close(terms["loss"], expected)
+        (grad,) = torch.autograd.grad(terms["loss"], voicing)
+        assert bool((grad == 0).all()) == (weight == 0.0)
+    with pytest.raises(ValueError, match="periodicity_weight"):
+        SelfSupervisedFoldLoss(periodicity_weight=-1.0)

@@ -237,7 +237,8 @@ def add_adapt_parser(commands) -> None:
             "loss it was trained with is the only objective. The last 20 %% of every "
             "file is held back and its fold loss printed before and after (lower is "
             "better), so you see whether it helped; the weights with the lowest "
-            "held-back loss are written, with the base network's voicing threshold. "
+            "held-back loss are written, with the base network's voicing (only the pitch "
+            "is fine-tuned unless --train-voicing). "
             "Stops early when that loss stops improving, and refuses audio that is too "
             "short, silent or unpitched, and a network that collapsed. Then: foldpitch "
             "predict --checkpoint OUT.ckpt ... Needs the train extra (lightning)."
@@ -258,6 +259,13 @@ def add_adapt_parser(commands) -> None:
         "--voicing-threshold",
         type=float,
         help="store this voicing threshold in (0, 1) (default: the base checkpoint's)",
+    )
+    adapt.add_argument(
+        "--train-voicing",
+        action="store_true",
+        help="train the voicing output too (default: only the pitch is fine-tuned and the "
+        "voicing stays the base network's: on your audio as it is, a reverberant tail or a "
+        "background voice is periodic, and would be learnt as voiced)",
     )
 
 
@@ -292,6 +300,7 @@ def run_adapt(args) -> int:
             init_from=args.checkpoint or "shipped",
             batch_size=args.batch_size,
             voicing_threshold=args.voicing_threshold,
+            train_voicing=args.train_voicing,
         )
     except (AdaptationCollapsed, ValueError, FileNotFoundError) as error:
         say(f"foldpitch adapt: {error}")

@@ -693,6 +693,16 @@ class AdaptationGuard(L.Callback):
                 print(f"\nfoldpitch adapt: {self.stop_reason}", file=sys.stderr, flush=True)
 
 
+def keep_voicing(model: PitchNet) -> None:
+    """Freeze everything that the voicing output reads, so that fine-tuning changes the
+    pitch only: the stem and the blocks (``requires_grad`` off). The head's pitch rows
+    still train; its periodicity row gets no gradient once the objective's periodicity
+    term has weight 0, and stays exact with no weight decay."""
+    for module in (model.stem, model.blocks):
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+
+
 def _validate(trainer, system, datamodule) -> dict[str, float]:
     parts = trainer.validate(system, datamodule=datamodule, verbose=False)
     return {k: float(v) for part in parts for k, v in part.items()}
@@ -862,6 +872,7 @@ def adapt(
     held_back_items: int = 32,
     monitoring_items: int = 16,
     voicing_threshold: float | None = None,
+    train_voicing: bool = False,
     progress_bar: bool = True,
 ) -> dict:
     """Adapt a trained network to unlabelled recordings (``foldpitch adapt``), no Hydra.
@@ -882,6 +893,10 @@ def adapt(
             :func:`foldpitch.model.export_pitchnet`.
         init_from: the base checkpoint; ``"shipped"`` (default) for the shipped network.
         voicing_threshold: stored in the result; ``None`` keeps the base's.
+        train_voicing: also train the voicing output (the objective's periodicity
+            term). Off by default: on the user's audio as it is, a reverberant tail or
+            a background voice is periodic, and the base network learned to call it
+            unvoiced from dry training targets that adaptation does not have.
         device: ``"cpu"`` or ``"cuda"``.
 
     Returns:
@@ -919,9 +934,12 @@ def adapt(
     if monitoring_items:
         validation.update(monitoring_sets(model, monitoring_items, seconds))
     datamodule = PitchDataModule(train_set, validation, batch_size=batch_size, num_workers=0)
+    if not train_voicing:
+        keep_voicing(model)
     system = PitchSystem(
         model,
-        base_objective(info),
+        base_objective(info, periodicity_weight=1.0 if train_voicing else 0.0),
+        weight_decay=1e-4 if train_voicing else 0.0,  # AdamW decays rows with no gradient
         learning_rate=learning_rate,
         warmup_steps=warmup_steps,
         total_steps=steps,
@@ -939,6 +957,7 @@ def adapt(
             "learning_rate": learning_rate,
             "warmup_steps": warmup_steps,
             "held_back": held_back,
+            "train_voicing": train_voicing,
         },
         "loss": {"_target_": "foldpitch.loss.SelfSupervisedFoldLoss", **_objective_config(system)},
         "base_resolved_config": info.get("resolved_config"),
@@ -975,6 +994,7 @@ def _objective_config(system: PitchSystem) -> dict:
             "periodicity_threshold",
             "periodicity_temperature",
             "refine_weight",
+            "periodicity_weight",
             "kernel",
             "submultiple_margin",
             "upsample",
@@ -1005,8 +1025,16 @@ def adapt_from_config(cfg) -> dict:
     model, info = load_initial_weights(cfg.init_from)
     if settings.get("voicing_threshold") is not None:
         model.voicing_threshold = check_voicing_threshold(settings.voicing_threshold)
-    objective = base_objective(info) if settings.get("loss_from_base") else instantiate(cfg.loss)
-    system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **cfg.optim)
+    optim = dict(cfg.optim)
+    if settings.get("loss_from_base"):
+        objective = base_objective(info)
+    else:
+        objective = instantiate(cfg.loss)
+    if not settings.get("train_voicing"):
+        keep_voicing(model)
+        objective.periodicity_weight = 0.0
+        optim["weight_decay"] = 0.0
+    system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **optim)
     system.resolved_config = OmegaConf.to_container(cfg, resolve=True)
     system.resolved_config["loss"] = {
         "_target_": "foldpitch.loss.SelfSupervisedFoldLoss",

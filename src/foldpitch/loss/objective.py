@@ -51,6 +51,8 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity_temperature: ``None`` (default) for the threshold term above, or a
             positive width in fold-loss units of the graded periodicity target.
         refine_weight: weight of the dense refinement term (0 switches it off).
+        periodicity_weight: weight of the periodicity term (0: the voicing output gets
+            no gradient, as when adapting a network whose voicing should stay its own).
         kernel: interpolation kernel of the refinement term.
         submultiple_margin, upsample, time_symmetric: see :func:`candidate_fold_costs`.
 
@@ -67,6 +69,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity_threshold: float = 0.7,
         periodicity_temperature: float | None = None,
         refine_weight: float = 1.0,
+        periodicity_weight: float = 1.0,
         kernel: str = "cubic",
         submultiple_margin: float = 0.3,
         upsample: int = 4,
@@ -81,12 +84,15 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             raise ValueError(
                 f"periodicity_temperature must be None or > 0, got {periodicity_temperature}"
             )
+        if not periodicity_weight >= 0:
+            raise ValueError(f"periodicity_weight must be >= 0, got {periodicity_weight}")
         _checks.one_of("kernel", kernel, KERNELS)
         self.hop_length = hop_length
         self.temperature = temperature
         self.periodicity_threshold = periodicity_threshold
         self.periodicity_temperature = periodicity_temperature
         self.refine_weight = refine_weight
+        self.periodicity_weight = periodicity_weight
         self.kernel = kernel
         self.submultiple_margin = submultiple_margin
         self.upsample = upsample
@@ -125,7 +131,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             "periodicity": self._periodicity_term(periodicity_logits, periodicity, predicted_cost),
             "expected": expected.detach().mean(),
         }
-        total = terms["soft_argmin"] + terms["periodicity"]
+        total = terms["soft_argmin"] + self.periodicity_weight * terms["periodicity"]
         if self.refine_weight > 0:
             width = log2_period_edges[1] - log2_period_edges[0]
             envelope = log2_period_edges[best[..., 0]] + offsets.gather(-1, best)[..., 0] * width
