@@ -439,10 +439,14 @@ def test_keep_checkpoints_keeps_one_file_per_interval_with_its_own_weights(tmp_p
     for name, value in last.items():  # step 6 is the final weights; step 3 differs
         assert torch.equal(kept["step=6.ckpt"]["state_dict"][name], value)
     assert any(not torch.equal(kept["step=3.ckpt"]["state_dict"][n], v) for n, v in last.items())
-    # Without keep_checkpoints only last.ckpt is rewritten.
+    # Without keep_checkpoints only last.ckpt is rewritten. Both callbacks write that one
+    # file (Lightning used to add last-v1.ckpt beside it).
     plain = tmp_path / "plain"
     run_train(plain, *settings, "checkpoint_every_n_steps=3")
     assert not list((plain / "checkpoints").glob("step=*"))
+    for run in (run_dir, plain):
+        names = sorted(p.name for p in (run / "checkpoints").iterdir())
+        assert not [n for n in names if n.startswith("last-v")], names
 
 
 def test_hydra_configs_compose_and_instantiate():

@@ -448,6 +448,7 @@ def train(cfg) -> dict:
         mode="max",
         save_last=True,  # Lightning updates last.ckpt when it saves a best one ...
         save_top_k=1 if monitor else 0,
+        enable_version_counter=False,  # ... the same file as below, not last-v1.ckpt
     )
     logger = instantiate(cfg.logger) if cfg.logger else False
     callbacks.append(checkpoint)
@@ -465,6 +466,7 @@ def train(cfg) -> dict:
                 every_n_train_steps=every,
                 save_top_k=-1 if keep else 0,  # keep: one file per step, to choose on dev
                 save_last=True,
+                enable_version_counter=False,
             )
         )
     if logger:
