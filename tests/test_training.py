@@ -442,8 +442,12 @@ def test_keep_checkpoints_keeps_one_file_per_interval_with_its_own_weights(tmp_p
     # Without keep_checkpoints only last.ckpt is rewritten. Both callbacks write that one
     # file (Lightning used to add last-v1.ckpt beside it).
     plain = tmp_path / "plain"
-    run_train(plain, *settings, "checkpoint_every_n_steps=3")
+    base = run_dir / "checkpoints" / "last.ckpt"
+    run_train(plain, *settings, "checkpoint_every_n_steps=3", f"init_from={base}")
     assert not list((plain / "checkpoints").glob("step=*"))
+    # a run started from another checkpoint's weights records it
+    written = torch.load(plain / "checkpoints" / "last.ckpt", weights_only=False)
+    assert written["foldpitch"]["init_from"] == str(base)
     for run in (run_dir, plain):
         names = sorted(p.name for p in (run / "checkpoints").iterdir())
         assert not [n for n in names if n.startswith("last-v")], names

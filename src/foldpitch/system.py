@@ -426,12 +426,14 @@ def train(cfg) -> dict:
     output_dir = Path(cfg.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     datamodule = instantiate(cfg.data)
+    base = None
     if cfg.get("init_from") is not None:  # weights only: fresh optimiser and schedule
-        model, _ = load_initial_weights(cfg.init_from)
+        model, base = load_initial_weights(cfg.init_from)
     else:
         model = instantiate(cfg.model)
     objective = instantiate(cfg.loss)
     system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **cfg.optim)
+    system.init_from = base["path"] if base else None  # recorded in every checkpoint
     system.resolved_config = resolved
     system.commit = git_commit()
 
