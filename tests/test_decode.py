@@ -137,3 +137,35 @@ def test_bad_frames_are_named():
         decoder.push(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="positions"):
         decoder.push(np.zeros((1, 4, 3)), np.zeros((1, 4, 3)))
+
+
+@pytest.mark.parametrize("n_states", [7, 256, 300])  # uint8 back-pointers up to 256
+def test_the_c_forward_pass_gives_the_numpy_path_exactly(monkeypatch, n_states):
+    """The offline grid path in C (``csrc/viterbi.c``) against the numpy loop it
+    replaces, pushed in uneven blocks: the same path and the same final scores, bit for
+    bit, with ties everywhere (integer scores on an integer grid) and impossible states."""
+    from foldpitch import _native
+
+    if not _native.available():
+        pytest.skip("no C compiler: the numpy loop is the only path")
+    rng = np.random.default_rng(n_states)
+    table = rng.integers(-3, 1, (3, 40, n_states)).astype(np.float64)
+    table[rng.random(table.shape) < 0.2] = -np.inf
+    table[:, 5] = -np.inf  # a frame with every state impossible
+    table[:, 5, 1] = 0.0
+    grid = np.arange(n_states, dtype=np.float64) * 2
+
+    def decode(native: str):
+        monkeypatch.setenv("FOLDPITCH_NATIVE", native)
+        decoder = ViterbiDecoder(0.5, lag=None, positions=grid)
+        for start, stop in ((0, 1), (1, 13), (13, 14), (14, 40)):
+            assert decoder.push(table[:, start:stop]).shape == (3, 0)
+        score = decoder._score.copy()
+        return decoder.flush(), score
+
+    path_c, score_c = decode("1")
+    path_numpy, score_numpy = decode("0")
+    np.testing.assert_array_equal(path_c, path_numpy)
+    np.testing.assert_array_equal(score_c, score_numpy)
+    # and the numpy loop is itself the best path (brute force on a small problem is above)
+    assert np.isfinite(table[np.arange(3)[:, None], np.arange(40), path_c]).all()

@@ -230,9 +230,9 @@ def test_the_environment_switch_takes_effect_in_either_order(monkeypatch, tmp_pa
 def test_the_kernel_is_built_once_per_source(fresh_loader, monkeypatch, tmp_path):
     monkeypatch.setenv("FOLDPITCH_CACHE", str(tmp_path))
     assert _native.available()
-    (built,) = tmp_path.glob("fold_cycles-*.so")
+    (built,) = tmp_path.glob("foldpitch-*.so")
     stamp = built.stat().st_mtime_ns
     _native._load_with.cache_clear()
     assert _native.available()
-    assert list(tmp_path.glob("fold_cycles-*.so")) == [built]
+    assert list(tmp_path.glob("foldpitch-*.so")) == [built]
     assert built.stat().st_mtime_ns == stamp

@@ -1,7 +1,9 @@
-"""The fused CPU kernel of the cycle-form loss (``csrc/fold_cycles.c``), built on first use.
+"""foldpitch's C kernels, built on first use: the fused CPU kernel of the cycle-form loss
+(``csrc/fold_cycles.c``) and the forward steps of the Viterbi decoder
+(``csrc/viterbi.c``, :func:`viterbi_grid_forward`).
 
-The C file is compiled once per source version with the system's C compiler (``$CC``,
-else the compiler Python was built with, else ``cc``) into a cache folder
+The C files are compiled into one library once per source version with the system's C
+compiler (``$CC``, else the compiler Python was built with, else ``cc``) into a cache folder
 (``$FOLDPITCH_CACHE``, else ``$XDG_CACHE_HOME/foldpitch``, else ``~/.cache/foldpitch``)
 and loaded with :mod:`ctypes`; it needs neither the PyTorch headers nor a build step at
 install time. Where there is no compiler, or ``FOLDPITCH_NATIVE=0`` is set, the loss
@@ -26,7 +28,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-SOURCE = Path(__file__).with_name("csrc") / "fold_cycles.c"
+SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("fold_cycles.c", "viterbi.c"))
 # -fopenmp-simd: the `omp simd` reductions only; no OpenMP runtime is linked.
 FLAGS = ("-O3", "-std=c99", "-fPIC", "-shared", "-fopenmp-simd")
 KERNEL_CODES = {"linear": 0, "cubic": 1, "sinc": 2}
@@ -58,12 +60,12 @@ def _cache_dir() -> Path:
 
 
 def _build() -> Path:
-    """Compile the kernel unless this source, compiler and flags were compiled before."""
+    """Compile the kernels unless these sources, compiler and flags were compiled before."""
     compiler = _compiler()
-    source = SOURCE.read_bytes()
+    source = b"".join(path.read_bytes() for path in SOURCES)
     key = hashlib.sha256(source + repr((compiler, FLAGS)).encode()).hexdigest()[:16]
     folder = _cache_dir()
-    library = folder / f"fold_cycles-{key}.so"
+    library = folder / f"foldpitch-{key}.so"
     if library.exists():
         return library
     try:
@@ -73,14 +75,14 @@ def _build() -> Path:
         with tempfile.TemporaryDirectory(dir=folder) as scratch:
             partial = Path(scratch) / library.name
             result = subprocess.run(
-                [*compiler, *FLAGS, "-o", str(partial), str(SOURCE), "-lm"],
+                [*compiler, *FLAGS, "-o", str(partial), *map(str, SOURCES), "-lm"],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if result.returncode != 0:
                 raise NativeUnavailable(
-                    f"compiling {SOURCE.name} with {compiler[0]} failed "
+                    f"compiling {', '.join(p.name for p in SOURCES)} with {compiler[0]} failed "
                     f"(exit {result.returncode}): {result.stderr.strip()[-500:]}"
                 )
             os.replace(partial, library)
@@ -108,8 +110,8 @@ def _load_with(settings: tuple[str | None, ...]) -> ctypes.CDLL | NativeUnavaila
         library = ctypes.CDLL(str(_build()))
     except NativeUnavailable as error:
         warnings.warn(
-            f"foldpitch: the fused CPU kernel of the cycle-form loss is unavailable ({error}); "
-            "using the slower PyTorch path",
+            f"foldpitch: the C kernels (the fused cycle-form loss, the Viterbi decoder) are "
+            f"unavailable ({error}); using the slower PyTorch and numpy paths",
             RuntimeWarning,
             stacklevel=4,
         )
@@ -125,6 +127,12 @@ def _load_with(settings: tuple[str | None, ...]) -> ctypes.CDLL | NativeUnavaila
         *(pointer, ctypes.POINTER(f64), pointer),  # loss, n_cycles, grad
     ]
     library.fold_cycles.restype = integer
+    library.viterbi_grid_forward.argtypes = [
+        *(i64, i64, i64),  # rows, n_frames, n_states
+        *(pointer, pointer, pointer),  # position, frames, score
+        *(pointer, integer, pointer, pointer),  # back, back_bytes, below, from_below
+    ]
+    library.viterbi_grid_forward.restype = integer
     return library
 
 
@@ -146,3 +154,33 @@ def check_status(status: int) -> None:
         raise MemoryError("the fused cycle-form kernel ran out of memory")
     if status != 0:
         raise RuntimeError(f"the fused cycle-form kernel failed: {_STATUS.get(status, status)}")
+
+
+def viterbi_grid_forward(score, frames, position, back_dtype):
+    """Forward steps of :class:`foldpitch.decode.ViterbiDecoder` on a shared grid, in C
+    (``csrc/viterbi.c``): updates ``score`` (float64 ``(rows, n_states)``, C-contiguous)
+    in place through ``frames`` (float64 ``(rows, n_frames, n_states)``) and returns the
+    back-pointers, ``back_dtype`` (uint8 or int32) ``(n_frames, rows, n_states)``.
+    ``position`` (``(n_states,)``) is already times the jump cost. numpy is imported
+    here: the loss's kernel needs none. Raises
+    :class:`NativeUnavailable` where the kernels are not built."""
+    import numpy as np
+
+    kernel = library().viterbi_grid_forward
+    rows, n_frames, n_states = frames.shape
+    frames = np.ascontiguousarray(frames, dtype=np.float64)
+    position = np.ascontiguousarray(position, dtype=np.float64)
+    wanted = (rows, n_states)
+    if score.dtype != np.float64 or not score.flags.c_contiguous or score.shape != wanted:
+        raise ValueError("score must be C-contiguous float64 (rows, n_states)")
+    back = np.empty((n_frames, rows, n_states), dtype=back_dtype)
+    below = np.empty(n_states, np.float64)
+    from_below = np.empty(n_states, np.int64)
+    status = kernel(
+        rows, n_frames, n_states,
+        position.ctypes.data, frames.ctypes.data, score.ctypes.data,
+        back.ctypes.data, back.itemsize, below.ctypes.data, from_below.ctypes.data,
+    )  # fmt: skip
+    if status != 0:
+        raise RuntimeError(f"the Viterbi kernel refused its arguments (status {status})")
+    return back
