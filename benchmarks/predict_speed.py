@@ -194,7 +194,8 @@ def main(argv=None) -> None:
         f"torch {torch.__version__}. 60 s of generated 16 kHz audio, batch 1 "
         f"(median of {args.repeats} after a warm-up for foldpitch, one run after a warm-up "
         "for the others); 8 files of 10 s for the batch column. Every method searched "
-        "50-1100 Hz with a 10 ms hop. Command: `python benchmarks/predict_speed.py --write`.",
+        "50-1100 Hz with a 10 ms hop. Command: `python benchmarks/predict_speed.py "
+        f"{' '.join(sys.argv[1:])}`.",
         "",
         "| method | real-time factor, 60 s | foldpitch is faster by | 8 x 10 s files | note |",
         "| --- | ---: | ---: | ---: | --- |",
