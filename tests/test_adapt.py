@@ -316,3 +316,9 @@ def test_train_script_experiment_adapt_end_to_end(tmp_path, base_checkpoint):
     # it fine-tuned with the base's objective settings, not the config's loss group
     assert info["resolved_config"]["loss"]["upsample"] == TINY_LOSS["upsample"]
     assert math.isfinite(float(next(net.parameters()).detach().sum()))
+    # adapt.train_voicing=false (the default): the layers below the head are the base's
+    base, _ = load_pitchnet(base_checkpoint)
+    below = zip(net.blocks.parameters(), base.blocks.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in below)
+    assert torch.equal(net.head.weight[-1], base.head.weight[-1])
+    assert info["resolved_config"]["loss"]["periodicity_weight"] == 0.0

@@ -697,14 +697,16 @@ class AdaptationGuard(L.Callback):
                 print(f"\nfoldpitch adapt: {self.stop_reason}", file=sys.stderr, flush=True)
 
 
-def keep_voicing(model: PitchNet) -> None:
-    """Freeze everything that the voicing output reads, so that fine-tuning changes the
-    pitch only: the stem and the blocks (``requires_grad`` off). The head's pitch rows
-    still train; its periodicity row gets no gradient once the objective's periodicity
-    term has weight 0, and stays exact with no weight decay."""
+def keep_voicing(model: PitchNet, objective: SelfSupervisedFoldLoss) -> None:
+    """Fine-tune the pitch only: freeze everything the voicing output reads (the stem and
+    the blocks, ``requires_grad`` off) and give the objective's periodicity term weight
+    0, so the head's periodicity row gets no gradient. Train it without weight decay,
+    which AdamW would apply to that row anyway; then the voicing stays exactly the
+    model's. The head's pitch rows still train."""
     for module in (model.stem, model.blocks):
         for parameter in module.parameters():
             parameter.requires_grad_(False)
+    objective.periodicity_weight = 0.0
 
 
 def _validate(trainer, system, datamodule) -> dict[str, float]:
@@ -938,12 +940,13 @@ def adapt(
     if monitoring_items:
         validation.update(monitoring_sets(model, monitoring_items, seconds))
     datamodule = PitchDataModule(train_set, validation, batch_size=batch_size, num_workers=0)
+    objective = base_objective(info, periodicity_weight=1.0)  # an adapted base stores 0
     if not train_voicing:
-        keep_voicing(model)
+        keep_voicing(model, objective)
     system = PitchSystem(
         model,
-        base_objective(info, periodicity_weight=1.0 if train_voicing else 0.0),
-        weight_decay=1e-4 if train_voicing else 0.0,  # AdamW decays rows with no gradient
+        objective,
+        weight_decay=1e-4 if train_voicing else 0.0,
         learning_rate=learning_rate,
         warmup_steps=warmup_steps,
         total_steps=steps,
@@ -1029,14 +1032,13 @@ def adapt_from_config(cfg) -> dict:
     model, info = load_initial_weights(cfg.init_from)
     if settings.get("voicing_threshold") is not None:
         model.voicing_threshold = check_voicing_threshold(settings.voicing_threshold)
-    optim = dict(cfg.optim)
     if settings.get("loss_from_base"):
-        objective = base_objective(info)
+        objective = base_objective(info, periodicity_weight=1.0)  # an adapted base stores 0
     else:
         objective = instantiate(cfg.loss)
+    optim = dict(cfg.optim)
     if not settings.get("train_voicing"):
-        keep_voicing(model)
-        objective.periodicity_weight = 0.0
+        keep_voicing(model, objective)
         optim["weight_decay"] = 0.0
     system = PitchSystem(model, objective, total_steps=cfg.trainer.max_steps, **optim)
     system.resolved_config = OmegaConf.to_container(cfg, resolve=True)
