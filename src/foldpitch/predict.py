@@ -794,12 +794,12 @@ frame, a note change at least 100), and at every edge of the network's voicing."
 
 
 REFINE_EDGE_FRAMES = 3
-"""``refine=True`` keeps the network's value on the this many frames on each side of a
+"""``refine=True`` keeps the network's value on this many frames on each side of a
 break (:data:`REFINE_BREAK_CENTS`, or an edge of the network's voicing). There a
 frame's window holds two notes, or a note and silence, and a rendered note's pitch is
 still settling: on the dev instruments (soundfont notes, labelled with their nominal
-pitch) the refinement turned 29 right frames wrong, all within 3 frames of a note change
-or voicing edge, against 6 with this rule (and 1-3 gained)."""
+pitch) the refinement turned 29 right frames wrong, almost all within 3 frames of a note
+change or voicing edge, against 6 with this rule (and 1-3 gained)."""
 
 
 def _near(breaks: Tensor, frames: int) -> Tensor:
