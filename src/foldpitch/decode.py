@@ -161,8 +161,7 @@ class ViterbiDecoder:
                     )
                 self._back.append(back)
                 score = best + frame
-            peak = score.max(-1, keepdims=True)
-            self._score = score - np.where(np.isfinite(peak), peak, 0)  # bounded over hours
+            self._score = _less_peak(score)
             self._previous = where
             self._seen += 1
             if self.lag is not None and self._seen - 1 - self.lag >= self._decided:
@@ -182,9 +181,7 @@ class ViterbiDecoder:
         if not _native.available():
             return False
         if self._score is None:  # the first frame has no predecessor
-            first = log_probs[:, 0]
-            peak = first.max(-1, keepdims=True)
-            self._score = first - np.where(np.isfinite(peak), peak, 0)
+            self._score = _less_peak(log_probs[:, 0])
             self._seen += 1
             log_probs = log_probs[:, 1:]
         score = np.ascontiguousarray(self._score, dtype=np.float64)
@@ -214,6 +211,13 @@ class ViterbiDecoder:
         for step in range(1, steps + 1):
             path[:, -1 - step] = self._back[-step][rows, path[:, -step]]
         return path
+
+
+def _less_peak(score: np.ndarray) -> np.ndarray:
+    """Each row's scores minus its best where that is finite, so that scores stay bounded
+    over hours (``csrc/viterbi.c`` does the same after each frame)."""
+    peak = score.max(-1, keepdims=True)
+    return score - np.where(np.isfinite(peak), peak, 0)
 
 
 def _static(positions) -> np.ndarray | None:
