@@ -464,3 +464,28 @@ def test_dev_scores_match_the_metric_on_a_known_tone(evaluate, tmp_path):
     # a clean steady tone: the network's guess is right on (nearly) every voiced frame
     assert summary[key]["rpa_all"] > 0.95
     assert summary[key]["oa"][0.5] > 0.9 and summary[key]["vfa"][0.5] < 0.2
+
+
+def test_speech_misses_on_a_tone_and_on_a_wrong_label(evaluate):
+    """The speech-miss analysis on a vibrato of known f0: the network, the training
+    target's cheapest bin and the fit started at the label are all right. With the label
+    moved 200 cents sharp, all of them miss, and the fold loss prefers the true pitch
+    (the network's value) to the label on almost every missed frame."""
+    import dataclasses
+
+    import foldpitch
+    from benchmarks import speech_misses
+
+    net = foldpitch.load()
+    clip = data.make_clip("vibrato")
+    right = speech_misses.analyse(clip, net, None)
+    assert min(right["network"], right["target"], right["optimum"]) > 0.95, right
+    assert right["missed"] <= 0.05 * right["voiced"]
+
+    sharp = dataclasses.replace(clip, f0_hz=clip.f0_hz * 2 ** (200 / 1200))
+    wrong = speech_misses.analyse(sharp, net, None)
+    assert max(wrong["network"], wrong["target"]) < 0.05, wrong
+    assert wrong["missed"] >= 0.95 * wrong["voiced"]
+    assert wrong["label_preferred"] <= 0.05 * wrong["missed"], wrong
+    with pytest.raises(ValueError, match="expected 16000 Hz"):
+        speech_misses.analyse(dataclasses.replace(clip, sample_rate=8000), net, None)

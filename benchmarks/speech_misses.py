@@ -1,0 +1,173 @@
+"""Why the network misses on speech: the network, or what it is trained against?
+
+    python benchmarks/speech_misses.py --write
+
+On the dev speech sets only (``festival-dev``: WORLD resynthesis of the dev Festival
+voices; ``speech-dev``: held-out espeak-ng voices; clean and at 10 dB), every labelled-voiced
+frame is scored five ways, each as RPA* (within 50 cents of the label, whatever the
+voicing decision; ``benchmarks.accuracy.metrics.evaluate``):
+
+- **network**: ``foldpitch.predict`` with the shipped network (Viterbi decoder);
+- **training target**: each frame's cheapest bin of
+  :func:`foldpitch.loss.candidate_fold_costs`, the table the network's distribution is
+  trained towards (a constant period over a 20 ms window);
+- **fold optimum near the label**: :func:`foldpitch.fit.fit_envelope` started at the
+  label (100 Adam steps of the dense fold loss, which follows a moving period): where
+  the objective itself, measured along a moving envelope, puts the pitch;
+- **SwiftF0** (when installed), trained with labels, for scale;
+
+and, on the frames the network misses, how often the dense fold loss of the label's
+envelope is lower than that of the network's (the frame's periodicity, 1 - its
+energy-normalised fold loss, is higher): if the objective preferred the network's wrong
+value, no amount of training on it would help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: import the benchmarks package
+    sys.path.insert(0, str(ROOT))
+
+SETS = ("festival-dev", "speech-dev")
+FMIN, FMAX = 50.0, 1100.0
+FIT_STEPS = 100
+
+
+def analyse(clip, net, swift) -> dict:
+    """The scores of one clip (see the module doc); the clip must be at the network's
+    sample rate and on its 10 ms grid."""
+    import torch
+
+    from benchmarks.accuracy.metrics import evaluate
+    from foldpitch.fit import fit_envelope
+    from foldpitch.loss import candidate_fold_costs
+    from foldpitch.predict import predict
+
+    rate, hop = net.sample_rate, net.hop_length
+    grid = np.arange(len(clip.times)) * hop / rate
+    if clip.sample_rate != rate or not np.allclose(clip.times, grid):
+        raise ValueError(
+            f"clip {clip.name}: expected {rate} Hz, frames every {hop / rate} s from 0"
+        )
+    times, label = clip.times, clip.f0_hz
+    voiced = label > 0
+
+    def rpa(f0):
+        return evaluate(times, label, times, f0)["raw_pitch_accuracy"]
+
+    result = predict(clip.audio, rate, net, fmin=FMIN, fmax=FMAX, voicing_threshold=1e-6)
+    network = result.f0.numpy().astype(np.float64)[: len(times)]
+
+    audio = torch.as_tensor(clip.audio, dtype=torch.float32)
+    edges = net.log2_period_edges.detach().cpu()
+    costs = candidate_fold_costs(audio, edges, hop, len(times))
+    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
+    target = (rate / centres[costs.argmin(-1)]).numpy()
+
+    def fold(f0, steps):
+        start = torch.as_tensor(f0, dtype=torch.float32)
+        track = fit_envelope(
+            audio, rate, FMIN, FMAX, hop / rate, init_f0=start, coarse_steps=0, fine_steps=steps
+        )
+        return track.periodicity.numpy()[: len(times)], track.f0.numpy()[: len(times)]
+
+    with_label = np.where(voiced, label, network)  # the network's values between voiced stretches
+    periodicity_network, _ = fold(network, 0)
+    periodicity_label, _ = fold(with_label, 0)
+    _, optimum = fold(with_label, FIT_STEPS)
+
+    cents = 1200 * np.abs(np.log2(network[voiced] / label[voiced]))
+    missed = cents > 50
+    row = {
+        "voiced": int(voiced.sum()),
+        "missed": int(missed.sum()),
+        "network": rpa(network),
+        "target": rpa(target),
+        "optimum": rpa(optimum.astype(np.float64)),
+        "label_preferred": int(
+            (periodicity_label[voiced][missed] > periodicity_network[voiced][missed]).sum()
+        ),
+    }
+    if swift is not None:
+        track = swift(clip.audio, rate, FMIN, FMAX)
+        guess = track.guess_hz if track.guess_hz is not None else track.f0_hz
+        row["swift-f0"] = evaluate(times, label, track.times, guess)["raw_pitch_accuracy"]
+    return row
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", type=Path, default=None, help="pickle of the dev clips")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--write", action="store_true", help="write results/speech_misses.md")
+    args = parser.parse_args(argv)
+    import torch
+
+    import foldpitch
+    from benchmarks.accuracy.methods import MethodUnavailable, swift_f0
+    from benchmarks.choose_checkpoint import dev_clips
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    clips = [c for c in dev_clips(SETS, args.cache) if c.set in SETS]
+    net = foldpitch.load()
+    swift = swift_f0
+    try:
+        swift_f0(np.zeros(16000, np.float32), 16000, FMIN, FMAX)
+    except MethodUnavailable as error:
+        print(f"SwiftF0 left out: {error}", file=sys.stderr)
+        swift = None
+    rows: dict[tuple, list] = {}
+    for clip in clips:
+        rows.setdefault((clip.set, clip.snr_db), []).append(analyse(clip, net, swift))
+        print(".", end="", flush=True, file=sys.stderr)
+    print(file=sys.stderr)
+
+    command = " ".join(sys.argv[1:] if argv is None else argv)
+    columns = ["network", "target", "optimum"] + (["swift-f0"] if swift else [])
+    titles = {
+        "network": "network",
+        "target": "training target",
+        "optimum": "fold optimum near the label",
+        "swift-f0": "SwiftF0",
+    }
+    lines = [
+        "# Speech misses: the network or its training target?",
+        "",
+        f"`python benchmarks/speech_misses.py {command}` ({len(clips)} dev clips,"
+        f" {time.perf_counter() - started:.0f} s, torch {torch.__version__}). RPA\\*, mean"
+        " over clips; see the script's docstring for each column.",
+        "",
+        "| dev set, condition | voiced frames | "
+        + " | ".join(titles[c] for c in columns)
+        + " | network misses | label's fold loss lower there |",
+        "|---|---:|" + "---:|" * (len(columns) + 2),
+    ]
+    for key in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+        items = rows[key]
+        missed = sum(r["missed"] for r in items)
+        preferred = sum(r["label_preferred"] for r in items)
+        cells = [f"{np.mean([r[c] for r in items]):.3f}" for c in columns]
+        condition = "clean" if key[1] is None else f"{key[1]:g} dB"
+        share = f"{preferred / missed:.0%}" if missed else "-"
+        lines.append(
+            f"| {key[0]}, {condition} | {sum(r['voiced'] for r in items)} | "
+            + " | ".join(cells)
+            + f" | {missed} | {share} |"
+        )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        (ROOT / "benchmarks" / "results" / "speech_misses.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
