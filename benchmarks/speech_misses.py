@@ -25,6 +25,7 @@ value, no amount of training on it would help.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,7 @@ if str(ROOT) not in sys.path:  # run as a script: import the benchmarks package
 SETS = ("festival-dev", "speech-dev")
 FMIN, FMAX = 50.0, 1100.0
 FIT_STEPS = 100
+SPEEDS = (25.0, 50.0, 100.0)  # cents per frame: the edges of the label-speed buckets
 
 
 def analyse(clip, net, swift) -> dict:
@@ -95,6 +97,17 @@ def analyse(clip, net, swift) -> dict:
             (periodicity_label[voiced][missed] > periodicity_network[voiced][missed]).sum()
         ),
     }
+    # how fast the label moves at each voiced frame (cents per frame, central
+    # difference within a voiced stretch; a stretch's ends count as fast)
+    log_label = np.where(voiced, 1200 * np.log2(np.where(voiced, label, 1.0)), np.nan)
+    speed = np.nan_to_num(np.abs(np.gradient(log_label)), nan=np.inf)[voiced]
+    bucket = np.digitize(speed, SPEEDS)
+    target_missed = 1200 * np.abs(np.log2(target[voiced] / label[voiced])) > 50
+    for k in range(len(SPEEDS) + 1):
+        inside = bucket == k
+        row[("frames", k)] = int(inside.sum())
+        row[("network_missed", k)] = int((missed & inside).sum())
+        row[("target_missed", k)] = int((target_missed & inside).sum())
     if swift is not None:
         track = swift(clip.audio, rate, FMIN, FMAX)
         guess = track.guess_hz if track.guess_hz is not None else track.f0_hz
@@ -162,6 +175,31 @@ def main(argv=None) -> int:
             + " | ".join(cells)
             + f" | {missed} | {share} |"
         )
+    edges = (0,) + SPEEDS + (math.inf,)
+    names = [
+        f"{lo:g}-{hi:g}" if hi < math.inf else f"> {lo:g}"
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    lines += [
+        "",
+        "Misses by how fast the label moves (cents per 10 ms frame; the ends of a voiced"
+        " stretch count as fast): share of the voiced frames, then the network's and the"
+        " training target's miss rates there.",
+        "",
+        "| dev set, condition | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for key in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+        items = rows[key]
+        voiced = sum(r["voiced"] for r in items)
+        cells = []
+        for k in range(len(names)):
+            frames = sum(r[("frames", k)] for r in items)
+            network = sum(r[("network_missed", k)] for r in items) / max(frames, 1)
+            target = sum(r[("target_missed", k)] for r in items) / max(frames, 1)
+            cells.append(f"{frames / voiced:.0%}: {network:.0%} / {target:.0%}")
+        condition = "clean" if key[1] is None else f"{key[1]:g} dB"
+        lines.append(f"| {key[0]}, {condition} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

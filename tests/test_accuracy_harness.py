@@ -481,6 +481,9 @@ def test_speech_misses_on_a_tone_and_on_a_wrong_label(evaluate):
     right = speech_misses.analyse(clip, net, None)
     assert min(right["network"], right["target"], right["optimum"]) > 0.95, right
     assert right["missed"] <= 0.05 * right["voiced"]
+    buckets = range(len(speech_misses.SPEEDS) + 1)
+    assert sum(right[("frames", k)] for k in buckets) == right["voiced"]
+    assert sum(right[("network_missed", k)] for k in buckets) == right["missed"]
 
     sharp = dataclasses.replace(clip, f0_hz=clip.f0_hz * 2 ** (200 / 1200))
     wrong = speech_misses.analyse(sharp, net, None)
