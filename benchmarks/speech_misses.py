@@ -11,6 +11,11 @@ voicing decision; ``benchmarks.accuracy.metrics.evaluate``):
 - **training target**: each frame's cheapest bin of
   :func:`foldpitch.loss.candidate_fold_costs`, the table the network's distribution is
   trained towards (a constant period over a 20 ms window);
+- **the training target on warped windows**: the same table read on the audio around
+  each frame time-warped so that a period moving as a given curve says becomes constant
+  (:func:`warped_target`; the frame's own period value is still measured), with the
+  curve's slope from the fold-loss fit started at the network (label-free) or from the
+  label (an oracle for the slope alone);
 - **fold optimum near the label**: :func:`foldpitch.fit.fit_envelope` started at the
   label (100 Adam steps of the dense fold loss, which follows a moving period): where
   the objective itself, measured along a moving envelope, puts the pitch;
@@ -39,7 +44,38 @@ if str(ROOT) not in sys.path:  # run as a script: import the benchmarks package
 SETS = ("festival-dev", "speech-dev")
 FMIN, FMAX = 50.0, 1100.0
 FIT_STEPS = 100
+WARP_HALF = 700  # samples each side of a frame: the table's two 20 ms windows fit
 SPEEDS = (25.0, 50.0, 100.0)  # cents per frame: the edges of the label-speed buckets
+
+
+def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
+    """Each frame's cheapest bin of the training table (:func:`candidate_fold_costs`),
+    read on the audio around the frame time-warped by the relative period curve of
+    ``f0`` (Hz per network frame, ``(n,)``): time runs at ``P(t) / P(frame)``, so a period
+    that moves as ``f0`` says becomes constant while its value at the frame is kept, and
+    the constant-period table measures that value. Returns Hz ``(n,)``."""
+    import torch
+
+    from foldpitch.loss import candidate_fold_costs
+
+    rate, hop = net.sample_rate, net.hop_length
+    samples = np.arange(len(audio))
+    log_period = np.interp(samples, np.arange(len(f0)) * hop, np.log(rate / f0))
+    centre = np.minimum(np.arange(len(f0)) * hop, len(audio) - 1)
+    reference = log_period[centre]
+    forward, backward = [centre.astype(np.float64)], [centre.astype(np.float64)]
+    for _ in range(WARP_HALF):  # one warped sample per step, all frames at once
+        step = np.exp(np.interp(forward[-1], samples, log_period) - reference)
+        forward.append(forward[-1] + step)
+        step = np.exp(np.interp(backward[-1], samples, log_period) - reference)
+        backward.append(backward[-1] - step)
+    positions = np.stack(backward[:0:-1] + forward, axis=1)  # (n, 2 * WARP_HALF + 1)
+    segments = np.interp(positions, samples, audio, left=0.0, right=0.0)
+    edges = net.log2_period_edges.detach().cpu()
+    segments = torch.as_tensor(segments, dtype=torch.float32)
+    costs = candidate_fold_costs(segments, edges, WARP_HALF, 2)[:, 1]  # frame 1: the centre
+    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
+    return (rate / centres[costs.argmin(-1)]).numpy()
 
 
 def analyse(clip, net, swift) -> dict:
@@ -84,6 +120,9 @@ def analyse(clip, net, swift) -> dict:
     periodicity_network, _ = fold(network, 0)
     periodicity_label, _ = fold(with_label, 0)
     _, optimum = fold(with_label, FIT_STEPS)
+    _, fitted = fold(network, FIT_STEPS)
+    # the label's slope (an oracle: its relative period curve, not its values)
+    filled = np.interp(np.arange(len(label)), np.flatnonzero(voiced), label[voiced])
 
     cents = 1200 * np.abs(np.log2(network[voiced] / label[voiced]))
     missed = cents > 50
@@ -93,6 +132,8 @@ def analyse(clip, net, swift) -> dict:
         "network": rpa(network),
         "target": rpa(target),
         "optimum": rpa(optimum.astype(np.float64)),
+        "warped_fit": rpa(warped_target(clip.audio, fitted.astype(np.float64), net)),
+        "warped_label": rpa(warped_target(clip.audio, filled, net)),
         "label_preferred": int(
             (periodicity_label[voiced][missed] > periodicity_network[voiced][missed]).sum()
         ),
@@ -144,10 +185,13 @@ def main(argv=None) -> int:
     print(file=sys.stderr)
 
     command = " ".join(sys.argv[1:] if argv is None else argv)
-    columns = ["network", "target", "optimum"] + (["swift-f0"] if swift else [])
+    columns = ["network", "target", "warped_fit", "warped_label", "optimum"]
+    columns += ["swift-f0"] if swift else []
     titles = {
         "network": "network",
         "target": "training target",
+        "warped_fit": "target, warped by the fit's slope",
+        "warped_label": "target, warped by the label's slope",
         "optimum": "fold optimum near the label",
         "swift-f0": "SwiftF0",
     }

@@ -490,5 +490,31 @@ def test_speech_misses_on_a_tone_and_on_a_wrong_label(evaluate):
     assert max(wrong["network"], wrong["target"]) < 0.05, wrong
     assert wrong["missed"] >= 0.95 * wrong["voiced"]
     assert wrong["label_preferred"] <= 0.05 * wrong["missed"], wrong
+    assert min(right["warped_fit"], right["warped_label"]) > 0.95, right
     with pytest.raises(ValueError, match="expected 16000 Hz"):
         speech_misses.analyse(dataclasses.replace(clip, sample_rate=8000), net, None)
+
+
+def test_warped_target_with_a_steady_curve_is_the_plain_table():
+    """With a constant f0 curve the warp is the identity: every frame away from the ends
+    reads the same samples as the training table of the whole clip, so the warped
+    target equals its cheapest bin there."""
+    import torch
+
+    import foldpitch
+    from benchmarks import speech_misses
+    from foldpitch.loss import candidate_fold_costs
+
+    net = foldpitch.load()
+    clip = data.make_clip("vibrato")
+    n = len(clip.times)
+    warped = speech_misses.warped_target(clip.audio, np.full(n, 123.0), net)
+    edges = net.log2_period_edges.detach()
+    costs = candidate_fold_costs(torch.as_tensor(clip.audio), edges, net.hop_length, n)
+    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
+    plain = (net.sample_rate / centres[costs.argmin(-1)]).numpy()
+    inner = slice(
+        speech_misses.WARP_HALF // net.hop_length + 1,
+        -speech_misses.WARP_HALF // net.hop_length - 1,
+    )
+    np.testing.assert_allclose(warped[inner], plain[inner])
