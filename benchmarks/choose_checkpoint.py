@@ -123,7 +123,7 @@ def choose(summary: dict, thresholds=THRESHOLDS) -> tuple[float, float, float, f
     return (rpa + oa[best]) / 2, best, rpa, oa[best]
 
 
-def _label(key) -> str:
+def condition_label(key) -> str:
     set_name, snr = key
     return f"{set_name}, {'clean' if snr is None else f'{snr:g} dB'}"
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         "",
         "RPA\\* / OA (at each checkpoint's best threshold) per dev set and condition:",
         "",
-        "| checkpoint | " + " | ".join(_label(key) for key in keys) + " |",
+        "| checkpoint | " + " | ".join(condition_label(key) for key in keys) + " |",
         "|---|" + "---:|" * len(keys),
     ]
     for (_, threshold, _, _), path, summary in results:
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     for key in sorted(summary, key=lambda k: (k[0], -math.inf if k[1] is None else k[1])):
         s = summary[key]
         lines.append(
-            f"| {_label(key)} | {s['rpa_all']:.3f} | {s['oa'][threshold]:.3f} | "
+            f"| {condition_label(key)} | {s['rpa_all']:.3f} | {s['oa'][threshold]:.3f} | "
             f"{s['vfa'][threshold]:.3f} |"
         )
     text = "\n".join(lines) + "\n"

@@ -71,11 +71,19 @@ def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
         backward.append(backward[-1] - step)
     positions = np.stack(backward[:0:-1] + forward, axis=1)  # (n, 2 * WARP_HALF + 1)
     segments = np.interp(positions, samples, audio, left=0.0, right=0.0)
-    edges = net.log2_period_edges.detach().cpu()
     segments = torch.as_tensor(segments, dtype=torch.float32)
+    edges = net.log2_period_edges.detach().cpu()
     costs = candidate_fold_costs(segments, edges, WARP_HALF, 2)[:, 1]  # frame 1: the centre
-    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
-    return (rate / centres[costs.argmin(-1)]).numpy()
+    return cheapest_bin_hz(costs, net)
+
+
+def cheapest_bin_hz(costs, net) -> np.ndarray:
+    """The centre, in Hz, of each frame's cheapest bin of a table ``(..., n, bins)``."""
+    import torch
+
+    edges = net.log2_period_edges.detach().cpu().double()
+    centres = torch.exp2((edges[1:] + edges[:-1]) / 2)
+    return (net.sample_rate / centres[costs.argmin(-1)]).numpy()
 
 
 def analyse(clip, net, swift) -> dict:
@@ -105,9 +113,7 @@ def analyse(clip, net, swift) -> dict:
 
     audio = torch.as_tensor(clip.audio, dtype=torch.float32)
     edges = net.log2_period_edges.detach().cpu()
-    costs = candidate_fold_costs(audio, edges, hop, len(times))
-    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
-    target = (rate / centres[costs.argmin(-1)]).numpy()
+    target = cheapest_bin_hz(candidate_fold_costs(audio, edges, hop, len(times)), net)
 
     def fold(f0, steps):
         start = torch.as_tensor(f0, dtype=torch.float32)
@@ -166,7 +172,7 @@ def main(argv=None) -> int:
 
     import foldpitch
     from benchmarks.accuracy.methods import MethodUnavailable, swift_f0
-    from benchmarks.choose_checkpoint import dev_clips
+    from benchmarks.choose_checkpoint import condition_label, dev_clips
 
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -207,15 +213,15 @@ def main(argv=None) -> int:
         + " | network misses | label's fold loss lower there |",
         "|---|---:|" + "---:|" * (len(columns) + 2),
     ]
-    for key in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+    keys = sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1]))
+    for key in keys:
         items = rows[key]
         missed = sum(r["missed"] for r in items)
         preferred = sum(r["label_preferred"] for r in items)
         cells = [f"{np.mean([r[c] for r in items]):.3f}" for c in columns]
-        condition = "clean" if key[1] is None else f"{key[1]:g} dB"
         share = f"{preferred / missed:.0%}" if missed else "-"
         lines.append(
-            f"| {key[0]}, {condition} | {sum(r['voiced'] for r in items)} | "
+            f"| {condition_label(key)} | {sum(r['voiced'] for r in items)} | "
             + " | ".join(cells)
             + f" | {missed} | {share} |"
         )
@@ -233,7 +239,7 @@ def main(argv=None) -> int:
         "| dev set, condition | " + " | ".join(names) + " |",
         "|---|" + "---:|" * len(names),
     ]
-    for key in sorted(rows, key=lambda k: (k[0], -1 if k[1] is None else k[1])):
+    for key in keys:
         items = rows[key]
         voiced = sum(r["voiced"] for r in items)
         cells = []
@@ -242,8 +248,7 @@ def main(argv=None) -> int:
             network = sum(r[("network_missed", k)] for r in items) / max(frames, 1)
             target = sum(r[("target_missed", k)] for r in items) / max(frames, 1)
             cells.append(f"{frames / voiced:.0%}: {network:.0%} / {target:.0%}")
-        condition = "clean" if key[1] is None else f"{key[1]:g} dB"
-        lines.append(f"| {key[0]}, {condition} | " + " | ".join(cells) + " |")
+        lines.append(f"| {condition_label(key)} | " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -511,8 +511,7 @@ def test_warped_target_with_a_steady_curve_is_the_plain_table():
     warped = speech_misses.warped_target(clip.audio, np.full(n, 123.0), net)
     edges = net.log2_period_edges.detach()
     costs = candidate_fold_costs(torch.as_tensor(clip.audio), edges, net.hop_length, n)
-    centres = torch.exp2((edges[1:] + edges[:-1]) / 2).double()
-    plain = (net.sample_rate / centres[costs.argmin(-1)]).numpy()
+    plain = speech_misses.cheapest_bin_hz(costs, net)
     inner = slice(
         speech_misses.WARP_HALF // net.hop_length + 1,
         -speech_misses.WARP_HALF // net.hop_length - 1,
