@@ -54,10 +54,6 @@ def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
     ``f0`` (Hz per network frame, ``(n,)``): time runs at ``P(t) / P(frame)``, so a period
     that moves as ``f0`` says becomes constant while its value at the frame is kept, and
     the constant-period table measures that value. Returns Hz ``(n,)``."""
-    import torch
-
-    from foldpitch.loss import candidate_fold_costs
-
     rate, hop = net.sample_rate, net.hop_length
     samples = np.arange(len(audio))
     log_period = np.interp(samples, np.arange(len(f0)) * hop, np.log(rate / f0))
@@ -71,18 +67,21 @@ def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
         backward.append(backward[-1] - step)
     positions = np.stack(backward[:0:-1] + forward, axis=1)  # (n, 2 * WARP_HALF + 1)
     segments = np.interp(positions, samples, audio, left=0.0, right=0.0)
-    segments = torch.as_tensor(segments, dtype=torch.float32)
-    edges = net.log2_period_edges.detach().cpu()
-    costs = candidate_fold_costs(segments, edges, WARP_HALF, 2)[:, 1]  # frame 1: the centre
-    return cheapest_bin_hz(costs, net)
+    return table_target(segments, net, WARP_HALF, 2)[:, 1]  # frame 1: the centre
 
 
-def cheapest_bin_hz(costs, net) -> np.ndarray:
-    """The centre, in Hz, of each frame's cheapest bin of a table ``(..., n, bins)``."""
+def table_target(audio: np.ndarray, net, hop: int, n_frames: int) -> np.ndarray:
+    """The centre, in Hz, of each frame's cheapest bin of the training table
+    (:func:`candidate_fold_costs` with the network's bins) of ``audio`` ``(..., time)``:
+    ``(..., n_frames)``."""
     import torch
 
-    edges = net.log2_period_edges.detach().cpu().double()
-    centres = torch.exp2((edges[1:] + edges[:-1]) / 2)
+    from foldpitch.loss import candidate_fold_costs
+
+    audio = torch.as_tensor(audio, dtype=torch.float32)
+    edges = net.log2_period_edges.detach().cpu()
+    costs = candidate_fold_costs(audio, edges, hop, n_frames)
+    centres = torch.exp2((edges.double()[1:] + edges.double()[:-1]) / 2)
     return (net.sample_rate / centres[costs.argmin(-1)]).numpy()
 
 
@@ -93,7 +92,6 @@ def analyse(clip, net, swift) -> dict:
 
     from benchmarks.accuracy.metrics import evaluate
     from foldpitch.fit import fit_envelope
-    from foldpitch.loss import candidate_fold_costs
     from foldpitch.predict import predict
 
     rate, hop = net.sample_rate, net.hop_length
@@ -112,8 +110,7 @@ def analyse(clip, net, swift) -> dict:
     network = result.f0.numpy().astype(np.float64)[: len(times)]
 
     audio = torch.as_tensor(clip.audio, dtype=torch.float32)
-    edges = net.log2_period_edges.detach().cpu()
-    target = cheapest_bin_hz(candidate_fold_costs(audio, edges, hop, len(times)), net)
+    target = table_target(clip.audio, net, hop, len(times))
 
     def fold(f0, steps):
         start = torch.as_tensor(f0, dtype=torch.float32)

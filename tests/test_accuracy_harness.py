@@ -499,19 +499,14 @@ def test_warped_target_with_a_steady_curve_is_the_plain_table():
     """With a constant f0 curve the warp is the identity: every frame away from the ends
     reads the same samples as the training table of the whole clip, so the warped
     target equals its cheapest bin there."""
-    import torch
-
     import foldpitch
     from benchmarks import speech_misses
-    from foldpitch.loss import candidate_fold_costs
 
     net = foldpitch.load()
     clip = data.make_clip("vibrato")
     n = len(clip.times)
     warped = speech_misses.warped_target(clip.audio, np.full(n, 123.0), net)
-    edges = net.log2_period_edges.detach()
-    costs = candidate_fold_costs(torch.as_tensor(clip.audio), edges, net.hop_length, n)
-    plain = speech_misses.cheapest_bin_hz(costs, net)
+    plain = speech_misses.table_target(clip.audio, net, net.hop_length, n)
     inner = slice(
         speech_misses.WARP_HALF // net.hop_length + 1,
         -speech_misses.WARP_HALF // net.hop_length - 1,
