@@ -1006,6 +1006,7 @@ def _objective_config(system: PitchSystem) -> dict:
             "submultiple_margin",
             "upsample",
             "time_symmetric",
+            "chirps",
         )
     }
 

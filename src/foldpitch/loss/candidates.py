@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -20,6 +21,7 @@ def framed_difference(
     window: int | None = None,
     centre_lag: float | Tensor | None = None,
     upsample: int = 1,
+    first_sample: int = 0,
 ) -> tuple[Tensor, Tensor]:
     """Per frame, a window of audio against the same window ``lag`` samples later.
 
@@ -36,13 +38,15 @@ def framed_difference(
 
     Args:
         audio: ``(..., n_samples)``.
-        hop_length: samples between frames (frame ``f`` at sample ``f * hop_length``).
+        hop_length: samples between frames (frame ``f`` at sample ``first_sample + f *
+            hop_length``).
         n_frames: number of frames.
         max_lag: largest lag in samples (an integer).
         window: window length in samples (default ``max_lag``).
         centre_lag: lag (samples) whose pair is centred on the frame, a number or
             ``(n_frames,)``; default ``max_lag / 2``.
         upsample: lag grid points per sample.
+        first_sample: the sample of frame 0.
 
     Returns:
         ``(difference, energy)``, each ``(..., n_frames, max_lag * upsample + 1)``.
@@ -53,7 +57,8 @@ def framed_difference(
     span = window + max_lag + 1
     if centre_lag is None:
         centre_lag = max_lag / 2
-    centres = torch.arange(n_frames, dtype=torch.float64, device=audio.device) * hop_length
+    frames = torch.arange(n_frames, dtype=torch.float64, device=audio.device)
+    centres = first_sample + frames * hop_length
     centre_lag = torch.as_tensor(centre_lag, dtype=torch.float64, device=audio.device)
     starts = (centres - (window + centre_lag) / 2).round().long()
     starts = starts.clamp(0, max(audio.shape[-1] - span, 0))
@@ -88,6 +93,7 @@ def candidate_fold_costs(
     upsample: int = 4,
     silence_db: float = -60.0,
     time_symmetric: bool = True,
+    chirps: Sequence[float] = (),
 ) -> Tensor:
     """The ``"submultiple"`` fold loss of every frame for each bin of candidate periods.
 
@@ -101,6 +107,13 @@ def candidate_fold_costs(
     miss it. On a periodic frame the cheapest bin holds the period itself, not a
     multiple or a fraction of it. Frames ``silence_db`` below the loudest frame of their
     example cost 1 (the value of uncorrelated noise) in every bin.
+
+    The window assumes one period throughout, so a period that moves fast (speech)
+    leaves a shallow dip. With ``chirps``, each frame is also read on its audio
+    time-warped so that a period changing by ``±c`` cents per frame becomes constant,
+    keeping its value at the frame (:func:`chirped_windows`), and each bin costs its
+    cheapest reading: the table then follows gliding pitch without labels. Frames whose
+    warped window would leave the audio keep the plain reading.
 
     This is the table a network's distribution over period bins is scored against (an
     expected loss, so every candidate gets a gradient); it is computed without gradient.
@@ -135,74 +148,145 @@ def candidate_fold_costs(
     edges = log2_period_edges.detach().to("cpu", torch.float64)
     if edges.ndim != 1 or edges.numel() < 2 or not bool((edges.diff() > 0).all()):
         raise ValueError("log2_period_edges must be a 1-D increasing tensor of >= 2 edges")
-    min_period, max_period = 2 ** float(edges[0]), 2 ** float(edges[-1])
+    min_period = 2 ** float(edges[0])
     if min_period < 1:
         raise ValueError(f"the shortest period must be at least 1 sample, got {min_period:g}")
+    for chirp in chirps:
+        if not (math.isfinite(chirp) and chirp > 0):
+            raise ValueError(f"chirps must be positive cents per frame, got {list(chirps)}")
+    settings = (edges, submultiple_margin, upsample, time_symmetric)
     with torch.no_grad():
-        max_lag = math.ceil(max_period) + 1
-        normalised, frame_energy = _normalised_difference(
-            audio, hop_length, n_frames, max_lag, upsample
-        )
-        if time_symmetric:
-            # A window compared with the window P later reaches further after the frame
-            # than before it, so onsets look late and offsets long. The same measure on
-            # the reversed signal has the opposite bias; their mean, weighted by the
-            # energy each one saw (one that saw almost silence says little), is centred.
-            last_frame = max(n_frames - 1, -(-(audio.shape[-1] - 1) // hop_length))
-            padding = last_frame * hop_length + 1 - audio.shape[-1]
-            reversed_audio = torch.nn.functional.pad(audio, (0, padding)).flip(-1)
-            backward, backward_energy = _normalised_difference(
-                reversed_audio, hop_length, last_frame + 1, max_lag, upsample
-            )
-            backward = backward.flip(-2)[..., :n_frames, :]
-            backward_energy = backward_energy.flip(-1)[..., :n_frames]
-            total_energy = frame_energy + backward_energy
-            normalised = _safe_ratio(
-                normalised * frame_energy[..., None] + backward * backward_energy[..., None],
-                total_energy[..., None],
-            )
-            frame_energy = total_energy
-        loudest = frame_energy.amax(-1, keepdim=True)
-        silent = frame_energy <= loudest * 10 ** (silence_db / 10)
-
-        # A bin costs its cheapest lag: the grid points inside it and both edges (read
-        # linearly), so that a dip much narrower than the bin is not missed.
-        grid_edges = torch.exp2(edges) * upsample  # bin edges in grid steps
-        grid = torch.arange(math.ceil(grid_edges[0]), math.floor(grid_edges[-1]) + 1)
-        grid_bin = (torch.searchsorted(grid_edges, grid.double(), right=True) - 1).clamp(
-            0, len(edges) - 2
-        )
-        inside = normalised[..., grid.to(audio.device)]
-        cost = inside.new_full(inside.shape[:-1] + (len(edges) - 1,), math.inf)
-        cost = cost.scatter_reduce(-1, grid_bin.to(audio.device).expand_as(inside), inside, "amin")
-        lower = grid_edges.floor().long().clamp(0, normalised.shape[-1] - 2)
-        share = (grid_edges - lower).to(audio.device, normalised.dtype)
-        lower = lower.to(audio.device)
-        at_edges = normalised[..., lower] * (1 - share) + normalised[..., lower + 1] * share
-        cost = torch.minimum(cost, torch.minimum(at_edges[..., :-1], at_edges[..., 1:]))
-
-        # Sub-multiple penalty: the bins holding P / k (k = 2, 3, ...) for P in this bin.
-        penalty = torch.zeros_like(cost)
-        for k in range(2, int(max_period / min_period) + 1):
-            low_edge, high_edge = edges[:-1] - math.log2(k), edges[1:] - math.log2(k)
-            usable = (high_edge > edges[0]).to(audio.device)
-            if not usable.any():
-                break
-            at_low = torch.searchsorted(edges, low_edge, right=True) - 1
-            at_high = torch.searchsorted(edges, high_edge, right=False) - 1
-            at_low = at_low.clamp(0, len(edges) - 2).to(audio.device)
-            at_high = at_high.clamp(0, len(edges) - 2).to(audio.device)
-            fraction = torch.minimum(cost[..., at_low], cost[..., at_high])
-            shortfall = (submultiple_margin - (fraction - cost)).clamp_min(0)
-            penalty = torch.maximum(penalty, shortfall * usable)
-        cost = cost + penalty
+        cost, energy = _bin_costs(audio, hop_length, n_frames, *settings)
+        if chirps:
+            # the warped window must hold the centred pair of windows (framed_difference)
+            half_width = math.ceil(1.25 * (math.ceil(2 ** float(edges[-1])) + 1)) + 1
+            for cents in [sign * chirp for chirp in chirps for sign in (1, -1)]:
+                windows, within = chirped_windows(audio, hop_length, n_frames, cents, half_width)
+                # one frame per window, at its centre
+                warped, _ = _bin_costs(windows, 1, 1, *settings, first=half_width)
+                warped = warped[..., 0, :]
+                cost = torch.where(within[..., None], torch.minimum(cost, warped), cost)
+        loudest = energy.amax(-1, keepdim=True)
+        silent = energy <= loudest * 10 ** (silence_db / 10)
         return torch.where(silent[..., None], torch.ones_like(cost), cost)
 
 
-def _normalised_difference(audio, hop_length, n_frames, max_lag, upsample):
+def chirped_windows(
+    audio: Tensor, hop_length: int, n_frames: int, cents_per_frame: float, half_width: int
+) -> tuple[Tensor, Tensor]:
+    """Per frame, the audio around it time-warped so that a period changing steadily by
+    ``cents_per_frame`` each frame becomes constant, its value at the frame kept.
+
+    Time runs at ``P(t) / P(t_f) = exp(r (t - t_f))`` with ``r`` the slope of the log
+    period per sample, so warped sample ``u`` lies at ``t_f - log(1 - r u) / r``; the
+    audio is read there by linear interpolation.
+
+    Args:
+        audio: ``(..., n_samples)``.
+        hop_length: samples between frames (frame ``f`` at sample ``f * hop_length``).
+        n_frames: number of frames.
+        cents_per_frame: the period's slope (positive: the period grows, the pitch falls).
+        half_width: warped samples each side of the frame.
+
+    Returns:
+        ``(windows, inside)``: ``(..., n_frames, 2 * half_width + 1)``, centred on each
+        frame, and ``(n_frames,)`` whether the frame's window lies within the audio
+        (outside it the window reads 0).
+    """
+    rate = cents_per_frame / 1200 * math.log(2) / hop_length
+    if abs(rate) * half_width >= 0.5:
+        raise ValueError(
+            f"cents_per_frame={cents_per_frame} is too steep for windows of "
+            f"{half_width} samples each side at hop_length={hop_length}"
+        )
+    warped = torch.arange(-half_width, half_width + 1, dtype=torch.float64)
+    offsets = -torch.log1p(-rate * warped) / rate if rate else warped
+    frames = torch.arange(n_frames, dtype=torch.float64)
+    positions = (frames[:, None] * hop_length + offsets).to(audio.device)
+    last = audio.shape[-1] - 1
+    inside = (positions[:, 0] >= 0) & (positions[:, -1] <= last)
+    lower = positions.floor().clamp(0, max(last - 1, 0)).long()
+    share = (positions - lower).clamp(0, 1).to(audio.dtype)
+    padded = torch.nn.functional.pad(audio, (0, 1))  # one-sample audio has no right neighbour
+    windows = padded[..., lower] * (1 - share) + padded[..., lower + 1] * share
+    outside = (positions < 0) | (positions > last)
+    return windows.masked_fill(outside, 0.0), inside
+
+
+def _bin_costs(
+    audio, hop_length, n_frames, edges, submultiple_margin, upsample, time_symmetric, first=0
+):
+    """The table of :func:`candidate_fold_costs` before the silence gate, and each
+    frame's energy ``(..., n_frames)``; frame ``f`` at sample ``first + f * hop_length``."""
+    max_lag = math.ceil(2 ** float(edges[-1])) + 1
+    min_period, max_period = 2 ** float(edges[0]), 2 ** float(edges[-1])
+    normalised, frame_energy = _normalised_difference(
+        audio, hop_length, n_frames, max_lag, upsample, first
+    )
+    if time_symmetric:
+        # A window compared with the window P later reaches further after the frame
+        # than before it, so onsets look late and offsets long. The same measure on
+        # the reversed signal has the opposite bias; their mean, weighted by the
+        # energy each one saw (one that saw almost silence says little), is centred.
+        # padded so that the reversed frames fall on the same grid, in reverse order
+        last_frame = max(n_frames - 1, -(-(audio.shape[-1] - 1 - 2 * first) // hop_length))
+        padding = 2 * first + last_frame * hop_length + 1 - audio.shape[-1]
+        reversed_audio = torch.nn.functional.pad(audio, (0, padding)).flip(-1)
+        backward, backward_energy = _normalised_difference(
+            reversed_audio, hop_length, last_frame + 1, max_lag, upsample, first
+        )
+        backward = backward.flip(-2)[..., :n_frames, :]
+        backward_energy = backward_energy.flip(-1)[..., :n_frames]
+        total_energy = frame_energy + backward_energy
+        normalised = _safe_ratio(
+            normalised * frame_energy[..., None] + backward * backward_energy[..., None],
+            total_energy[..., None],
+        )
+        frame_energy = total_energy
+    # A bin costs its cheapest lag: the grid points inside it and both edges (read
+    # linearly), so that a dip much narrower than the bin is not missed.
+    grid_edges = torch.exp2(edges) * upsample  # bin edges in grid steps
+    grid = torch.arange(math.ceil(grid_edges[0]), math.floor(grid_edges[-1]) + 1)
+    grid_bin = (torch.searchsorted(grid_edges, grid.double(), right=True) - 1).clamp(
+        0, len(edges) - 2
+    )
+    inside = normalised[..., grid.to(audio.device)]
+    cost = inside.new_full(inside.shape[:-1] + (len(edges) - 1,), math.inf)
+    cost = cost.scatter_reduce(-1, grid_bin.to(audio.device).expand_as(inside), inside, "amin")
+    lower = grid_edges.floor().long().clamp(0, normalised.shape[-1] - 2)
+    share = (grid_edges - lower).to(audio.device, normalised.dtype)
+    lower = lower.to(audio.device)
+    at_edges = normalised[..., lower] * (1 - share) + normalised[..., lower + 1] * share
+    cost = torch.minimum(cost, torch.minimum(at_edges[..., :-1], at_edges[..., 1:]))
+
+    # Sub-multiple penalty: the bins holding P / k (k = 2, 3, ...) for P in this bin.
+    penalty = torch.zeros_like(cost)
+    for k in range(2, int(max_period / min_period) + 1):
+        low_edge, high_edge = edges[:-1] - math.log2(k), edges[1:] - math.log2(k)
+        usable = (high_edge > edges[0]).to(audio.device)
+        if not usable.any():
+            break
+        at_low = torch.searchsorted(edges, low_edge, right=True) - 1
+        at_high = torch.searchsorted(edges, high_edge, right=False) - 1
+        at_low = at_low.clamp(0, len(edges) - 2).to(audio.device)
+        at_high = at_high.clamp(0, len(edges) - 2).to(audio.device)
+        fraction = torch.minimum(cost[..., at_low], cost[..., at_high])
+        shortfall = (submultiple_margin - (fraction - cost)).clamp_min(0)
+        penalty = torch.maximum(penalty, shortfall * usable)
+    cost = cost + penalty
+    return cost, frame_energy
+
+
+def _normalised_difference(audio, hop_length, n_frames, max_lag, upsample, first_sample=0):
     """YIN's cumulative-mean normalised difference of every frame, and the frame energy."""
     difference, energy = framed_difference(
-        audio, hop_length, n_frames, max_lag, window=max_lag - 1, upsample=upsample
+        audio,
+        hop_length,
+        n_frames,
+        max_lag,
+        window=max_lag - 1,
+        upsample=upsample,
+        first_sample=first_sample,
     )
     # d(P) over its mean on (0, P]. Unlike d / energy it does not favour short lags on
     # bass-heavy sounds.

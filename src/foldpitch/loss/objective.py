@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
@@ -54,7 +56,10 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity_weight: weight of the periodicity term (0: the voicing output gets
             no gradient, as when adapting a network whose voicing should stay its own).
         kernel: interpolation kernel of the refinement term.
-        submultiple_margin, upsample, time_symmetric: see :func:`candidate_fold_costs`.
+        submultiple_margin, upsample, time_symmetric, chirps: see
+            :func:`candidate_fold_costs` (``chirps``: the period slopes, in cents per
+            frame, at which the table also reads each frame, so that it follows gliding
+            pitch).
 
     Returns (``forward``):
         A dict of scalars: ``"loss"`` (the total), ``"soft_argmin"``, ``"periodicity"``,
@@ -74,6 +79,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         submultiple_margin: float = 0.3,
         upsample: int = 4,
         time_symmetric: bool = True,
+        chirps: Sequence[float] = (),
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -97,6 +103,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         self.submultiple_margin = submultiple_margin
         self.upsample = upsample
         self.time_symmetric = time_symmetric
+        self.chirps = [float(chirp) for chirp in chirps]
 
     def forward(
         self,
@@ -119,6 +126,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             submultiple_margin=self.submultiple_margin,
             upsample=self.upsample,
             time_symmetric=self.time_symmetric,
+            chirps=self.chirps,
         ).to(logits.dtype)
         log_p = torch.log_softmax(logits, -1)
         target = torch.softmax(-costs / self.temperature, -1)
