@@ -11,6 +11,9 @@ voicing decision; ``benchmarks.accuracy.metrics.evaluate``):
 - **training target**: each frame's cheapest bin of
   :func:`foldpitch.loss.candidate_fold_costs`, the table the network's distribution is
   trained towards (a constant period over a 20 ms window);
+- **the chirped training target**: the same table with ``chirps=CHIRPS``: each frame is
+  also read on windows warped for a period gliding at ±20 and ±40 cents per frame, and
+  each bin costs its cheapest reading (label-free);
 - **the training target on warped windows**: the same table read on the audio around
   each frame time-warped so that a period moving as a given curve says becomes constant
   (:func:`warped_target`; the frame's own period value is still measured), with the
@@ -30,6 +33,7 @@ value, no amount of training on it would help.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -46,6 +50,7 @@ FMIN, FMAX = 50.0, 1100.0
 FIT_STEPS = 100
 WARP_HALF = 700  # samples each side of a frame: the table's two 20 ms windows fit
 SPEEDS = (25.0, 50.0, 100.0)  # cents per frame: the edges of the label-speed buckets
+CHIRPS = (20.0, 40.0)  # the chirped table's slopes, cents per frame (chosen on these sets)
 
 
 def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
@@ -70,17 +75,31 @@ def warped_target(audio: np.ndarray, f0: np.ndarray, net) -> np.ndarray:
     return table_target(segments, net, WARP_HALF, 2)[:, 1]  # frame 1: the centre
 
 
-def table_target(audio: np.ndarray, net, hop: int, n_frames: int) -> np.ndarray:
+@functools.cache
+def table_settings() -> dict:
+    """The table settings of the objective the shipped network was trained with (its
+    checkpoint's resolved config)."""
+    from foldpitch.model import load_pitchnet
+    from foldpitch.predict import DEFAULT_CHECKPOINT
+
+    loss = load_pitchnet(DEFAULT_CHECKPOINT)[1]["resolved_config"]["loss"]
+    return {name: loss[name] for name in ("submultiple_margin", "upsample", "time_symmetric")}
+
+
+def table_target(
+    audio: np.ndarray, net, hop: int, n_frames: int, chirps: tuple[float, ...] = ()
+) -> np.ndarray:
     """The centre, in Hz, of each frame's cheapest bin of the training table
-    (:func:`candidate_fold_costs` with the network's bins) of ``audio`` ``(..., time)``:
-    ``(..., n_frames)``."""
+    (:func:`candidate_fold_costs` with the network's bins and the table settings of the
+    objective the shipped network was trained with; ``chirps`` as given) of
+    ``audio`` ``(..., time)``: ``(..., n_frames)``."""
     import torch
 
     from foldpitch.loss import candidate_fold_costs
 
     audio = torch.as_tensor(audio, dtype=torch.float32)
     edges = net.log2_period_edges.detach().cpu()
-    costs = candidate_fold_costs(audio, edges, hop, n_frames)
+    costs = candidate_fold_costs(audio, edges, hop, n_frames, **table_settings(), chirps=chirps)
     centres = torch.exp2((edges.double()[1:] + edges.double()[:-1]) / 2)
     return (net.sample_rate / centres[costs.argmin(-1)]).numpy()
 
@@ -111,6 +130,7 @@ def analyse(clip, net, swift) -> dict:
 
     audio = torch.as_tensor(clip.audio, dtype=torch.float32)
     target = table_target(clip.audio, net, hop, len(times))
+    chirped = table_target(clip.audio, net, hop, len(times), CHIRPS)
 
     def fold(f0, steps):
         start = torch.as_tensor(f0, dtype=torch.float32)
@@ -134,6 +154,7 @@ def analyse(clip, net, swift) -> dict:
         "missed": int(missed.sum()),
         "network": rpa(network),
         "target": rpa(target),
+        "chirped": rpa(chirped),
         "optimum": rpa(optimum.astype(np.float64)),
         "warped_fit": rpa(warped_target(clip.audio, fitted.astype(np.float64), net)),
         "warped_label": rpa(warped_target(clip.audio, filled, net)),
@@ -188,11 +209,12 @@ def main(argv=None) -> int:
     print(file=sys.stderr)
 
     command = " ".join(sys.argv[1:] if argv is None else argv)
-    columns = ["network", "target", "warped_fit", "warped_label", "optimum"]
+    columns = ["network", "target", "chirped", "warped_fit", "warped_label", "optimum"]
     columns += ["swift-f0"] if swift else []
     titles = {
         "network": "network",
         "target": "training target",
+        "chirped": "training target, chirped",
         "warped_fit": "target, warped by the fit's slope",
         "warped_label": "target, warped by the label's slope",
         "optimum": "fold optimum near the label",
