@@ -221,6 +221,27 @@ def _objective_inputs(audio, logits_fill=0.0, n_frames=50):
     return audio[None], logits, offsets, periodicity
 
 
+def test_objective_reads_the_chirped_table_when_given_chirps():
+    period = _exponential_glide_period(8000, 50.0, 40.0)
+    audio, logits, offsets, periodicity = _objective_inputs(
+        harmonic_tone((SR / period).float(), SR)
+    )
+    with torch.no_grad():
+        logits.normal_(generator=torch.Generator().manual_seed(3))
+    soft_argmin = {}
+    for chirps in ((), (20.0, 40.0)):
+        objective = SelfSupervisedFoldLoss(refine_weight=0.0, chirps=chirps)
+        terms = objective(audio, logits, offsets, periodicity, EDGES)
+        costs = candidate_fold_costs(
+            audio, EDGES, 160, 50, submultiple_margin=objective.submultiple_margin, chirps=chirps
+        )
+        target = torch.softmax(-costs / objective.temperature, -1)
+        expected = -(target * torch.log_softmax(logits, -1)).sum(-1).mean()
+        torch.testing.assert_close(terms["soft_argmin"], expected)
+        soft_argmin[chirps] = float(terms["soft_argmin"].detach())
+    assert abs(soft_argmin[()] - soft_argmin[(20.0, 40.0)]) > 1e-3  # the tables differ
+
+
 def test_objective_is_lowest_when_the_network_predicts_the_true_period():
     objective = SelfSupervisedFoldLoss(refine_weight=0.0)
     audio = harmonic_tone(200.0, SR, 8000)
