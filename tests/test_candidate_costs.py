@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from foldpitch.loss import SelfSupervisedFoldLoss, candidate_fold_costs, framed_difference
-from foldpitch.loss.candidates import chirped_windows
+from foldpitch.loss import (
+    SelfSupervisedFoldLoss,
+    candidate_fold_costs,
+    chirped_windows,
+    framed_difference,
+)
 from foldpitch.synth import SPECTRA, add_noise, harmonic_tone
 
 SR = 16000

@@ -49,12 +49,12 @@ Inputs (both forms and :func:`candidate_fold_costs`):
 
 Layout, one module per concept: :mod:`.cycle` (the cycle form and the glue to its fused
 kernel), :mod:`.dense` (the dense form), :mod:`.candidates` (the fold loss at every
-candidate period, by FFT), :mod:`.objective` (the self-supervised objective that trains
-the network), :mod:`.reference` (the original loop, corrected) and :mod:`._common` (the
-argument checks and reductions they share).
+candidate period, by FFT, optionally along gliding periods), :mod:`.objective` (the
+self-supervised objective that trains the network), :mod:`.reference` (the original
+loop, corrected) and :mod:`._common` (the argument checks and reductions they share).
 """
 
-from .candidates import candidate_fold_costs, framed_difference
+from .candidates import candidate_fold_costs, chirped_windows, framed_difference
 from .cycle import FoldAlignmentLoss, fold_alignment_loss
 from .dense import DenseFoldLoss, dense_fold_loss
 from .objective import SelfSupervisedFoldLoss
@@ -63,6 +63,7 @@ from .reference import reference_fold_loss
 __all__ = [
     "SelfSupervisedFoldLoss",
     "candidate_fold_costs",
+    "chirped_windows",
     "framed_difference",
     "FoldAlignmentLoss",
     "DenseFoldLoss",

@@ -159,11 +159,11 @@ def candidate_fold_costs(
         cost, energy = _bin_costs(audio, hop_length, n_frames, *settings)
         if chirps:
             # the warped window must hold the centred pair of windows (framed_difference)
-            half_width = math.ceil(1.25 * (math.ceil(2 ** float(edges[-1])) + 1)) + 1
+            half_width = math.ceil(1.25 * _max_lag(edges)) + 1
             for cents in [sign * chirp for chirp in chirps for sign in (1, -1)]:
                 windows, within = chirped_windows(audio, hop_length, n_frames, cents, half_width)
                 # one frame per window, at its centre
-                warped, _ = _bin_costs(windows, 1, 1, *settings, first=half_width)
+                warped, _ = _bin_costs(windows, 1, 1, *settings, first_sample=half_width)
                 warped = warped[..., 0, :]
                 cost = torch.where(within[..., None], torch.minimum(cost, warped), cost)
         loudest = energy.amax(-1, keepdim=True)
@@ -213,15 +213,28 @@ def chirped_windows(
     return windows.masked_fill(outside, 0.0), inside
 
 
+def _max_lag(edges: Tensor) -> int:
+    """The longest lag, in samples, the table of bins ``edges`` compares."""
+    return math.ceil(2 ** float(edges[-1])) + 1
+
+
 def _bin_costs(
-    audio, hop_length, n_frames, edges, submultiple_margin, upsample, time_symmetric, first=0
+    audio,
+    hop_length,
+    n_frames,
+    edges,
+    submultiple_margin,
+    upsample,
+    time_symmetric,
+    first_sample=0,
 ):
     """The table of :func:`candidate_fold_costs` before the silence gate, and each
-    frame's energy ``(..., n_frames)``; frame ``f`` at sample ``first + f * hop_length``."""
-    max_lag = math.ceil(2 ** float(edges[-1])) + 1
+    frame's energy ``(..., n_frames)``; frame ``f`` at sample ``first_sample + f *
+    hop_length``."""
+    max_lag = _max_lag(edges)
     min_period, max_period = 2 ** float(edges[0]), 2 ** float(edges[-1])
     normalised, frame_energy = _normalised_difference(
-        audio, hop_length, n_frames, max_lag, upsample, first
+        audio, hop_length, n_frames, max_lag, upsample, first_sample
     )
     if time_symmetric:
         # A window compared with the window P later reaches further after the frame
@@ -229,11 +242,12 @@ def _bin_costs(
         # the reversed signal has the opposite bias; their mean, weighted by the
         # energy each one saw (one that saw almost silence says little), is centred.
         # padded so that the reversed frames fall on the same grid, in reverse order
-        last_frame = max(n_frames - 1, -(-(audio.shape[-1] - 1 - 2 * first) // hop_length))
-        padding = 2 * first + last_frame * hop_length + 1 - audio.shape[-1]
+        span = audio.shape[-1] - 1 - 2 * first_sample
+        last_frame = max(n_frames - 1, -(-span // hop_length))
+        padding = 2 * first_sample + last_frame * hop_length + 1 - audio.shape[-1]
         reversed_audio = torch.nn.functional.pad(audio, (0, padding)).flip(-1)
         backward, backward_energy = _normalised_difference(
-            reversed_audio, hop_length, last_frame + 1, max_lag, upsample, first
+            reversed_audio, hop_length, last_frame + 1, max_lag, upsample, first_sample
         )
         backward = backward.flip(-2)[..., :n_frames, :]
         backward_energy = backward_energy.flip(-1)[..., :n_frames]
