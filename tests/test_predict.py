@@ -980,13 +980,26 @@ def test_fit_demo_approaches_its_known_f0(capsys):
 
 
 def test_refine_moves_a_rough_start_onto_the_true_f0(net):
-    # The random network's f0 is arbitrary; a start 0.2 semitone off shows the fit (the
-    # refinement moves no frame further than REFINE_MAX_CENTS, 25).
+    # The random network's f0 is arbitrary; a start 15 cents off shows the fit (the
+    # refinement moves no frame further than REFINE_MAX_CENTS, 18).
+    assert predict_module.REFINE_MAX_CENTS >= 17.0
     audio = harmonic_tone(220.0, RATE, RATE)
-    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (20 / 1200))), dtype=torch.float64)
+    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (15 / 1200))), dtype=torch.float64)
     refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
     cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 20:-20])
     assert cents.abs().max() < 2.0, cents.abs().max()
+
+
+def test_refine_moves_no_frame_further_than_its_bound(net):
+    # A start 40 cents above a steady 220 Hz tone: the fold loss pulls every frame
+    # towards the tone, and the bound stops each at REFINE_MAX_CENTS from its start.
+    audio = harmonic_tone(220.0, RATE, RATE)
+    start = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (40 / 1200))), dtype=torch.float64)
+    refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 40)
+    moved = 1200 * (refined[0, 20:-20] - start[0, 20:-20])  # log2 period up: f0 down
+    torch.testing.assert_close(
+        moved, torch.full_like(moved, predict_module.REFINE_MAX_CENTS), atol=1e-6, rtol=0
+    )
 
 
 def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
