@@ -15,7 +15,9 @@ instruments alone turn only a handful of frames either way):
   over voiced frames within 50, mean over clips), with Praat's in the same run.
 
 ``python benchmarks/refine_bound.py --cache DEV.pkl --write`` writes
-``benchmarks/results/refine_bound.md`` (about 45 min on 2 cores for three bounds).
+``benchmarks/results/refine_bound.md`` (about 25 min on one thread for two bounds, most
+of it the refinement of the extra instruments; the clips are built on the first run and
+kept in the ``--cache`` and ``--extra-cache`` pickles).
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="pickle of the dev clips")
     parser.add_argument("--extra-cache", type=Path, default=None, help="pickle, extra seeds")
     parser.add_argument("--extra-seeds", default="1,2,3", help="'' for none")
-    parser.add_argument("--bounds", default="25,18,15", help="cents, comma-separated")
+    parser.add_argument("--bounds", default="25,18", help="cents, comma-separated")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS.name}")
     args = parser.parse_args(argv)
