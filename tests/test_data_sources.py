@@ -340,6 +340,44 @@ def test_festival_speech_is_deterministic_and_uses_the_train_split(tmp_path):
         speech.FestivalSpeech(voices=["made_up_diphone"])
 
 
+def test_played_faster_scales_every_frequency_and_shortens():
+    # a 200 Hz sine played 1.25 times faster is a 250 Hz sine 1/1.25 as long
+    t = np.arange(SR) / SR
+    out = speech.played_faster(np.sin(2 * np.pi * 200.0 * t).astype(np.float32), 1.25, SR)
+    assert abs(out.size - SR / 1.25) <= 1
+    spectrum = np.abs(np.fft.rfft(out[1000:-1000] * np.hanning(out.size - 2000)))
+    peak_hz = np.argmax(spectrum) * SR / (out.size - 2000)
+    assert abs(peak_hz - 250.0) < 2.0, peak_hz
+    with pytest.raises(ValueError, match="ratio"):
+        speech.played_faster(out, 0.0, SR)
+
+
+@needs_festival
+def test_festival_speech_resample_cuts_excerpts_of_the_utterance_played_faster(tmp_path):
+    plain = speech.FestivalSpeech(length=3, n_utterances=2, cache_dir=tmp_path, seed=2)
+    same = speech.FestivalSpeech(
+        length=3, n_utterances=2, cache_dir=tmp_path, seed=2, resample=(1.0, 1.0)
+    )
+    fast = speech.FestivalSpeech(
+        length=3, n_utterances=2, cache_dir=tmp_path, seed=2, resample=(1.5, 1.5)
+    )
+    faster = [speech.played_faster(plain.render(u), 1.5, SR) for u in range(2)]
+
+    def is_excerpt(item, audio):  # item == audio[start:start + n], zero-padded past its end
+        for start in np.flatnonzero(audio == item[0]):
+            piece = audio[start : start + item.size]
+            if np.array_equal(item[: piece.size], piece) and not item[piece.size :].any():
+                return True
+        return False
+
+    for i in range(3):
+        assert torch.equal(plain[i]["audio"], same[i]["audio"])  # off: the items as before
+        item = fast[i]["audio"].numpy()
+        assert any(is_excerpt(item, audio) for audio in faster), i
+    with pytest.raises(ValueError, match="resample"):
+        speech.FestivalSpeech(resample=(0.0, 1.0))
+
+
 # ------------------------------------------------------------------ rooms and noise
 
 

@@ -522,8 +522,11 @@ def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
         cfg = compose(config_name="train", overrides=["experiment=realistic_finetune", cache])
     cfg.output_dir = "unused"  # the ${hydra:...} path, only set inside a run
     cfg = OmegaConf.to_container(cfg, resolve=True)
-    # The run predates loss.chirps; its default, none, is the table that run used.
+    # The run predates loss.chirps and data.train.festival_resample; their defaults
+    # (none, [1, 1]) are what that run did.
     assert cfg["loss"].pop("chirps") == [] and "chirps" not in shipped["loss"]
+    resample = cfg["data"]["train"].pop("festival_resample")
+    assert resample == [1.0, 1.0] and "festival_resample" not in shipped["data"]["train"]
     for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints"):
         assert cfg[section] == shipped[section], section
     assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 1500

@@ -58,6 +58,7 @@ def _sources(
     n_utterances: int,
     n_lines: int,
     backgrounds: bool,
+    festival_resample: Sequence[float] = (1.0, 1.0),
 ) -> tuple[dict[str, Dataset], list[Dataset]]:
     """The available sources with their item counts, and the background datasets; one
     warning per missing source."""
@@ -85,6 +86,7 @@ def _sources(
             seed=s,
             voices=festival_voices("train"),
             n_utterances=pool,
+            resample=festival_resample,
             cache_dir=cache_dir / "festival",
             **common,
         ),
@@ -148,6 +150,7 @@ def realistic_corpus(
     snr_db: float | Sequence[float] = (0.0, 40.0),
     p_clean: float = 0.2,
     p_background: float = 0.5,
+    festival_resample: Sequence[float] = (1.0, 1.0),
 ) -> Dataset:
     """The realistic unlabelled training set (see the module docstring).
 
@@ -166,6 +169,9 @@ def realistic_corpus(
         snr_db, p_clean, p_background: :class:`~foldpitch.data.rooms.AddNoise`'s SNR
             range (dB), probability of no noise, and probability that the noise is
             babble or music rather than coloured noise.
+        festival_resample: ``(low, high)`` playback-rate ratios of the Festival excerpts
+            (:class:`~foldpitch.data.speech.FestivalSpeech`'s ``resample``: more voices
+            from the few installed); ``(1, 1)`` leaves them as rendered.
 
     Returns:
         A dataset of ``{"audio", "clean"}`` float32 ``(n_samples,)`` items.
@@ -187,6 +193,7 @@ def realistic_corpus(
         n_utterances,
         n_lines,
         backgrounds=p_background > 0,
+        festival_resample=festival_resample,
     )
     mixture: Dataset = ConcatDataset(list(sources.values()))
     if p_reverb > 0:

@@ -352,7 +352,11 @@ class FestivalSpeech(Dataset):
     Item ``i`` picks an utterance and an excerpt start from
     ``numpy.random.default_rng([seed, i])``; excerpts are zero-padded when the utterance
     is shorter. An utterance that Festival fails to render is skipped with a warning and
-    the next one in the pool is used.
+    the next one in the pool is used. With ``resample`` other than ``(1, 1)``, item ``i``
+    draws a ratio ``r`` (log-uniform, from ``numpy.random.default_rng([seed, i, 4])``)
+    and its utterance is played ``r`` times faster before the excerpt is cut: f0 and
+    formants both scaled by ``r``, as from a speaker with a shorter (``r > 1``) or longer
+    vocal tract, so a few voices stand for many.
 
     Args:
         length: number of items.
@@ -364,6 +368,8 @@ class FestivalSpeech(Dataset):
         n_utterances: size of the pool.
         stretch, f0_shift, f0_range: ``(low, high)`` ranges of the settings of
             :func:`render_festival`.
+        resample: ``(low, high)`` range of the playback-rate ratio of each item (see
+            above); ``(1, 1)``, the default, leaves the renders as they are.
         cache_dir: where renders are kept; default ``<tmp>/foldpitch-festival``.
 
     Items:
@@ -385,6 +391,7 @@ class FestivalSpeech(Dataset):
         stretch: Sequence[float] = (0.8, 1.3),
         f0_shift: Sequence[float] = (0.75, 1.35),
         f0_range: Sequence[float] = (0.6, 1.8),
+        resample: Sequence[float] = (1.0, 1.0),
         cache_dir: str | os.PathLike | None = None,
     ) -> None:
         if voices is None:
@@ -410,6 +417,7 @@ class FestivalSpeech(Dataset):
                 ("stretch", "f0_shift", "f0_range"), (stretch, f0_shift, f0_range), strict=True
             )
         }
+        self.resample = _checks.real_range("resample", resample, positive=True)
         if cache_dir is None:
             cache_dir = Path(tempfile.gettempdir()) / "foldpitch-festival"
         self.cache_dir = Path(cache_dir)
@@ -445,5 +453,22 @@ class FestivalSpeech(Dataset):
             except RuntimeError as error:  # one sentence Festival cannot say: the next one
                 warnings.warn(f"FestivalSpeech: skipping utterance {u}: {error}", stacklevel=2)
                 continue
+            low, high = self.resample
+            if (low, high) != (1.0, 1.0):
+                ratio = np.exp(
+                    np.random.default_rng([self.seed, index, 4]).uniform(np.log(low), np.log(high))
+                )
+                audio = played_faster(audio, float(ratio), self.sample_rate)
             return {"audio": torch.from_numpy(_excerpt(rng, audio, self.n_samples))}
         raise RuntimeError(f"FestivalSpeech: none of the {self.n_utterances} utterances rendered")
+
+
+def played_faster(audio: np.ndarray, ratio: float, sample_rate: int) -> np.ndarray:
+    """``audio`` (float32 ``(n,)`` at ``sample_rate``) played ``ratio`` times faster,
+    at the same rate: about ``n / ratio`` samples, every frequency times ``ratio``."""
+    _checks.positive_real("ratio", ratio)
+    import soxr  # optional dependency, imported where it is needed
+
+    return soxr.resample(np.asarray(audio, np.float32), sample_rate * ratio, sample_rate).astype(
+        np.float32
+    )
