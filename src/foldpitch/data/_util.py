@@ -43,7 +43,7 @@ def _read_excerpt(
     return np.clip(out, -1.0, 1.0)
 
 
-def _resample(audio: np.ndarray, source_rate: int, sample_rate: int) -> np.ndarray:
+def _resample(audio: np.ndarray, source_rate: float, sample_rate: int) -> np.ndarray:
     """float32 ``audio`` (1-D) resampled from ``source_rate`` to ``sample_rate`` (soxr)."""
     audio = np.asarray(audio, np.float32)
     if source_rate == sample_rate or not audio.size:

@@ -467,8 +467,4 @@ def played_faster(audio: np.ndarray, ratio: float, sample_rate: int) -> np.ndarr
     """``audio`` (float32 ``(n,)`` at ``sample_rate``) played ``ratio`` times faster,
     at the same rate: about ``n / ratio`` samples, every frequency times ``ratio``."""
     _checks.positive_real("ratio", ratio)
-    import soxr  # optional dependency, imported where it is needed
-
-    return soxr.resample(np.asarray(audio, np.float32), sample_rate * ratio, sample_rate).astype(
-        np.float32
-    )
+    return _resample(audio, sample_rate * ratio, sample_rate)  # as if sampled ratio x faster
