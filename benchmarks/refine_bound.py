@@ -87,9 +87,9 @@ def main(argv=None) -> int:
     counts: dict[tuple, np.ndarray] = {}  # (set, snr) -> [voiced, lost_b..., gained_b...]
     fine: dict[tuple, list] = {}  # (snr, method) -> per-clip fine errors on tones-dev
     default_bound = predict_module.REFINE_MAX_CENTS
+    options = dict(fmin=FMIN, fmax=FMAX)
     try:
         for clip in clips:
-            options = dict(fmin=FMIN, fmax=FMAX)
             plain = predict_module.predict(clip.audio, clip.sample_rate, **options)
             right = np.abs(frame_errors(clip, plain)) < 50
             row = np.zeros(1 + 2 * len(bounds))
