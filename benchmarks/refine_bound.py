@@ -31,8 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: import the benchmarks package
+    sys.path.insert(0, str(ROOT))
+
 FMIN, FMAX = 50.0, 1100.0
-RESULTS = Path(__file__).parent / "results" / "refine_bound.md"
+RESULTS = ROOT / "benchmarks" / "results" / "refine_bound.md"
 
 
 def extra_instrument_clips(seeds, cache: Path | None) -> list:
