@@ -531,3 +531,23 @@ def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
         assert cfg[section] == shipped[section], section
     assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 1500
     assert shipped["init_from"] == "shipped"  # fine-tuned from the previous weights
+
+
+@pytest.mark.parametrize(
+    "experiment", sorted(path.stem for path in (ROOT / "configs" / "experiment").glob("*.yaml"))
+)
+def test_every_experiment_composes_and_builds_its_objective(experiment):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from foldpitch.loss import SelfSupervisedFoldLoss
+
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"experiment={experiment}"])
+    objective = instantiate(cfg.loss)
+    assert isinstance(objective, SelfSupervisedFoldLoss)
+    assert list(objective.chirps) == list(cfg.loss.chirps)
+    if experiment == "realistic_scratch":  # from scratch, with the chirped table
+        assert cfg.init_from is None and cfg.resume is None
+        assert list(objective.chirps) == [20, 40]
+        assert list(cfg.data.train.festival_resample) == [0.8, 1.25]
