@@ -296,3 +296,18 @@ def test_missing_packages_name_the_extra(net, monkeypatch, missing):
     monkeypatch.setitem(sys.modules, missing, None)  # import raises ImportError
     with pytest.raises(ModuleNotFoundError, match=rf"{missing}.*foldpitch\[onnx\]"):
         predict(torch.zeros(1600), RATE, random_net(2), backend="onnx")
+
+
+def test_a_network_with_a_short_stft_exports_from_audio_only(tmp_path):
+    net = random_net(3, n_fft_short=256)
+    sess = session(export_onnx(tmp_path / "short.onnx", net))
+    generator = torch.Generator().manual_seed(3)
+    audio = 0.3 * torch.randn(2, 4001, generator=generator)
+    audio[1] += harmonic_tone(190.0, RATE, 4001).float()
+    ours, reference = run_both(net, sess, audio)
+    for got, expected in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
+    metadata = sess.get_modelmeta().custom_metadata_map
+    assert (metadata["n_fft_short"], metadata["n_short_bins"]) == ("256", "64")
+    with pytest.raises(ValueError, match="from_audio=True"):
+        export_onnx(tmp_path / "frames.onnx", net, from_audio=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -111,8 +112,9 @@ def test_a_frame_depends_only_on_audio_near_it():
     torch.testing.assert_close(part[:, 15:35], whole[:, 40:60], atol=1e-5, rtol=1e-5)
 
 
-def test_config_rebuilds_the_same_network():
-    net = PitchNet(fmin=60.0, fmax=1000.0, dropout=0.1, kernel_size=3, **SMALL)
+@pytest.mark.parametrize("short", [{}, dict(n_fft_short=256)])
+def test_config_rebuilds_the_same_network(short):
+    net = PitchNet(fmin=60.0, fmax=1000.0, dropout=0.1, kernel_size=3, **SMALL, **short)
     clone = PitchNet(**net.config())
     clone.load_state_dict(net.state_dict())
     assert clone.config() == net.config()
@@ -129,6 +131,9 @@ def test_config_rebuilds_the_same_network():
         (dict(sample_rate=16000.5), ValueError, "sample_rate"),
         (dict(channels=0), ValueError, "channels"),
         (dict(n_period_bins=2.5), TypeError, "n_period_bins"),
+        (dict(n_fft=512, n_fft_short=1024), ValueError, "n_fft_short"),
+        (dict(n_short_bins=64), ValueError, "n_short_bins needs n_fft_short"),
+        (dict(n_fft_short=0), ValueError, "n_fft_short"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
@@ -261,3 +266,39 @@ def test_a_stored_voicing_threshold_is_loaded_and_a_bad_one_refused(tmp_path):
         path, _, _ = _checkpoint(tmp_path, "bad.ckpt", voicing_threshold=value)
         with pytest.raises(ValueError, match="voicing_threshold must be a float in"):
             load_pitchnet(path)
+
+
+def _relative_log_reference(audio, n_fft, n_bins):
+    """float64 numpy: Hann-windowed frames centred on multiples of 160 samples (zero
+    padded), each frame's lowest ``n_bins`` magnitudes over its largest, compressed."""
+    x = np.pad(audio.astype(np.float64), n_fft // 2)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
+    n_frames = (len(audio) - 1) // 160 + 1
+    frames = np.stack([x[f * 160 : f * 160 + n_fft] * window for f in range(n_frames)])
+    magnitude = np.abs(np.fft.rfft(frames, axis=1))[:, :n_bins].T
+    relative = magnitude / magnitude.max(axis=0, keepdims=True)
+    return (np.log(relative + 1e-3) + 3.5) / 2.0
+
+
+def test_a_short_stft_adds_its_bins_below_the_long_ones():
+    net = PitchNet(
+        n_fft=1024, n_input_bins=64, n_fft_short=256, channels=8, n_blocks=1, n_period_bins=16
+    )
+    assert net.config()["n_short_bins"] == 16  # the long STFT's 0-1000 Hz by default
+    audio = harmonic_tone(180.0, 16000, 3000).numpy() + 0.01 * np.random.default_rng(
+        0
+    ).standard_normal(3000)
+    features = net.features(torch.from_numpy(audio.astype(np.float32))[None])[0].double()
+    assert features.shape == (64 + 16, n_frames_for(3000, 160))
+    np.testing.assert_allclose(features[:64], _relative_log_reference(audio, 1024, 64), atol=2e-4)
+    np.testing.assert_allclose(features[64:], _relative_log_reference(audio, 256, 16), atol=2e-4)
+
+
+def test_a_network_with_a_short_stft_stays_local_and_gain_invariant():
+    torch.manual_seed(0)
+    net = PitchNet(**SMALL, n_fft_short=256).eval()
+    audio = harmonic_tone(220.0, 16000, 16000) + 0.01 * torch.randn(16000)
+    whole = net(audio[None]).logits
+    part = net(audio[None, 4000:12000]).logits
+    torch.testing.assert_close(part[:, 15:35], whole[:, 40:60], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(net(0.01 * audio).logits, net(audio).logits, atol=2e-3, rtol=1e-3)

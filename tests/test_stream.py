@@ -78,6 +78,19 @@ def test_stream_equals_predict_whatever_the_chunking(seed, lag_ms, decoder):
     assert (streamed["voiced"].float().mean()) > 0.8, "the case needs voiced frames"
 
 
+def test_a_network_with_a_short_stft_streams_as_predict():
+    # The short STFT reads less audio around a frame than the long one: the stream's
+    # feature windows cover it. Random weights far from the initialisation's.
+    torch.manual_seed(0)
+    net = PitchNet(channels=16, n_blocks=3, n_period_bins=32, n_fft_short=512).eval()
+    for parameter in net.parameters():
+        parameter.data.normal_(0, 0.2)
+    audio = glide()
+    offline = predict(audio, RATE, net, device="cpu", top_db=None)
+    live = stream(net, sample_rate=RATE, lag_ms=None, lookahead_ms=None, top_db=None)
+    assert_like_offline(chunked(live, audio, random_sizes(3, ones=300)), offline, live._threshold)
+
+
 def test_stream_resamples_and_reads_other_hops_as_predict_does():
     # 48 kHz in (soxr's stream resampler gives what its one-shot resampler gives), a
     # 5 ms hop (frames between the network's, interpolated) and torch int16 chunks.

@@ -12,7 +12,8 @@ frame, what :meth:`PitchNet.forward <foldpitch.model.PitchNet.forward>` computes
   frames)``, the STFT magnitudes ``|X[f, k]|`` of the lowest ``n_input_bins`` bins, framed
   as above: ``n_fft``-point DFT of the audio zero-padded by ``n_fft // 2`` on both sides,
   frame ``f`` starting at padded sample ``f * hop_length``, times a Hann window
-  (periodic for even ``n_fft``), no normalisation. For runtimes without an STFT.
+  (periodic for even ``n_fft``), no normalisation. For runtimes without an STFT; not for
+  a network that also reads a short STFT (``n_fft_short``), which exports from audio.
 * outputs ``logits`` ``(batch, frames, n_period_bins)`` (scores of the period bins),
   ``offsets`` ``(batch, frames, n_period_bins)`` in ``(0, 1)`` (where in each bin the
   period lies) and ``periodicity_logits`` ``(batch, frames)`` (``sigmoid`` gives the
@@ -50,7 +51,7 @@ from torch import Tensor, nn
 
 from . import _checks
 from .frontend import _work_dtype_and_window
-from .model import PitchNet, PitchNetOutput
+from .model import PitchNet, PitchNetOutput, _relative_log
 
 __all__ = ["ONNX_OPSET", "ONNX_TOLERANCE", "export_onnx", "onnx_forward", "onnx_metadata"]
 
@@ -100,9 +101,10 @@ class _OnnxGraph(nn.Module):
                 conv.padding = (total // 2,)
         self.from_audio = from_audio
 
-    def magnitude(self, audio: Tensor) -> Tensor:
-        """``(batch, time)`` -> ``(batch, n_input_bins, n_frames)``, as the frontend."""
-        frontend = self.net.frontend
+    def magnitude(self, audio: Tensor, frontend=None) -> Tensor:
+        """``(batch, time)`` -> ``(batch, n_bins, n_frames)``, as ``frontend`` (default:
+        the network's main STFT)."""
+        frontend = self.net.frontend if frontend is None else frontend
         n_fft, hop = frontend.n_fft, frontend.hop_length
         n_frames = (audio.shape[-1] - 1) // hop + 1
         padded = nn.functional.pad(audio, (n_fft // 2, n_fft // 2))
@@ -116,10 +118,11 @@ class _OnnxGraph(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         net = self.net
         magnitude = self.magnitude(x) if self.from_audio else x
-        # PitchNet.features after its frontend, and PitchNet.forward after its features.
-        peak = magnitude.amax(dim=-2, keepdim=True)
-        relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
-        features = (torch.log(relative + 1e-3) + 3.5) / 2.0
+        # PitchNet.features after its frontends, and PitchNet.forward after its features.
+        features = _relative_log(magnitude)
+        if net.frontend_short is not None:  # (export_onnx allows it only from audio)
+            short = self.magnitude(x, net.frontend_short)
+            features = torch.cat([features, _relative_log(short)], dim=-2)
         out = net.head(net.blocks(net.stem(features))).transpose(1, 2)
         k = net.n_period_bins
         return out[..., :k], torch.sigmoid(out[..., k : 2 * k]), out[..., 2 * k]
@@ -140,6 +143,7 @@ def onnx_metadata(net: PitchNet, from_audio: bool = True) -> dict[str, str]:
         "hop_length": config["hop_length"],
         "n_fft": config["n_fft"],
         "n_input_bins": config["n_input_bins"],
+        **{key: config[key] for key in ("n_fft_short", "n_short_bins") if key in config},
         "window": "hann, periodic" if config["n_fft"] % 2 == 0 else "hann, symmetric",
         "fmin": config["fmin"],
         "fmax": config["fmax"],
@@ -230,6 +234,11 @@ def export_onnx(
     _checks.flag("from_audio", from_audio)
     _checks.positive_int("opset", opset, minimum=ONNX_OPSET)  # the first with STFT
     net = _resolve_model(checkpoint, torch.device("cpu"))
+    if not from_audio and net.frontend_short is not None:
+        raise ValueError(
+            "from_audio=False exports a network of one STFT; this one also reads a short "
+            f"STFT (n_fft_short={net.frontend_short.n_fft}): export it with from_audio=True"
+        )
     data = _onnx_bytes(net, from_audio, opset)
     path = Path(path)
     temporary = path.with_name(path.name + ".partial")

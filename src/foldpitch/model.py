@@ -69,6 +69,13 @@ class PitchNetOutput:
     """Voicing scores ``(batch, n_frames)``; ``sigmoid`` gives the periodicity."""
 
 
+def _relative_log(magnitude: Tensor) -> Tensor:
+    """Each frame's magnitudes over its largest, compressed: ``(batch, bins, frames)``."""
+    peak = magnitude.amax(dim=-2, keepdim=True)
+    relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
+    return (torch.log(relative + 1e-3) + 3.5) / 2.0  # about zero mean, unit spread
+
+
 class _FrameNorm(nn.LayerNorm):
     """LayerNorm over the channels of each frame: statistics never mix frames, so a
     frame's output depends only on the audio around it (chunking stays exact)."""
@@ -149,6 +156,10 @@ class PitchNet(nn.Module):
         kernel_size: temporal kernel size of the blocks.
         n_period_bins: bins of the period distribution.
         dropout: dropout inside the blocks.
+        n_fft_short: a second, shorter STFT read beside the first (``None``: none), whose
+            finer time resolution follows fast pitch movement; must not exceed ``n_fft``.
+        n_short_bins: lowest bins of the short STFT fed to the network (default: the
+            same frequency range as ``n_input_bins``).
 
     Attributes:
         voicing_threshold: the periodicity above which :func:`foldpitch.predict.predict`
@@ -182,6 +193,8 @@ class PitchNet(nn.Module):
         kernel_size: int = 5,
         n_period_bins: int = 256,
         dropout: float = 0.0,
+        n_fft_short: int | None = None,
+        n_short_bins: int | None = None,
     ) -> None:
         super().__init__()
         sample_rate = _checks.sample_rate("sample_rate", sample_rate)
@@ -202,6 +215,21 @@ class PitchNet(nn.Module):
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.fmin, self.fmax = float(fmin), float(fmax)
         self.frontend = Spectrogram(n_fft, hop_length, n_input_bins, compression="none")
+        self.frontend_short = None
+        if n_fft_short is not None:
+            _checks.positive_int("n_fft_short", n_fft_short, unit="samples")
+            if n_fft_short > n_fft:
+                raise ValueError(f"n_fft_short={n_fft_short} must not exceed n_fft={n_fft}")
+            if n_short_bins is None:
+                n_short_bins = max(1, n_input_bins * n_fft_short // n_fft)
+            self.frontend_short = Spectrogram(
+                n_fft_short, hop_length, n_short_bins, compression="none"
+            )
+        elif n_short_bins is not None:
+            raise ValueError("n_short_bins needs n_fft_short")
+        n_features = self.frontend.n_bins + (
+            self.frontend_short.n_bins if self.frontend_short is not None else 0
+        )
         self.register_buffer(
             "log2_period_edges",
             torch.linspace(
@@ -209,7 +237,7 @@ class PitchNet(nn.Module):
             ),
             persistent=False,
         )
-        self.stem = nn.Sequential(nn.Conv1d(self.frontend.n_bins, channels, 1), nn.GELU())
+        self.stem = nn.Sequential(nn.Conv1d(n_features, channels, 1), nn.GELU())
         self.blocks = nn.Sequential(
             *(_ResidualBlock(channels, kernel_size, 2**i, dropout) for i in range(n_blocks))
         )
@@ -225,11 +253,12 @@ class PitchNet(nn.Module):
         return float(self.log2_period_edges[1] - self.log2_period_edges[0])
 
     def features(self, audio: Tensor) -> Tensor:
-        """Per-frame gain-invariant log magnitudes ``(batch, n_input_bins, n_frames)``."""
-        magnitude = self.frontend(audio)
-        peak = magnitude.amax(dim=-2, keepdim=True)
-        relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
-        return (torch.log(relative + 1e-3) + 3.5) / 2.0  # about zero mean, unit spread
+        """Per-frame gain-invariant log magnitudes ``(batch, n_input_bins [+
+        n_short_bins], n_frames)``: the short STFT's below the long one's."""
+        features = _relative_log(self.frontend(audio))
+        if self.frontend_short is None:
+            return features
+        return torch.cat([features, _relative_log(self.frontend_short(audio))], dim=-2)
 
     def forward(self, audio: Tensor, lengths: Tensor | None = None) -> PitchNetOutput:
         """Run the network on ``audio`` ``(batch, time)`` (or ``(time,)``).
@@ -300,6 +329,8 @@ class PitchNet(nn.Module):
     def config(self) -> dict:
         """The constructor arguments: ``PitchNet(**net.config())`` rebuilds the network."""
         block = self.blocks[0].body
+        short = self.frontend_short
+        extra = {} if short is None else {"n_fft_short": short.n_fft, "n_short_bins": short.n_bins}
         return {
             "sample_rate": self.sample_rate,
             "hop_length": self.hop_length,
@@ -312,7 +343,7 @@ class PitchNet(nn.Module):
             "kernel_size": block[0].kernel_size[0],
             "n_period_bins": self.n_period_bins,
             "dropout": block[3].p,
-        }
+        } | extra
 
 
 def load_pitchnet(
