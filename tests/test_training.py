@@ -522,9 +522,11 @@ def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
         cfg = compose(config_name="train", overrides=["experiment=realistic_finetune", cache])
     cfg.output_dir = "unused"  # the ${hydra:...} path, only set inside a run
     cfg = OmegaConf.to_container(cfg, resolve=True)
-    # The run predates loss.chirps and data.train.festival_resample; their defaults
-    # (none, [1, 1]) are what that run did.
+    # The run predates loss.chirps, data.train.festival_resample and the model's short
+    # STFT; their defaults (none, [1, 1], none) are what that run did.
     assert cfg["loss"].pop("chirps") == [] and "chirps" not in shipped["loss"]
+    for key in ("n_fft_short", "n_short_bins"):
+        assert cfg["model"].pop(key) is None and key not in shipped["model"]
     resample = cfg["data"]["train"].pop("festival_resample")
     assert resample == [1.0, 1.0] and "festival_resample" not in shipped["data"]["train"]
     for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints"):
