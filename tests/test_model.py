@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from foldpitch.frontend import n_frames_for
-from foldpitch.model import PitchNet, load_pitchnet
+from foldpitch.model import PitchNet, add_short_stft, load_pitchnet
 from foldpitch.synth import harmonic_tone
 
 SMALL = dict(n_input_bins=64, channels=16, n_blocks=2, n_period_bins=32)
@@ -302,3 +303,26 @@ def test_a_network_with_a_short_stft_stays_local_and_gain_invariant():
     part = net(audio[None, 4000:12000]).logits
     torch.testing.assert_close(part[:, 15:35], whole[:, 40:60], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(net(0.01 * audio).logits, net(audio).logits, atol=2e-3, rtol=1e-3)
+
+
+def test_add_short_stft_keeps_the_outputs_until_training_moves_them(tmp_path):
+    shipped = Path(__file__).resolve().parents[1] / "src/foldpitch/weights/foldpitch-16k.ckpt"
+    if not shipped.exists():
+        pytest.skip("no shipped checkpoint in this checkout")
+    source, _ = load_pitchnet(shipped)
+    widened = add_short_stft(shipped, tmp_path / "wide.ckpt", n_fft_short=512)
+    loaded, info = load_pitchnet(tmp_path / "wide.ckpt")
+    assert (
+        info["model_config"]["n_fft_short"] == 512
+        and loaded.voicing_threshold == source.voicing_threshold
+    )
+    audio = harmonic_tone(210.0, 16000, 8000) + 0.05 * torch.randn(8000)
+    with torch.no_grad():
+        expected = source(audio)
+        for net in (widened, loaded):
+            for name in ("logits", "offsets", "periodicity_logits"):
+                torch.testing.assert_close(getattr(net(audio), name), getattr(expected, name))
+        loaded.stem[0].weight[:, 256:] += 0.1  # the new inputs do reach the output
+        assert not torch.allclose(loaded(audio).logits, expected.logits)
+    with pytest.raises(ValueError, match="already reads a short STFT"):
+        add_short_stft(tmp_path / "wide.ckpt", tmp_path / "again.ckpt", n_fft_short=256)

@@ -32,7 +32,14 @@ from torch import Tensor, nn
 from . import _checks
 from .frontend import Spectrogram
 
-__all__ = ["CHECKPOINT_FORMAT", "PitchNet", "PitchNetOutput", "export_pitchnet", "load_pitchnet"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "PitchNet",
+    "PitchNetOutput",
+    "add_short_stft",
+    "export_pitchnet",
+    "load_pitchnet",
+]
 
 DEFAULT_VOICING_THRESHOLD = 0.5
 """The voicing threshold of a network whose checkpoint names none."""
@@ -438,6 +445,13 @@ def export_pitchnet(
     model, info = load_pitchnet(checkpoint)
     if voicing_threshold is not None:
         info["voicing_threshold"] = check_voicing_threshold(voicing_threshold)
+    _save_pitchnet(model, info, destination)
+
+
+def _save_pitchnet(model: PitchNet, info: dict, destination: str | os.PathLike) -> None:
+    """Write ``model``'s weights with ``info`` (:func:`load_pitchnet`'s, ``global_step``
+    included) as a checkpoint that :func:`load_pitchnet` reads."""
+    info = dict(info)
     global_step = info.pop("global_step")
     state = {
         "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
@@ -445,3 +459,38 @@ def export_pitchnet(
         "global_step": global_step,
     }
     torch.save(state, os.fspath(destination))
+
+
+def add_short_stft(
+    checkpoint: str | os.PathLike,
+    destination: str | os.PathLike,
+    n_fft_short: int,
+    n_short_bins: int | None = None,
+) -> PitchNet:
+    """Write a copy of a trained network that also reads a short STFT, for fine-tuning.
+
+    The copy's stem takes the short STFT's bins too, with zero weights on them, so its
+    outputs equal the source's until training moves those weights; the rest of the
+    weights and the checkpoint's foldpitch entry (voicing threshold, training config)
+    are the source's. Start a run from it with ``init_from=destination``.
+
+    Returns:
+        The widened network (eval mode).
+
+    Raises:
+        ValueError: the source already reads a short STFT, or the arguments are refused
+            by :class:`PitchNet`; what :func:`load_pitchnet` raises for the source.
+    """
+    source, info = load_pitchnet(checkpoint)
+    if source.frontend_short is not None:
+        raise ValueError(f"{os.fspath(checkpoint)} already reads a short STFT")
+    config = dict(source.config(), n_fft_short=n_fft_short, n_short_bins=n_short_bins)
+    widened = PitchNet(**config)
+    state = source.state_dict()
+    stem = torch.zeros_like(widened.stem[0].weight)
+    stem[:, : source.frontend.n_bins] = state["stem.0.weight"]
+    state["stem.0.weight"] = stem
+    widened.load_state_dict(state)
+    widened.voicing_threshold = source.voicing_threshold
+    _save_pitchnet(widened, dict(info, model_config=widened.config()), destination)
+    return widened.eval()
