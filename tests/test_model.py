@@ -326,33 +326,3 @@ def test_add_short_stft_keeps_the_outputs_until_training_moves_them(tmp_path):
         assert not torch.allclose(loaded(audio).logits, expected.logits)
     with pytest.raises(ValueError, match="already reads a short STFT"):
         add_short_stft(tmp_path / "wide.ckpt", tmp_path / "again.ckpt", n_fft_short=256)
-
-
-@pytest.mark.parametrize("n_fft", [1024, 1023])
-def test_frequency_offsets_place_a_tone_at_its_frequency(n_fft):
-    # Bins within a main lobe of a steady tone point at its exact frequency, in bins:
-    # offset[k] = f0 * n_fft / sample_rate - k (reassignment is exact for a steady tone),
-    # faded by the bin's magnitude relative to the frame's loudest (numpy's FFT here).
-    net = PitchNet(
-        n_fft=n_fft,
-        n_input_bins=64,
-        channels=8,
-        n_blocks=1,
-        n_period_bins=16,
-        frequency_offsets=True,
-    ).double()
-    span = n_fft if n_fft % 2 == 0 else n_fft - 1
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / span)
-    for f0 in (187.3, 240.0, 301.9):
-        t = np.arange(16000)
-        tone = np.sin(2 * np.pi * f0 * t / 16000) + 0.3 * np.sin(2 * np.pi * 2 * f0 * t / 16000)
-        offsets = net.features(torch.from_numpy(tone)[None])[0, 64:, 50].numpy()
-        frame = tone[50 * 160 - n_fft // 2 : 50 * 160 - n_fft // 2 + n_fft] * window
-        magnitude = np.abs(np.fft.rfft(frame))[:64]
-        relative = magnitude / magnitude.max()
-        fade = relative / (relative + 0.01)
-        for harmonic in (1, 2):
-            true_bin = harmonic * f0 * n_fft / 16000
-            for k in (math.floor(true_bin), math.ceil(true_bin)):
-                assert offsets[k] == pytest.approx((true_bin - k) * fade[k], abs=0.02)
-        assert np.all(np.abs(offsets) <= 2 * fade + 1e-9)  # clipped to 2 bins, then faded

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks
-from .frontend import Spectrogram, _work_dtype_and_window
+from .frontend import Spectrogram
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -81,31 +81,6 @@ def _relative_log(magnitude: Tensor) -> Tensor:
     peak = magnitude.amax(dim=-2, keepdim=True)
     relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
     return (torch.log(relative + 1e-3) + 3.5) / 2.0  # about zero mean, unit spread
-
-
-def _frequency_offsets(audio: Tensor, n_fft: int, hop_length: int, n_bins: int) -> Tensor:
-    """Each bin's reassigned frequency minus its centre, in bins, ``(batch, n_bins,
-    n_frames)``, framed as the spectrogram: ``-Im(X_dw conj(X)) / |X|^2 * n_fft / 2 pi``
-    with ``X_dw`` the STFT through the window's derivative. Clipped to +-2 bins and faded
-    where the bin is far below the frame's loudest (there it is noise)."""
-    n_frames = (audio.shape[-1] - 1) // hop_length + 1
-    work_dtype, window = _work_dtype_and_window(audio, n_fft)
-    span = n_fft if n_fft % 2 == 0 else n_fft - 1  # periodic or symmetric Hann
-    n = torch.arange(n_fft, dtype=work_dtype, device=audio.device)
-    derivative = (math.pi / span) * torch.sin(2 * math.pi * n / span)
-    flat = audio.reshape(-1, audio.shape[-1]).to(work_dtype)
-    options = dict(hop_length=hop_length, win_length=n_fft, center=True, pad_mode="constant")
-    spectrum = torch.stft(flat, n_fft, window=window, return_complex=True, **options)
-    spectrum = spectrum[:, :n_bins, :n_frames]
-    through_derivative = torch.stft(flat, n_fft, window=derivative, return_complex=True, **options)
-    through_derivative = through_derivative[:, :n_bins, :n_frames]
-    power = spectrum.real.square() + spectrum.imag.square()
-    tiny = torch.finfo(work_dtype).tiny
-    offset = -(through_derivative * spectrum.conj()).imag / power.clamp_min(tiny)
-    offset = (offset * (n_fft / (2 * math.pi))).clamp(-2.0, 2.0)
-    relative = (power / power.amax(dim=-2, keepdim=True).clamp_min(tiny)).sqrt()
-    weight = relative / (relative + 0.01)  # 1/2 at -40 dB of the frame's peak
-    return (offset * weight).reshape(*audio.shape[:-1], n_bins, n_frames).to(audio.dtype)
 
 
 class _FrameNorm(nn.LayerNorm):
@@ -192,9 +167,6 @@ class PitchNet(nn.Module):
             finer time resolution follows fast pitch movement; must not exceed ``n_fft``.
         n_short_bins: lowest bins of the short STFT fed to the network (default: the
             same frequency range as ``n_input_bins``).
-        frequency_offsets: also feed, for each of the ``n_input_bins`` bins of the main
-            STFT, where in frequency its energy lies relative to the bin's centre (the
-            reassigned frequency, in bins): precise frequencies of the harmonics.
 
     Attributes:
         voicing_threshold: the periodicity above which :func:`foldpitch.predict.predict`
@@ -230,7 +202,6 @@ class PitchNet(nn.Module):
         dropout: float = 0.0,
         n_fft_short: int | None = None,
         n_short_bins: int | None = None,
-        frequency_offsets: bool = False,
     ) -> None:
         super().__init__()
         sample_rate = _checks.sample_rate("sample_rate", sample_rate)
@@ -266,9 +237,6 @@ class PitchNet(nn.Module):
         n_features = self.frontend.n_bins + (
             self.frontend_short.n_bins if self.frontend_short is not None else 0
         )
-        self.frequency_offsets = _checks.flag("frequency_offsets", frequency_offsets)
-        if frequency_offsets:
-            n_features += self.frontend.n_bins
         self.register_buffer(
             "log2_period_edges",
             torch.linspace(
@@ -294,16 +262,10 @@ class PitchNet(nn.Module):
     def features(self, audio: Tensor) -> Tensor:
         """Per-frame gain-invariant log magnitudes ``(batch, n_input_bins [+
         n_short_bins], n_frames)``: the short STFT's below the long one's."""
-        parts = [_relative_log(self.frontend(audio))]
-        if self.frontend_short is not None:
-            parts.append(_relative_log(self.frontend_short(audio)))
-        if self.frequency_offsets:
-            parts.append(
-                _frequency_offsets(
-                    audio, self.frontend.n_fft, self.hop_length, self.frontend.n_bins
-                )
-            )
-        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-2)
+        features = _relative_log(self.frontend(audio))
+        if self.frontend_short is None:
+            return features
+        return torch.cat([features, _relative_log(self.frontend_short(audio))], dim=-2)
 
     def forward(self, audio: Tensor, lengths: Tensor | None = None) -> PitchNetOutput:
         """Run the network on ``audio`` ``(batch, time)`` (or ``(time,)``).
@@ -376,8 +338,6 @@ class PitchNet(nn.Module):
         block = self.blocks[0].body
         short = self.frontend_short
         extra = {} if short is None else {"n_fft_short": short.n_fft, "n_short_bins": short.n_bins}
-        if self.frequency_offsets:
-            extra["frequency_offsets"] = True
         return {
             "sample_rate": self.sample_rate,
             "hop_length": self.hop_length,
