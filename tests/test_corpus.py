@@ -111,7 +111,8 @@ def test_padded_rows_give_each_row_s_own_frames(net):
         assert not torch.allclose(unmasked.logits[1, :n], padded.logits[1, :n], atol=1e-3)
 
 
-def test_viterbi_of_padded_rows_equals_each_row_alone():
+@pytest.mark.parametrize("free_bins", [0, 1])
+def test_viterbi_of_padded_rows_equals_each_row_alone(free_bins):
     rng = np.random.default_rng(5)
     n_bins, k = 24, 6
     allowed = np.arange(n_bins) < 20
@@ -124,9 +125,10 @@ def test_viterbi_of_padded_rows_equals_each_row_alone():
     for row, n in enumerate(lengths):  # what lies past a row's end must not matter
         padded_bins[row, n:] = 0
         padded_log_probs[row, n:] = 0.0
-    together = viterbi_bins(padded_bins, padded_log_probs, allowed, 0.7, lengths)
+    together = viterbi_bins(padded_bins, padded_log_probs, allowed, 0.7, lengths, free_bins)
     for row, n in enumerate(lengths):
-        alone = viterbi_bins(bins[row : row + 1, :n], log_probs[row : row + 1, :n], allowed, 0.7)
+        row_bins, row_log_probs = bins[row : row + 1, :n], log_probs[row : row + 1, :n]
+        alone = viterbi_bins(row_bins, row_log_probs, allowed, 0.7, free_bins=free_bins)
         np.testing.assert_array_equal(together[row, :n], alone[0], err_msg=f"row {row}")
 
 

@@ -11,15 +11,25 @@ import pytest
 from foldpitch.decode import ViterbiDecoder, viterbi
 
 
-def brute_force(table: np.ndarray, positions: np.ndarray, jump_cost: float) -> np.ndarray:
+def brute_force(
+    table: np.ndarray, positions: np.ndarray, jump_cost: float, free_states: int = 0
+) -> np.ndarray:
     """Best path of one row by trying every path: ``table (n_frames, n_states)``,
-    ``positions (n_frames, n_states)``."""
+    ``positions (n_frames, n_states)``. With ``free_states`` (shared positions), a move
+    from state j to state i costs the distance from i to the nearest position within
+    ``free_states`` states of j."""
     n_frames, n_states = table.shape
+    grid = positions[0]
+    near = [grid[max(0, j - free_states) : j + free_states + 1] for j in range(n_states)]
     best, best_path = -np.inf, None
     for path in itertools.product(range(n_states), repeat=n_frames):
         frames = np.arange(n_frames)
         score = table[frames, path].sum()
-        score -= jump_cost * np.abs(np.diff(positions[frames, path])).sum()
+        if free_states:
+            moves = zip(path[:-1], path[1:], strict=True)
+            score -= jump_cost * sum(np.abs(near[j] - grid[i]).min() for j, i in moves)
+        else:
+            score -= jump_cost * np.abs(np.diff(positions[frames, path])).sum()
         if score > best:
             best, best_path = score, path
     return np.array(best_path)
@@ -50,6 +60,33 @@ def test_offline_path_is_the_best_of_all(seed, shared):
     for row in range(table.shape[0]):
         expected = brute_force(table[row], positions[row], jump_cost)
         np.testing.assert_array_equal(path[row], expected, err_msg=f"seed {seed} row {row}")
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("free_states", [1, 2])
+def test_free_moves_path_is_the_best_of_all(seed, free_states):
+    """Moves of up to ``free_states`` states cost nothing: the offline path (C where
+    built), the numpy loop frame by frame and a fixed lag as long as the signal all
+    find the best path of a brute-force search."""
+    jump_cost = [0.3, 1.0, 4.0, 10.0][seed % 4]
+    table, grid, positions = random_problem(seed, n_frames=5, n_states=5, impossible=seed % 3 == 0)
+    offline = viterbi(table, jump_cost, grid, free_states=free_states)
+    decoder = ViterbiDecoder(jump_cost, lag=5, positions=grid, free_states=free_states)
+    for t in range(5):
+        assert decoder.push(table[:, t : t + 1]).shape == (2, 0)
+    np.testing.assert_array_equal(decoder.flush(), offline)
+    for row in range(table.shape[0]):
+        expected = brute_force(table[row], positions[row], jump_cost, free_states)
+        np.testing.assert_array_equal(offline[row], expected, err_msg=f"row {row}")
+
+
+def test_free_moves_follow_a_glide_that_costs_too_much_without_them():
+    # A glide of one state per frame whose frames prefer it by 0.2 nats: at 0.5 per state
+    # moved the path stays put; a free move of one state follows the glide.
+    table = np.full((1, 6, 8), -1.0)
+    table[0, np.arange(6), np.arange(6)] = -0.8
+    assert len(set(viterbi(table, 0.5)[0].tolist())) == 1  # one state throughout
+    assert viterbi(table, 0.5, free_states=1)[0].tolist() == list(range(6))
 
 
 def test_default_positions_are_the_state_index():
@@ -124,6 +161,8 @@ def test_a_long_lag_agrees_with_offline_away_from_ambiguity():
         ({"jump_cost": 1.0, "lag": -1}, ValueError, "lag"),
         ({"jump_cost": 1.0, "lag": 1.5}, TypeError, "lag"),
         ({"jump_cost": 1.0, "positions": [2.0, 1.0]}, ValueError, "increasing"),
+        ({"jump_cost": 1.0, "free_states": -1}, ValueError, "free_states"),
+        ({"jump_cost": 1.0, "free_states": 0.5}, TypeError, "free_states"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, error, match):
@@ -137,10 +176,13 @@ def test_bad_frames_are_named():
         decoder.push(np.zeros((4, 3)))
     with pytest.raises(ValueError, match="positions"):
         decoder.push(np.zeros((1, 4, 3)), np.zeros((1, 4, 3)))
+    with pytest.raises(ValueError, match="free_states needs positions shared"):
+        ViterbiDecoder(1.0, free_states=1).push(np.zeros((1, 4, 3)), np.zeros((1, 4, 3)))
 
 
+@pytest.mark.parametrize("free_states", [0, 2])
 @pytest.mark.parametrize("n_states", [7, 256, 300])  # uint8 back-pointers up to 256
-def test_the_c_forward_pass_gives_the_numpy_path_exactly(monkeypatch, n_states):
+def test_the_c_forward_pass_gives_the_numpy_path_exactly(monkeypatch, n_states, free_states):
     """The offline grid path in C (``csrc/viterbi.c``) against the numpy loop it
     replaces, pushed in uneven blocks: the same path and the same final scores, bit for
     bit, with ties everywhere (integer scores on an integer grid) and impossible states."""
@@ -157,7 +199,7 @@ def test_the_c_forward_pass_gives_the_numpy_path_exactly(monkeypatch, n_states):
 
     def decode(native: str):
         monkeypatch.setenv("FOLDPITCH_NATIVE", native)
-        decoder = ViterbiDecoder(0.5, lag=None, positions=grid)
+        decoder = ViterbiDecoder(0.5, lag=None, positions=grid, free_states=free_states)
         for start, stop in ((0, 1), (1, 13), (13, 14), (14, 40)):
             assert decoder.push(table[:, start:stop]).shape == (3, 0)
         score = decoder._score.copy()

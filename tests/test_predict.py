@@ -388,22 +388,25 @@ def random_candidates(rows, frames, n_bins, k, allowed, seed):
     return bins, np.take_along_axis(log_probs, bins, -1)
 
 
+@pytest.mark.parametrize("free_bins", [0, 1])
 @pytest.mark.parametrize("k", [6, 3])  # every allowed bin a candidate; only some
 @pytest.mark.parametrize("jump_cost", [0.0, 0.4, 3.0])
-def test_viterbi_finds_the_best_path_of_all(k, jump_cost):
+def test_viterbi_finds_the_best_path_of_all(k, jump_cost, free_bins):
     # Exhaustive search over all 7 ** 5 paths of each row is the reference.
     n_bins, frames = 7, 5
     allowed = np.array([True] * 6 + [False])
     bins, log_probs = random_candidates(2, frames, n_bins, k, allowed, seed=k)
     table = full_log_probs(bins, log_probs, allowed)
-    path = predict_module.viterbi_bins(bins, log_probs, allowed, jump_cost)
+    path = predict_module.viterbi_bins(bins, log_probs, allowed, jump_cost, free_bins=free_bins)
     every = np.stack(np.meshgrid(*[np.arange(n_bins)] * frames, indexing="ij"), -1)
     every = every.reshape(-1, frames)
+
+    def moved(paths):  # bins moved beyond the free ones, summed over the frames
+        return np.maximum(np.abs(np.diff(paths, axis=-1)) - free_bins, 0).sum(-1)
+
     for row in range(2):
-        scores = table[row, np.arange(frames), every].sum(-1)
-        scores = scores - jump_cost * np.abs(np.diff(every, axis=-1)).sum(-1)
-        chosen = table[row, np.arange(frames), path[row]].sum()
-        chosen -= jump_cost * np.abs(np.diff(path[row])).sum()
+        scores = table[row, np.arange(frames), every].sum(-1) - jump_cost * moved(every)
+        chosen = table[row, np.arange(frames), path[row]].sum() - jump_cost * moved(path[row])
         assert chosen == pytest.approx(scores.max(), abs=1e-12)
         assert allowed[path[row]].all()
     if jump_cost == 0:  # nothing links the frames: each frame's most probable bin

@@ -130,7 +130,8 @@ def _load_with(settings: tuple[str | None, ...]) -> ctypes.CDLL | NativeUnavaila
     library.viterbi_grid_forward.argtypes = [
         *(i64, i64, i64),  # rows, n_frames, n_states
         *(pointer, pointer, pointer),  # position, frames, score
-        *(pointer, integer, pointer, pointer),  # back, back_bytes, below, from_below
+        *(pointer, integer, i64),  # back, back_bytes, free_states
+        *(pointer, pointer, pointer, pointer),  # below, from_below, window, from_window
     ]
     library.viterbi_grid_forward.restype = integer
     return library
@@ -156,12 +157,13 @@ def check_status(status: int) -> None:
         raise RuntimeError(f"the fused cycle-form kernel failed: {_STATUS.get(status, status)}")
 
 
-def viterbi_grid_forward(score, frames, position, back_dtype):
+def viterbi_grid_forward(score, frames, position, back_dtype, free_states=0):
     """Forward steps of :class:`foldpitch.decode.ViterbiDecoder` on a shared grid, in C
     (``csrc/viterbi.c``): updates ``score`` (float64 ``(rows, n_states)``, C-contiguous)
     in place through ``frames`` (float64 ``(rows, n_frames, n_states)``) and returns the
     back-pointers, ``back_dtype`` (uint8 or int32) ``(n_frames, rows, n_states)``.
-    ``position`` (``(n_states,)``) is already times the jump cost. numpy is imported
+    ``position`` (``(n_states,)``) is already times the jump cost; moves of up to
+    ``free_states`` states cost nothing. numpy is imported
     here: the loss's kernel needs none. Raises
     :class:`NativeUnavailable` where the kernels are not built."""
     import numpy as np
@@ -174,12 +176,13 @@ def viterbi_grid_forward(score, frames, position, back_dtype):
     if score.dtype != np.float64 or not score.flags.c_contiguous or score.shape != wanted:
         raise ValueError("score must be C-contiguous float64 (rows, n_states)")
     back = np.empty((n_frames, rows, n_states), dtype=back_dtype)
-    below = np.empty(n_states, np.float64)
-    from_below = np.empty(n_states, np.int64)
+    below, window = np.empty(n_states, np.float64), np.empty(n_states, np.float64)
+    from_below, from_window = np.empty(n_states, np.int64), np.empty(n_states, np.int64)
     status = kernel(
         rows, n_frames, n_states,
         position.ctypes.data, frames.ctypes.data, score.ctypes.data,
-        back.ctypes.data, back.itemsize, below.ctypes.data, from_below.ctypes.data,
+        back.ctypes.data, back.itemsize, int(free_states),
+        below.ctypes.data, from_below.ctypes.data, window.ctypes.data, from_window.ctypes.data,
     )  # fmt: skip
     if status != 0:
         raise RuntimeError(f"the Viterbi kernel refused its arguments (status {status})")

@@ -38,7 +38,10 @@ __all__ = ["ViterbiDecoder", "viterbi"]
 
 
 def viterbi(
-    log_probs: np.ndarray, jump_cost: float, positions: np.ndarray | None = None
+    log_probs: np.ndarray,
+    jump_cost: float,
+    positions: np.ndarray | None = None,
+    free_states: int = 0,
 ) -> np.ndarray:
     """Most probable path through all frames.
 
@@ -50,6 +53,10 @@ def viterbi(
         positions: ``(n_states,)`` increasing, the same for every frame (default
             ``arange(n_states)``: a move of one bin costs ``jump_cost``), or ``(rows,
             n_frames, n_states)`` finite, any order, per frame.
+        free_states: moves of up to this many states cost nothing (a move from ``j``
+            to ``i`` costs ``jump_cost`` times the distance from ``position[i]`` to the
+            nearest position within ``free_states`` states of ``j``); shared positions
+            only.
 
     Returns:
         int64 ``(rows, n_frames)``: the chosen state of every frame.
@@ -59,7 +66,7 @@ def viterbi(
         >>> viterbi(table, 0.0).tolist(), viterbi(table, 5.0).tolist()
         ([[0, 1, 0]], [[1, 1, 1]])
     """
-    decoder = ViterbiDecoder(jump_cost, lag=None, positions=_static(positions))
+    decoder = ViterbiDecoder(jump_cost, None, _static(positions), free_states)
     per_frame = None if positions is None or _static(positions) is not None else positions
     first = decoder.push(log_probs, per_frame)
     return np.concatenate([first, decoder.flush()], axis=-1)
@@ -80,6 +87,9 @@ class ViterbiDecoder:
         positions: ``(n_states,)`` increasing positions shared by every frame; ``None``
             gives the state index, unless positions are passed to :meth:`push` (when
             they change from frame to frame).
+        free_states: moves of up to this many states cost nothing, longer ones the
+            distance beyond (see :func:`viterbi`); an integer ``>= 0``, shared positions
+            only.
 
     Example:
         >>> table = np.log([[[0.6, 0.4], [0.45, 0.55], [0.1, 0.9]]])
@@ -91,9 +101,14 @@ class ViterbiDecoder:
     """
 
     def __init__(
-        self, jump_cost: float, lag: int | None = None, positions: np.ndarray | None = None
+        self,
+        jump_cost: float,
+        lag: int | None = None,
+        positions: np.ndarray | None = None,
+        free_states: int = 0,
     ) -> None:
         _checks.non_negative_real("jump_cost", jump_cost)
+        self.free_states = _checks.non_negative_int("free_states", free_states, unit="states")
         if lag is not None:
             lag = _checks.non_negative_int("lag", lag, unit="frames")
         if positions is not None:
@@ -137,6 +152,11 @@ class ViterbiDecoder:
         elif positions is not None:
             if self._grid is not None:
                 raise ValueError("positions: this decoder has shared positions; pass none")
+            if self.free_states:
+                raise ValueError(
+                    "positions: free_states needs positions shared by every frame, "
+                    "not positions per frame"
+                )
             positions = np.asarray(positions, dtype=np.float64)
             if positions.shape != log_probs.shape:
                 raise ValueError(
@@ -154,7 +174,9 @@ class ViterbiDecoder:
                 score = frame.copy()
             else:
                 if positions is None:
-                    best, back = _grid_predecessor(self._score, where * self.jump_cost)
+                    best, back = _grid_predecessor(
+                        self._score, where * self.jump_cost, self.free_states
+                    )
                 else:
                     best, back = _best_predecessor(
                         self._score, self._previous, where, self.jump_cost
@@ -186,7 +208,9 @@ class ViterbiDecoder:
             log_probs = log_probs[:, 1:]
         score = np.ascontiguousarray(self._score, dtype=np.float64)
         dtype = np.uint8 if score.shape[-1] <= 256 else np.int32  # as _grid_predecessor
-        back = _native.viterbi_grid_forward(score, log_probs, self._grid * self.jump_cost, dtype)
+        back = _native.viterbi_grid_forward(
+            score, log_probs, self._grid * self.jump_cost, dtype, self.free_states
+        )
         self._back.extend(back)
         self._score, self._previous = score, self._grid
         self._seen += log_probs.shape[1]
@@ -199,7 +223,7 @@ class ViterbiDecoder:
             return np.empty((0, 0), np.int64)
         steps = self._seen - 1 - self._decided
         path = self._backtrack(steps) if steps >= 0 else np.empty((len(self._score), 0), np.int64)
-        self.__init__(self.jump_cost, self.lag, self._grid)
+        self.__init__(self.jump_cost, self.lag, self._grid, self.free_states)
         return path
 
     def _backtrack(self, steps: int) -> np.ndarray:
@@ -228,10 +252,18 @@ def _static(positions) -> np.ndarray | None:
     return positions if positions.ndim == 1 else None
 
 
-def _grid_predecessor(score: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _grid_predecessor(
+    score: np.ndarray, position: np.ndarray, free_states: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``max_j score[j] - |position[i] - position[j]|`` and its ``j``, for every ``i``
     (``score (rows, n_states)``, ``position`` increasing and shared by both frames):
-    the best of the running maximum from below and the one from above."""
+    the best of the running maximum from below and the one from above. With
+    ``free_states`` the same over each state's window maximum (:func:`_window_max`),
+    the back-pointer leading to the state that reached it."""
+    if free_states:
+        window, from_window = _window_max(score, free_states)
+        best, back = _grid_predecessor(window, position)
+        return best, np.take_along_axis(from_window, back.astype(np.int64), -1).astype(back.dtype)
     index = np.arange(score.shape[-1])
     below, from_below = _running_max(score + position, index)
     above, from_above = _running_max((score - position)[..., ::-1], index)
@@ -242,6 +274,20 @@ def _grid_predecessor(score: np.ndarray, position: np.ndarray) -> tuple[np.ndarr
     back = np.where(take_below, from_below, from_above)
     dtype = np.uint8 if score.shape[-1] <= 256 else np.int32  # bounds offline memory
     return np.where(take_below, below, above), back.astype(dtype)
+
+
+def _window_max(score: np.ndarray, free_states: int) -> tuple[np.ndarray, np.ndarray]:
+    """The maximum of ``score (rows, n_states)`` over states ``k - free_states .. k +
+    free_states`` (clipped to the grid) for every ``k``, and the earliest state reaching
+    it, as ``csrc/viterbi.c``."""
+    n = score.shape[-1]
+    # Offsets in increasing order and argmax's first maximum: the earliest state wins.
+    states = np.clip(np.arange(n) + np.arange(-free_states, free_states + 1)[:, None], 0, n - 1)
+    candidates = score[..., states]  # (rows, 2 * free_states + 1, n)
+    choice = candidates.argmax(-2)
+    return np.take_along_axis(candidates, choice[..., None, :], -2)[..., 0, :], states[
+        choice, np.arange(n)
+    ]
 
 
 def _best_predecessor(

@@ -21,7 +21,8 @@ Conventions:
 * **Decoding.** The network gives each frame a distribution over period bins. By
   default (``decoder="viterbi"``) the bins are chosen together, as the most probable
   path through the whole signal, where moving the f0 between frames costs
-  :data:`VITERBI_OCTAVE_COST` nats per octave: frames whose distribution is flat (onsets,
+  :data:`VITERBI_OCTAVE_COST` nats per octave beyond a free move to a neighbouring bin
+  (:data:`VITERBI_FREE_BINS`): frames whose distribution is flat (onsets,
   noise bursts) stay on their neighbours' pitch, while a real note change is followed
   within a frame. ``decoder="argmax"`` takes each frame's most probable bin on its own.
   Either way the f0 is the chosen bin plus the network's offset within it.
@@ -114,6 +115,18 @@ by the sum of their means of RPA and OA, 5 to 35 tried: 35 held the path back on
 fast glides (0.789 there, 0.800 at 10), and 5 to 10 scored within 0.0015 of each
 other; 10 keeps the most smoothing of those. It still bridges a 100 ms noise burst in
 a tone (``tests/test_predict.py``)."""
+
+VITERBI_FREE_BINS = 1
+"""Viterbi decoding: a move to a neighbouring period bin (20.9 cents for the shipped
+network) costs nothing; a longer move costs :data:`VITERBI_OCTAVE_COST` per octave
+beyond the first bin. A glide's f0 lies between bins and crosses them every frame or
+two; paying for each crossing held the path back on fast speech glides, where the
+per-frame argmax did better than the path. Chosen on the dev sets (session 20,
+``benchmarks/choose_checkpoint.py``'s: mean RPA* 0.8736 -> 0.8760, ``festival-dev``
+0.848 -> 0.858 clean, ``speech-dev`` 0.896 -> 0.903, the instruments within 0.3 points;
+36 more clips of the two dev voices, WORLD-resynthesised at -3, 0 and +3 semitones:
+0.831 -> 0.834 clean, 0.801 -> 0.806 at 10 dB), 0 to 12 free bins and 5 to 30 nats per
+octave tried: 1 and 10 had the best mean."""
 
 VITERBI_CANDIDATES = 32
 """Viterbi decoding keeps this many most probable bins per frame; the other bins share
@@ -217,7 +230,8 @@ def predict(
         decoder: how the period bin of each frame is chosen from the network's
             distribution. ``"viterbi"`` (default): the most probable path over the whole
             signal, where moving the f0 between frames costs
-            :data:`VITERBI_OCTAVE_COST` nats per octave; it keeps a frame whose
+            :data:`VITERBI_OCTAVE_COST` nats per octave (a move to a neighbouring bin is
+            free, :data:`VITERBI_FREE_BINS`); it keeps a frame whose
             distribution is flat (a voicing onset, a noisy frame) on its neighbours'
             pitch instead of a stray bin. ``"argmax"``: each frame's most probable bin
             on its own (cheaper; frames independent).
@@ -659,6 +673,7 @@ def _decode(
         candidates.allowed.numpy(),
         _jump_cost(net),
         lengths,
+        VITERBI_FREE_BINS,
     )
     log2_period = _path_log2_period(
         candidates.bins.numpy(), candidates.log2_periods.numpy(), path, _bin_middles(net)
@@ -725,9 +740,11 @@ def viterbi_bins(
     allowed: np.ndarray,
     jump_cost: float,
     lengths: np.ndarray | None = None,
+    free_bins: int = 0,
 ) -> np.ndarray:
     """Most probable sequence of bins, one per frame, given each frame's most probable
-    bins; moving ``d`` bins between consecutive frames costs ``jump_cost * |d|`` nats.
+    bins; moving ``d`` bins between consecutive frames costs ``jump_cost * max(0, |d| -
+    free_bins)`` nats.
 
     A frame's bins outside ``bins`` share the probability that its candidates leave
     (``1 - sum(exp(log_probs))``) equally; bins where ``allowed`` is false are
@@ -743,13 +760,14 @@ def viterbi_bins(
         jump_cost: nats per bin, ``>= 0`` (0 gives each frame's most probable bin).
         lengths: int ``(rows,)``, frames of each row (the rest is padding, finite
             values); ``None``: every row has ``n_frames``.
+        free_bins: moves of up to this many bins cost nothing (an integer ``>= 0``).
 
     Returns:
         int64 ``(rows, n_frames)``: the chosen bin of every frame (meaningless past a
         row's length).
     """
     n_frames = bins.shape[1]
-    decoder = ViterbiDecoder(jump_cost, lag=None, positions=np.arange(allowed.shape[0]))
+    decoder = ViterbiDecoder(jump_cost, None, np.arange(allowed.shape[0]), free_bins)
     block = 1024  # frames whose full log-probabilities are built at once
     for start in range(0, n_frames, block):
         stop = min(start + block, n_frames)

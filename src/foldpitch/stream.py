@@ -64,6 +64,7 @@ from .model import PitchNet, PitchNetOutput, check_voicing_threshold
 from .predict import (
     SILENCE_TOP_DB,
     VITERBI_CANDIDATES,
+    VITERBI_FREE_BINS,
     PitchResult,
     _allowed_bins,
     _as_float32,
@@ -208,7 +209,7 @@ class PitchStream:
         self._middles = _bin_middles(net)
         if not self._argmax:
             grid = np.arange(net.n_period_bins, dtype=np.float64)
-            self._decoder = ViterbiDecoder(_jump_cost(net), lag=lag, positions=grid)
+            self._decoder = ViterbiDecoder(_jump_cost(net), lag, grid, VITERBI_FREE_BINS)
         self._resampler = None
         if self.sample_rate != rate:
             import soxr
