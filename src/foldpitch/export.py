@@ -132,7 +132,7 @@ def onnx_metadata(net: PitchNet, from_audio: bool = True) -> dict[str, str]:
     """What an application needs to feed the file and decode its outputs (strings, as
     ONNX ``metadata_props`` hold them): rates and framing, the period bins, the voicing
     threshold, the silence gate and the Viterbi decoder's cost."""
-    from .predict import SILENCE_TOP_DB, VITERBI_FREE_BINS, VITERBI_OCTAVE_COST
+    from .predict import LOCAL_MEAN_BINS, SILENCE_TOP_DB, VITERBI_FREE_BINS, VITERBI_OCTAVE_COST
 
     edges = net.log2_period_edges
     config = net.config()
@@ -154,6 +154,7 @@ def onnx_metadata(net: PitchNet, from_audio: bool = True) -> dict[str, str]:
         "silence_top_db": SILENCE_TOP_DB,
         "viterbi_octave_cost": VITERBI_OCTAVE_COST,
         "viterbi_free_bins": VITERBI_FREE_BINS,
+        "local_mean_bins": LOCAL_MEAN_BINS,
     }
     return {key: str(value) for key, value in values.items()}
 
