@@ -124,21 +124,22 @@ network) costs nothing; a longer move costs :data:`VITERBI_OCTAVE_COST` per octa
 beyond the first bin. A glide's f0 lies between bins and crosses them every frame or
 two; paying for each crossing held the path back on fast speech glides, where the
 per-frame argmax did better than the path. Chosen on the dev sets (session 20,
-``benchmarks/choose_checkpoint.py``'s: mean RPA* 0.8736 -> 0.8760, ``festival-dev``
-0.848 -> 0.858 clean, ``speech-dev`` 0.896 -> 0.903, the instruments within 0.3 points;
-36 more clips of the two dev voices, WORLD-resynthesised at -3, 0 and +3 semitones:
-0.831 -> 0.834 clean, 0.801 -> 0.806 at 10 dB), 0 to 12 free bins and 5 to 30 nats per
-octave tried: 1 and 10 had the best mean."""
+``benchmarks/decoder_settings.py``, ``benchmarks/results/decoder_settings.md``; 0, 1
+and 2 tried, and 1 to 12 with 5 to 30 nats per octave in a throwaway script): with
+:data:`LOCAL_MEAN_BINS` at 0, mean RPA* 0.8736 -> 0.8760, ``festival-dev`` 0.848 ->
+0.858 clean, ``speech-dev`` 0.896 -> 0.903, the instruments within 0.3 points; on 36
+more clips of the dev voices (``festival-dev-more``) 0.831 -> 0.834 clean, 0.803 ->
+0.808 at 10 dB."""
 
 LOCAL_MEAN_BINS = 5
 """A frame's f0 is not its chosen bin's value alone (bin plus the network's offset) but
 the mean of the values of the bins within this many bins of it (+-105 cents for the
 shipped network), weighted by their probabilities: CREPE's local weighted average, over
-the network's per-bin values. Chosen on the dev sets (session 20, with
-:data:`VITERBI_FREE_BINS` = 1; 0, 1, 2, 3, 5, 8 and 12 tried): mean RPA* 0.8760 ->
-0.8783, the 36 more clips of the dev voices 0.7863 -> 0.7915 (clean, 10 dB and both in
-rooms), ``speech-dev`` -0.1 to -0.4 points; fine error on the dev tones 7.0 -> 5.8 cents
-clean."""
+the network's per-bin values. Chosen on the dev sets (session 20,
+``benchmarks/decoder_settings.py``; 0, 3, 5 and 7 tried): with
+:data:`VITERBI_FREE_BINS` at 1, mean RPA* 0.8760 -> 0.8783, ``festival-dev-more``
+0.7833 -> 0.7869 (the mean of clean, 10 dB and both in rooms), ``speech-dev`` -0.1 and
+-0.4 points; fine error on the dev tones 7.0 -> 5.8 cents clean."""
 
 VITERBI_CANDIDATES = 32
 """Viterbi decoding keeps this many most probable bins per frame; the other bins share
