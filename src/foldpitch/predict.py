@@ -81,6 +81,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import _checks
@@ -720,15 +721,17 @@ def _local_mean_log2_period(
     :data:`LOCAL_MEAN_BINS` of it, weighted by their probabilities ``probs (batch,
     n_frames, n_bins)``; the bin's own log2 period where those weights are all zero."""
     n_bins = probs.shape[-1]
-    window = bins[..., None] + torch.arange(-LOCAL_MEAN_BINS, LOCAL_MEAN_BINS + 1).to(bins)
-    inside = (window >= 0) & (window < n_bins)
-    window = window.clamp(0, n_bins - 1).flatten(-2)  # (batch, n_frames, k * width)
-    weight = probs.gather(-1, window).view(inside.shape) * inside
-    log2_period = net.log2_period(out, window).float().view(inside.shape)
-    total = weight.sum(-1)
-    mean = (weight * log2_period).sum(-1) / total.clamp_min(torch.finfo(total.dtype).tiny)
-    own = log2_period[..., LOCAL_MEAN_BINS]
-    return torch.where(total > 0, mean, own)
+    edges = net.log2_period_edges[:n_bins].to(probs)
+    values = edges + out.offsets.to(probs) * net.bin_width  # (batch, n_frames, n_bins)
+    # Window sums of the weights and of weight times value at every bin: a sum of shifted
+    # copies (faster on the CPU than a pooling or a convolution over the bins).
+    padded = F.pad(torch.stack([probs, probs * values]), (LOCAL_MEAN_BINS, LOCAL_MEAN_BINS))
+    sums = padded[..., :n_bins].clone()
+    for shift in range(1, 2 * LOCAL_MEAN_BINS + 1):
+        sums += padded[..., shift : shift + n_bins]
+    weight, weighted = sums[0].gather(-1, bins), sums[1].gather(-1, bins)
+    mean = weighted / weight.clamp_min(torch.finfo(weight.dtype).tiny)
+    return torch.where(weight > 0, mean, values.gather(-1, bins))
 
 
 def _index_dtype(net: PitchNet) -> torch.dtype:
