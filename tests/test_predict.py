@@ -986,11 +986,11 @@ def test_fit_demo_approaches_its_known_f0(capsys):
 
 
 def test_refine_moves_a_rough_start_onto_the_true_f0(net):
-    # The random network's f0 is arbitrary; a start 15 cents off shows the fit (the
-    # refinement moves no frame further than REFINE_MAX_CENTS, 18).
-    assert predict_module.REFINE_MAX_CENTS >= 17.0
+    # The random network's f0 is arbitrary; a start 10 cents off shows the fit (the
+    # refinement moves no frame further than REFINE_MAX_CENTS, 12).
+    assert predict_module.REFINE_MAX_CENTS >= 11.0
     audio = harmonic_tone(220.0, RATE, RATE)
-    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (15 / 1200))), dtype=torch.float64)
+    rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (10 / 1200))), dtype=torch.float64)
     refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
     cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 20:-20])
     assert cents.abs().max() < 2.0, cents.abs().max()
@@ -1053,7 +1053,8 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     """A start as a good network gives it (each voiced frame within 20 cents of the exact
     f0, the errors alternating in sign; rests at an arbitrary 300 Hz) on notes with
     instant jumps, onsets and rests: after the refinement every voiced frame is still
-    within 50 cents, and the fine error away from the note changes shrinks. Before the
+    within 50 cents, and away from the note changes each frame moves towards the exact
+    f0 as far as REFINE_MAX_CENTS lets it. Before the
     prior was cut at note changes and the move bounded, frames beside the jumps left by
     50-200 cents (the smoothness prior pulled them across the jump)."""
     audio, truth = _notes_with_jumps_and_rests()
@@ -1070,7 +1071,9 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     near = torch.nn.functional.max_pool1d(changes[None].float(), 5, 1, 2)[0] > 0
     steady = voiced & ~near
     fine = 1200 * (torch.log2(RATE / truth[steady]) - refined[0, steady]).abs()
-    assert fine.median() < 6.0, fine.median()  # from 15-20 cents
+    # from 15-20 cents to as close as the bound on the move lets a frame come (8 and 3)
+    floor = (errors[steady].abs() - predict_module.REFINE_MAX_CENTS).clamp_min(0)
+    assert (fine <= floor + 2.0).float().mean() > 0.9, (fine, floor)
     # unvoiced frames keep the start
     torch.testing.assert_close(refined[0, ~voiced], start[0, ~voiced])
 
