@@ -21,8 +21,10 @@ frame, what :meth:`PitchNet.forward <foldpitch.model.PitchNet.forward>` computes
 
 Bin ``k`` covers log2 periods (in samples) from ``log2_period_min + k * w`` to
 ``log2_period_min + (k + 1) * w`` with ``w = (log2_period_max - log2_period_min) /
-n_period_bins``; the period of a frame decoded at bin ``k`` is ``2 ** (log2_period_min +
-(k + offsets[k]) * w)`` samples and its f0 ``sample_rate / period`` Hz. These numbers,
+n_period_bins``; bin ``k`` says a period of ``2 ** (log2_period_min + (k + offsets[k]) *
+w)`` samples, and the f0 is ``sample_rate / period`` Hz. :func:`foldpitch.predict.predict`
+reports, for the bin ``k`` it chooses, the probability-weighted mean of these log2
+periods over the bins within ``local_mean_bins`` of ``k``. These numbers,
 the voicing threshold and the decoder's settings are in the file's metadata
 (``metadata_props``, see :func:`onnx_metadata`).
 

@@ -544,7 +544,7 @@ class _Candidates:
 
     bins: Tensor  # int16 (int64 for networks of more than 32767 bins)
     log_probs: Tensor  # float32, log-softmax over the allowed bins
-    log2_periods: Tensor  # float32, bin plus offset, log2 samples at the network's rate
+    log2_periods: Tensor  # float32, local mean (LOCAL_MEAN_BINS), log2 samples at the net's rate
     allowed: Tensor
 
 
