@@ -161,3 +161,16 @@ def test_the_run_knows_the_sets():
         "instruments-test",
         "instruments-test-rooms",
     }
+
+
+def test_the_decoder_settings_dev_set_speaks_only_new_sentences_with_the_dev_voices():
+    # benchmarks/decoder_settings.py chooses settings on festival-dev-more: the split's
+    # dev voices (never a test voice) and sentences the test sets do not speak.
+    from benchmarks.decoder_settings import MORE_SENTENCES
+    from foldpitch.data.splits import festival_voices
+
+    assert set(MORE_SENTENCES) == set(festival_voices("dev"))
+    assert not set(MORE_SENTENCES) & set(festival_voices("test"))
+    test_sentences = {text for texts in realistic.FESTIVAL_SENTENCES.values() for text in texts}
+    more = [text for texts in MORE_SENTENCES.values() for text in texts]
+    assert len(set(more)) == len(more) and not set(more) & test_sentences
