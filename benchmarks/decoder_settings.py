@@ -27,6 +27,11 @@ whatever the voicing decision; the decoder does not touch the voicing) on
 The choice: the best mean RPA* on the dev sets; ``festival-dev-more`` checks that it
 holds on more speech (it must beat no free bins and no mean there, the first row). The
 fine pitch error on the dev tones (cents) is shown too.
+
+How much could any decoder give? A second table (:func:`top_k_oracle`) counts the
+labelled-voiced frames where one of the network's ``k`` most probable bins (its value
+read by the shipped local mean) is within 50 cents of the label, against the shipped
+decoder's path: an upper bound for a decoder that chooses among those bins.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ if str(ROOT) not in sys.path:  # run as a script: import the benchmarks package
 
 FREE_BINS = (0, 1, 2)
 MEAN_BINS = (0, 3, 5, 7)
+ORACLE_KS = (1, 2, 3, 5)
 MORE_SEED = 100  # seeds the noise and the rooms, apart from the benchmark's seed 0
 MORE_SHIFTS = (-3.0, 0.0, 3.0)
 MORE_SENTENCES = {
@@ -138,6 +144,34 @@ def score(net, clips, free_bins: int, mean_bins: int) -> dict:
     return {key: tuple(np.nanmean(np.array(items), 0)) for key, items in rows.items()}
 
 
+def top_k_oracle(net, clips, ks=ORACLE_KS) -> dict:
+    """``{(set, snr): (path, top-k for k in ks)}``: the share of labelled-voiced frames
+    (pooled over the clips) within 50 cents of the label for the shipped decoder's path
+    and for the best of the network's ``k`` most probable bins of each frame."""
+    import torch
+
+    from foldpitch.predict import _allowed_bins, _frame_candidates, predict
+
+    allowed = _allowed_bins(net, 50.0, 1100.0)
+    counts: dict[tuple, np.ndarray] = {}
+    for clip in clips:
+        audio = torch.as_tensor(clip.audio, dtype=torch.float32)[None]
+        with torch.inference_mode():
+            out = net(audio - audio.mean())  # predict removes the DC offset too
+        candidates, _ = _frame_candidates(net, out, allowed, max(ks))
+        path = predict(clip.audio, clip.sample_rate, net, fmin=50.0, fmax=1100.0).f0
+        n = min(len(clip.f0_hz), candidates["log2_periods"].shape[1], len(path))
+        truth = clip.f0_hz[:n]
+        voiced = truth > 0
+        f0 = net.sample_rate / 2 ** candidates["log2_periods"][0, :n].double().numpy()
+        off = np.abs(1200 * np.log2(f0[voiced] / truth[voiced, None]))  # (frames, k)
+        path_off = np.abs(1200 * np.log2(path[:n].double().numpy()[voiced] / truth[voiced]))
+        row = [voiced.sum(), (path_off < 50).sum()] + [(off[:, :k] < 50).any(1).sum() for k in ks]
+        key = (clip.set, clip.snr_db)
+        counts[key] = counts.get(key, 0) + np.array(row, dtype=np.float64)
+    return {key: tuple(c[1:] / c[0]) for key, c in counts.items()}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", default=None, help="default: the shipped network")
@@ -185,6 +219,20 @@ def main(argv=None) -> int:
         cells += [f"{tables[n][k][0]:.3f}" for n in groups for k in keys[n]]
         cells += [f"{tables['dev sets'][('tones-dev', None)][1]:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "How much could a decoder give (shipped settings): the share of labelled-voiced "
+        "frames within 50 cents for the shipped path and for the best of each frame's "
+        f"k most probable bins (an oracle), k = {', '.join(map(str, ORACLE_KS))}:",
+        "",
+        "| dev set, condition | path | " + " | ".join(f"best of {k}" for k in ORACLE_KS) + " |",
+        "|---|" + "---:|" * (1 + len(ORACLE_KS)),
+    ]
+    for clips in groups.values():
+        oracle = top_k_oracle(net, clips)
+        for key in sorted(oracle, key=lambda k: (k[0], str(k[1]))):
+            cells = " | ".join(f"{x:.3f}" for x in oracle[key])
+            lines.append(f"| {condition_label(key)} | {cells} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
