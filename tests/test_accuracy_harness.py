@@ -513,3 +513,17 @@ def test_warped_target_with_a_steady_curve_is_the_plain_table():
         -speech_misses.WARP_HALF // net.hop_length - 1,
     )
     np.testing.assert_allclose(warped[inner], plain[inner])
+
+
+def test_top_k_oracle_bounds_the_path_and_grows_with_k():
+    # benchmarks/decoder_settings.py: on tones with an exact f0, the best of more bins is
+    # never worse, the path is right on nearly every voiced frame, and the oracle's best
+    # of 5 is at least the most probable bin alone (k = 1).
+    from benchmarks.decoder_settings import top_k_oracle
+    from foldpitch.predict import load
+
+    clips = data.build_clips(kinds=("steady", "glide"), snrs=[None], spectra=("1/h",), n_f0=2)
+    shares = top_k_oracle(load(None, "cpu"), clips, ks=(1, 3, 5))
+    ((path, top1, top3, top5),) = shares.values()
+    assert top1 <= top3 <= top5 <= 1.0
+    assert path > 0.95 and top5 > 0.95
