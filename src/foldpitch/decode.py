@@ -284,10 +284,9 @@ def _window_max(score: np.ndarray, free_states: int) -> tuple[np.ndarray, np.nda
     # Offsets in increasing order and argmax's first maximum: the earliest state wins.
     states = np.clip(np.arange(n) + np.arange(-free_states, free_states + 1)[:, None], 0, n - 1)
     candidates = score[..., states]  # (rows, 2 * free_states + 1, n)
-    choice = candidates.argmax(-2)
-    return np.take_along_axis(candidates, choice[..., None, :], -2)[..., 0, :], states[
-        choice, np.arange(n)
-    ]
+    choice = candidates.argmax(-2)  # (rows, n): which offset
+    maximum = np.take_along_axis(candidates, choice[..., None, :], -2)[..., 0, :]
+    return maximum, states[choice, np.arange(n)]
 
 
 def _best_predecessor(
