@@ -1026,6 +1026,51 @@ def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
     assert rms_cents(refined) < 0.5 * rms_cents(plain), (rms_cents(plain), rms_cents(refined))
 
 
+def test_accept_refinement_keeps_the_network_value_unless_allowed_and_clearly_periodic():
+    # A per-frame reference of the acceptance rule on random proposals.
+    generator = torch.Generator().manual_seed(0)
+    n = 400
+    start = 7 + torch.rand(n, generator=generator, dtype=torch.float64)
+    fitted = start + (torch.rand(n, generator=generator, dtype=torch.float64) - 0.5) / 20
+    allowed = torch.rand(n, generator=generator) > 0.3
+    periodicity = torch.rand(n, generator=generator, dtype=torch.float64)
+    proposal = predict_module._RefinementProposal(start, fitted, allowed, periodicity)
+    refined = predict_module._accept_refinement([proposal, proposal], 12.0, 0.6)
+    expected = []
+    for t in range(n):
+        value = float(start[t])
+        if bool(allowed[t]) and float(periodicity[t]) >= 0.6:
+            move = float(fitted[t] - start[t])
+            value += max(-12 / 1200, min(12 / 1200, move))
+        expected.append(value)
+    expected = torch.tensor(expected, dtype=torch.float64)
+    torch.testing.assert_close(refined, torch.stack([expected, expected]), rtol=0, atol=1e-12)
+    # every case occurs: kept (not allowed, not periodic), moved whole, moved to the bound
+    moved = (refined[0] - start).abs()
+    at_bound = (moved - 12 / 1200).abs() < 1e-12
+    assert (moved == 0).sum() > 100 and at_bound.sum() > 20
+    assert ((moved > 0) & ~at_bound).sum() > 20
+
+
+def test_refine_keeps_the_network_value_where_the_fold_loss_is_not_clearly_periodic(net):
+    """A tone clean for 0.5 s, then under white noise at 0 dB: there the fitted envelope's
+    periodicity is far below REFINE_MIN_PERIODICITY and every frame keeps the start (10
+    cents off); in the clean half the frames move onto the tone."""
+    audio = harmonic_tone(220.0, RATE, RATE)
+    generator = torch.Generator().manual_seed(1)
+    noise = torch.randn(RATE // 2, generator=generator, dtype=audio.dtype)
+    tail = audio[RATE // 2 :]
+    audio[RATE // 2 :] = tail + noise * tail.pow(2).mean().sqrt()  # 0 dB
+    start = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (10 / 1200))), dtype=torch.float64)
+    proposals = predict_module._refinement_proposals(net, audio[None], start, 50.0, 1100.0, 30)
+    noisy = slice(60, 95)
+    assert (proposals[0].periodicity[noisy] < predict_module.REFINE_MIN_PERIODICITY).all()
+    refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 30)
+    torch.testing.assert_close(refined[0, noisy], start[0, noisy], rtol=0, atol=0)
+    cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 5:40])
+    assert cents.abs().max() < 2.0, cents.abs().max()
+
+
 def _notes_with_jumps_and_rests():
     """1.6 s at RATE: silence, a 110 Hz note, an instant jump (continuous phase) to 165
     Hz, a 100 ms rest, 494 Hz, an instant jump down to 185 Hz, silence; 5 ms linear

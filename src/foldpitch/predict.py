@@ -78,6 +78,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -254,9 +255,11 @@ def predict(
             return the fitted f0: finer where the signal allows it, about 1 s of CPU
             per second of audio at the default steps; periodicity and voicing stay the
             network's. A frame keeps the network's f0 unless the fold loss prefers the
-            fitted one, and never moves more than :data:`REFINE_MAX_CENTS` from it;
-            the fit's smoothness prior is cut at note changes and voicing edges (see
-            ``_refine``). Each row is fitted whole (meant for clips, not hours).
+            fitted one and is clearly periodic there (:data:`REFINE_MIN_PERIODICITY`),
+            and never moves more than :data:`REFINE_MAX_CENTS` from it; the fit's
+            smoothness prior is cut at note changes and voicing edges (see
+            ``_refinement_proposals``). Each row is fitted whole (meant for clips, not
+            hours).
         refine_steps: Adam steps of the refinement.
         voicing_threshold: a frame is voiced where its periodicity is above this, in
             ``(0, 1)``; ``None`` uses the network's own (``net.voicing_threshold``, kept
@@ -847,6 +850,18 @@ right (107 / 107), at 12 73 / 86, at 8 51 / 65; the fine error on the dev tones 
 1.40, 1.70 and 2.15 cents clean at 18, 12 and 8 (Praat: 2.12), so 12 is the smallest
 bound that keeps it below Praat's."""
 
+REFINE_MIN_PERIODICITY = 0.92
+"""``refine=True`` keeps the network's value where the fitted envelope's periodicity (1 -
+the frame's energy-normalised fold loss) is below this. Where the fold loss is not
+clearly periodic it does not say clearly where the period is: in a room the reverberant
+tail of the previous pitch shifts its minimum towards the past (a throwaway dev
+analysis: on the dev voices in rooms, 73 % of the frames the refinement turned wrong had
+moved against the pitch's slope, 41 % of those it turned right). Chosen on the dev sets
+(``benchmarks/refine_bound.py``, ``benchmarks/results/refine_bound.md``): the smallest
+floor with which no dev set and condition lost more frames than it gained (0.9: the dev
+voices in rooms, clean, 50 lost / 40 gained; 0.92: 52 / 126 over all dev sets, against
+396 / 526 without a floor), keeping the fine error on the dev tones below Praat's."""
+
 REFINE_BREAK_CENTS = 100.0
 """``refine=True`` cuts the fit's smoothness prior (and the curvature correction of
 :func:`foldpitch.fit.instantaneous_f0`) between two frames whose network f0 differs by
@@ -883,7 +898,37 @@ def _refine(
     steps: int,
     voiced: Tensor | None = None,
 ) -> Tensor:
-    """Fit each row's envelope from the network's periods (log2 samples, ``(rows, F)``).
+    """Fit each row's envelope from the network's periods (log2 samples, ``(rows, F)``)
+    and keep the fitted value where it may be trusted
+    (:func:`_refinement_proposals`, then :func:`_accept_refinement` with
+    :data:`REFINE_MAX_CENTS` and :data:`REFINE_MIN_PERIODICITY`)."""
+    proposals = _refinement_proposals(net, audio, log2_period, fmin, fmax, steps, voiced)
+    return _accept_refinement(proposals, REFINE_MAX_CENTS, REFINE_MIN_PERIODICITY)
+
+
+class _RefinementProposal(NamedTuple):
+    """One row's refinement before the acceptance rules (all ``(F,)``): the network's
+    log2 period (``start``), the fitted one, the frames where the fitted value may be
+    taken at all, and the fitted envelope's periodicity (1 - the frame's
+    energy-normalised fold loss)."""
+
+    start: Tensor
+    fitted: Tensor
+    allowed: Tensor
+    periodicity: Tensor
+
+
+def _refinement_proposals(
+    net: PitchNet,
+    audio: Tensor,
+    log2_period: Tensor,
+    fmin: float,
+    fmax: float,
+    steps: int,
+    voiced: Tensor | None = None,
+) -> list[_RefinementProposal]:
+    """The direct fit of each row's envelope from the network's periods, one
+    :class:`_RefinementProposal` per row.
 
     Why the plain fit lost frames the network had right (measured on the benchmark's
     tones): its smoothness prior is strongest where the fold loss is poor, so it pulled
@@ -895,19 +940,18 @@ def _refine(
     1. the prior is cut at note changes and voicing edges (``voiced``, bool
        ``(rows, F)``, the network's voicing; None: every frame voiced), see
        :data:`REFINE_BREAK_CENTS`, and so is the curvature correction;
-    2. a frame takes the fitted value only where the network calls it voiced and the
-       fold loss prefers it: the fitted envelope's periodicity (1 - the frame's
-       energy-normalised fold loss) above the network envelope's, measured the same
-       way (onset frames, which the network calls unvoiced, moved the wrong way:
-       40 cents off became 65 on the vibrato tones);
-    3. no frame moves more than :data:`REFINE_MAX_CENTS` from the network's value;
-    4. the frames beside a break keep the network's value (:data:`REFINE_EDGE_FRAMES`).
+    2. a frame is allowed the fitted value only where the network calls it voiced and
+       the fold loss prefers it: the fitted envelope's periodicity above the network
+       envelope's, measured the same way (onset frames, which the network calls
+       unvoiced, moved the wrong way: 40 cents off became 65 on the vibrato tones);
+    3. the frames beside a break keep the network's value (:data:`REFINE_EDGE_FRAMES`).
+
+    :func:`_accept_refinement` then bounds the move and asks for a clear periodicity.
     """
     from .fit import fit_envelope, instantaneous_f0  # the fit imports the loss stack
 
     rate, hop = net.sample_rate, net.hop_length
-    limit = REFINE_MAX_CENTS / 1200
-    refined = []
+    proposals = []
     for index, (row, start) in enumerate(zip(audio, log2_period, strict=True)):
         row, start = row.clone(), start.clone().double()  # normal tensors: autograd
         breaks = torch.zeros(start.shape[-1], dtype=torch.bool)
@@ -926,11 +970,26 @@ def _refine(
         smooth[1:-1] = ~(breaks[1:-1] | breaks[2:])
         f0 = torch.where(smooth, f0, fold_f0)
         fitted = torch.log2(rate / f0.clamp(fmin, fmax))
-        better = track.periodicity.double() > as_is.periodicity.double()
+        periodicity = track.periodicity.double()
+        allowed = periodicity > as_is.periodicity.double()
         if voiced is not None:
-            better &= voiced[index].cpu()
-        better &= ~_near(breaks, REFINE_EDGE_FRAMES)
-        fitted = torch.where(better, fitted, start)
+            allowed &= voiced[index].cpu()
+        allowed &= ~_near(breaks, REFINE_EDGE_FRAMES)
+        proposals.append(_RefinementProposal(start, fitted, allowed, periodicity))
+    return proposals
+
+
+def _accept_refinement(
+    proposals: list[_RefinementProposal], max_cents: float, min_periodicity: float
+) -> Tensor:
+    """The refined log2 periods ``(rows, F)``: each allowed frame whose fitted
+    periodicity is at least ``min_periodicity`` takes the fitted value, moved no further
+    than ``max_cents`` from the network's; every other frame keeps the network's."""
+    limit = max_cents / 1200
+    refined = []
+    for start, fitted, allowed, periodicity in proposals:
+        take = allowed & (periodicity >= min_periodicity)
+        fitted = torch.where(take, fitted, start)
         refined.append(torch.minimum(torch.maximum(fitted, start - limit), start + limit))
     return torch.stack(refined)
 
