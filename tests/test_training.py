@@ -24,7 +24,7 @@ pytest.importorskip("lightning")
 pytest.importorskip("hydra")
 
 from foldpitch.data import SyntheticCorpus  # noqa: E402
-from foldpitch.model import load_pitchnet  # noqa: E402
+from foldpitch.model import PitchNet, load_pitchnet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -511,7 +511,7 @@ def test_espeak_mixtures_use_voices_the_benchmark_does_not_use(data, monkeypatch
     assert benchmark_languages & set(speech.voices) == set()
 
 
-def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
+def test_realistic_scratch_is_the_run_of_the_shipped_checkpoint():
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
@@ -519,20 +519,18 @@ def test_realistic_finetune_is_the_run_of_the_shipped_checkpoint():
     # The run read its rendered pools from a scratch folder (an override of the run).
     cache = f"data.train.cache_dir={shipped['data']['train']['cache_dir']}"
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=realistic_finetune", cache])
+        cfg = compose(config_name="train", overrides=["experiment=realistic_scratch", cache])
     cfg.output_dir = "unused"  # the ${hydra:...} path, only set inside a run
     cfg = OmegaConf.to_container(cfg, resolve=True)
-    # The run predates loss.chirps, data.train.festival_resample and the model's short
-    # STFT; their defaults (none, [1, 1], none) are what that run did.
-    assert cfg["loss"].pop("chirps") == [] and "chirps" not in shipped["loss"]
-    for key in ("n_fft_short", "n_short_bins"):
-        assert cfg["model"].pop(key) is None and key not in shipped["model"]
-    resample = cfg["data"]["train"].pop("festival_resample")
-    assert resample == [1.0, 1.0] and "festival_resample" not in shipped["data"]["train"]
-    for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints"):
+    for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints", "seed"):
         assert cfg[section] == shipped[section], section
-    assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 1500
-    assert shipped["init_from"] == "shipped"  # fine-tuned from the previous weights
+    assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 4000
+    assert shipped["init_from"] is None  # trained from scratch
+    assert shipped["model"]["n_fft_short"] == 512 and shipped["loss"]["chirps"] == [20, 40]
+    # and it is the network in the package
+    model, info = load_pitchnet(ROOT / "src/foldpitch/weights/foldpitch-16k.ckpt")
+    arguments = {key: value for key, value in shipped["model"].items() if key != "_target_"}
+    assert info["model_config"] == PitchNet(**arguments).config()
 
 
 @pytest.mark.parametrize(
