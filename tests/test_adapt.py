@@ -36,6 +36,7 @@ from foldpitch.system import (  # noqa: E402
     AdaptationGuard,
     PitchSystem,
     adapt,
+    adaptation_objective,
     resolve_init_from,
 )
 
@@ -76,6 +77,28 @@ def write_tones(folder: Path, n_files: int = 5, seconds: float = 3.0, seed: int 
         f0 = vibrato_f0(float(rng.uniform(100, 400)), 5.0, 50.0, RATE, int(seconds * RATE))
         sf.write(folder / f"tone{i}.wav", harmonic_tone(f0, RATE).numpy() * 0.5, RATE)
     return folder
+
+
+def test_adaptation_objective_is_the_base_objective_without_the_chirped_table():
+    loss = {
+        "_target_": "foldpitch.loss.SelfSupervisedFoldLoss",
+        "periodicity_threshold": 0.8,
+        "periodicity_temperature": 0.1,
+        "periodicity_weight": 0.0,  # as an adapted base stores it
+        "chirps": [20, 40],
+    }
+    objective = adaptation_objective({"resolved_config": {"loss": loss}})
+    expected = SelfSupervisedFoldLoss(periodicity_threshold=0.8, periodicity_temperature=0.1)
+    assert objective.chirps == [] and objective.periodicity_weight == 1.0
+    settings = ("hop_length", "temperature", "periodicity_threshold", "periodicity_temperature")
+    settings += ("refine_weight", "kernel", "submultiple_margin", "upsample", "time_symmetric")
+    for name in settings:
+        assert getattr(objective, name) == getattr(expected, name), name
+    # the shipped network was trained with the chirped table; its adaptation is not
+    shipped_info = load_pitchnet(resolve_init_from("shipped"))[1]
+    assert shipped_info["resolved_config"]["loss"]["chirps"] == [20, 40]
+    shipped = adaptation_objective(shipped_info)
+    assert shipped.chirps == [] and shipped.periodicity_threshold == 0.8
 
 
 def test_audio_folder_part_draws_only_from_its_stretch(tmp_path):
