@@ -1,7 +1,9 @@
 """Training throughput and inference speed of foldpitch's network on this machine's CPU.
 
-Measured in one run, with the default configuration (``configs/train.yaml`` composed by
-Hydra, so the numbers follow the config):
+Measured in one run for two configurations: the default one (``configs/train.yaml``
+composed by Hydra, so the numbers follow the config) and the shipped network's (the
+``model`` and ``loss`` sections of ``checkpoints/foldpitch-16k.yaml`` on the default
+data: its short STFT and its chirped table):
 
 1. **Training throughput**: audio seconds per wall second of full training steps
    (network forward, the fold-loss objective, backward, AdamW step) on batches of the
@@ -35,6 +37,16 @@ def default_config():
 
     with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
         return compose(config_name="train", overrides=["logger=none"])
+
+
+def shipped_config(cfg):
+    """``cfg`` with the shipped network's model and loss (its training config)."""
+    from omegaconf import OmegaConf
+
+    shipped = OmegaConf.load(ROOT / "checkpoints" / "foldpitch-16k.yaml")
+    merged = cfg.copy()
+    merged.model, merged.loss = shipped.model, shipped.loss
+    return merged
 
 
 def training_throughput(cfg, steps: int) -> dict:
@@ -106,30 +118,42 @@ def main(argv=None) -> None:
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS_FILE.name}")
     args = parser.parse_args(argv)
 
-    cfg = default_config()
-    train = training_throughput(cfg, args.steps)
+    default = default_config()
+    configs = {"default config": default, "shipped network": shipped_config(default)}
     threads = torch.get_num_threads()
-    rtf = {n: inference_rtf(cfg, 60.0, 5, n) for n in sorted({threads, 1})}
+    train, rtf = {}, {}
+    for name, cfg in configs.items():
+        train[name] = training_throughput(cfg, args.steps)
+        rtf[name] = {n: inference_rtf(cfg, 60.0, 5, n) for n in sorted({threads, 1})}
+    names = list(configs)
+    first = train[names[0]]
     lines = [
         "# Network speed (CPU)",
         "",
         f"Machine: {platform.processor() or platform.machine()}, {threads} torch threads, "
-        f"torch {torch.__version__}. Default config: {train['parameters']:,} parameters, "
-        f"batch {train['batch']}. Command: `python benchmarks/network_speed.py --write`.",
+        f"torch {torch.__version__}. Batch {first['batch']} of the default corpus. The "
+        "shipped network: the model and loss of `checkpoints/foldpitch-16k.yaml` (a short "
+        "STFT beside the long one, the chirped table). Command: "
+        "`python benchmarks/network_speed.py --write`.",
         "",
-        "| measure | value |",
-        "| --- | --- |",
-        f"| training step (forward + fold-loss objective + backward + AdamW), median "
-        f"| {train['step_s'] * 1000:.0f} ms |",
-        f"| training throughput | {train['train_audio_per_s']:.1f} s of audio per s |",
-        f"| corpus generation (one process) | {train['generate_audio_per_s']:.0f} s of audio "
-        f"per s |",
+        "| measure | " + " | ".join(names) + " |",
+        "| --- |" + " ---: |" * len(names),
+        "| parameters | " + " | ".join(f"{train[n]['parameters']:,}" for n in names) + " |",
+        "| training step (forward + fold-loss objective + backward + AdamW), median | "
+        + " | ".join(f"{train[n]['step_s'] * 1000:.0f} ms" for n in names)
+        + " |",
+        "| training throughput, s of audio per s | "
+        + " | ".join(f"{train[n]['train_audio_per_s']:.1f}" for n in names)
+        + " |",
+        f"| corpus generation (one process), s of audio per s | "
+        f"{first['generate_audio_per_s']:.0f} | |",
     ]
-    for n, value in rtf.items():
+    for n in sorted({threads, 1}):
         lines.append(
-            f"| inference real-time factor, 60 s at {cfg.sample_rate} Hz, batch 1, "
-            f"{n} thread{'s' if n > 1 else ''} | {value:.4f} ({1 / value:.0f}x faster than "
-            f"real time) |"
+            f"| inference real-time factor, 60 s at {default.sample_rate} Hz, batch 1, "
+            f"{n} thread{'s' if n > 1 else ''} | "
+            + " | ".join(f"{rtf[name][n]:.4f} ({1 / rtf[name][n]:.0f}x)" for name in names)
+            + " |"
         )
     text = "\n".join(lines)
     print(text)
