@@ -121,10 +121,11 @@ def main(argv=None) -> None:
     default = default_config()
     configs = {"default config": default, "shipped network": shipped_config(default)}
     threads = torch.get_num_threads()
+    thread_counts = sorted({threads, 1})
     train, rtf = {}, {}
     for name, cfg in configs.items():
         train[name] = training_throughput(cfg, args.steps)
-        rtf[name] = {n: inference_rtf(cfg, 60.0, 5, n) for n in sorted({threads, 1})}
+        rtf[name] = {n: inference_rtf(cfg, 60.0, 5, n) for n in thread_counts}
     names = list(configs)
     first = train[names[0]]
     lines = [
@@ -148,7 +149,7 @@ def main(argv=None) -> None:
         f"| corpus generation (one process), s of audio per s | "
         f"{first['generate_audio_per_s']:.0f} | |",
     ]
-    for n in sorted({threads, 1}):
+    for n in thread_counts:
         lines.append(
             f"| inference real-time factor, 60 s at {default.sample_rate} Hz, batch 1, "
             f"{n} thread{'s' if n > 1 else ''} | "
