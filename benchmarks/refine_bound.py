@@ -1,13 +1,15 @@
 """Which frames may ``refine=True`` move, and how far? Frames turned wrong and right.
 
 ``refine=True`` (``foldpitch.predict``) takes a frame's fitted f0 only where the fitted
-envelope's periodicity is at least ``REFINE_MIN_PERIODICITY`` (the fold loss clearly
-periodic), and moves no frame further than ``REFINE_MAX_CENTS`` from the network's. A
+envelope's periodicity reaches a floor (the fold loss clearly periodic), and moves no
+frame further from the network's than a bound in cents (``REFINE_BOUNDS``: one bound per
+floor, a larger move where the periodicity is higher). A
 frame the network had within ``50 - bound`` cents of the label stays right whatever the
 fit does; a larger bound or a lower floor lets the fit sharpen more (the fine error on
 tones) and bring back more frames the network had just outside 50 cents, but also push
 more frames it had just inside out. This script measures that trade for every pair of
-``--bounds`` and ``--floors`` on the dev sets only (``benchmarks.choose_checkpoint.dev_clips``
+``--bounds`` and ``--floors`` (and for each of ``--tiers``, settings with several floors)
+on the dev sets only (``benchmarks.choose_checkpoint.dev_clips``
 and ``festival-dev-more`` of ``benchmarks/decoder_settings.py``; optionally the dev
 instruments built again with other seeds, dry and in rooms, ``--extra-seeds``):
 
@@ -92,6 +94,12 @@ def main(argv=None) -> int:
     parser.add_argument("--extra-seeds", default="", help="e.g. 1,2,3; '' for none")
     parser.add_argument("--bounds", default="12,18", help="cents, comma-separated")
     parser.add_argument("--floors", default="0,0.9,0.92,0.94", help="periodicity floors")
+    parser.add_argument(
+        "--tiers",
+        default="",
+        help="settings with several floors, e.g. '0.92:12+0.96:25' (floor:cents joined by"
+        " '+'), several separated by ','",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--write", action="store_true", help=f"write {RESULTS.name}")
     args = parser.parse_args(argv)
@@ -105,15 +113,16 @@ def main(argv=None) -> int:
     predict_module = importlib.import_module("foldpitch.predict")
     torch.set_num_threads(args.threads)
     settings = [
-        (float(b), float(f)) for b in args.bounds.split(",") for f in args.floors.split(",")
+        ((float(f), float(b)),) for b in args.bounds.split(",") for f in args.floors.split(",")
     ]
+    settings += [_parse_tiers(text) for text in args.tiers.split(",") if text.strip()]
     seeds = [int(s) for s in args.extra_seeds.split(",") if s.strip()]
     started = time.perf_counter()
     clips = dev_clips(cache=args.cache) + more_clips(args.more_cache)
     clips += extra_instrument_clips(seeds, args.extra_cache)
     counts: dict[tuple, np.ndarray] = {}  # (set, snr) -> [voiced, lost_s..., gained_s...]
     fine: dict[tuple, list] = {}  # (snr, setting or "praat") -> per-clip fine errors
-    shipped = (predict_module.REFINE_MAX_CENTS, predict_module.REFINE_MIN_PERIODICITY)
+    shipped = predict_module.REFINE_BOUNDS
     original = predict_module._refinement_proposals
     proposals = _memoised(original)
     options = dict(fmin=FMIN, fmax=FMAX)
@@ -126,7 +135,7 @@ def main(argv=None) -> int:
             row[0] = len(right)
             proposals.clear()
             for i, setting in enumerate(settings):
-                predict_module.REFINE_MAX_CENTS, predict_module.REFINE_MIN_PERIODICITY = setting
+                predict_module.REFINE_BOUNDS = setting
                 refined = predict_module.predict(
                     clip.audio, clip.sample_rate, refine=True, **options
                 )
@@ -150,7 +159,7 @@ def main(argv=None) -> int:
             print(".", end="", flush=True, file=sys.stderr)
     finally:
         predict_module._refinement_proposals = original
-        predict_module.REFINE_MAX_CENTS, predict_module.REFINE_MIN_PERIODICITY = shipped
+        predict_module.REFINE_BOUNDS = shipped
     print(file=sys.stderr)
     text = _report(argv, clips, counts, fine, settings, shipped, seeds, started, condition_label)
     print(text)
@@ -159,9 +168,20 @@ def main(argv=None) -> int:
     return 0
 
 
+def _parse_tiers(text: str) -> tuple[tuple[float, float], ...]:
+    """``'0.92:12+0.96:25'`` -> ``((0.92, 12.0), (0.96, 25.0))`` (floor, cents)."""
+    tiers = []
+    for tier in text.split("+"):
+        floor, _, cents = tier.partition(":")
+        if not cents:
+            raise SystemExit(f"--tiers: expected floor:cents joined by '+', got {text!r}")
+        tiers.append((float(floor), float(cents)))
+    return tuple(sorted(tiers))
+
+
 def _label(setting) -> str:
-    bound, floor = setting
-    return f"{bound:g} c, {floor:g}"
+    """``12 c, 0.92`` for one tier; ``12 c, 0.92 + 25 c, 0.96`` for several."""
+    return " + ".join(f"{cents:g} c, {floor:g}" for floor, cents in setting)
 
 
 def _report(argv, clips, counts, fine, settings, shipped, seeds, started, condition_label):

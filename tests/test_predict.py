@@ -987,8 +987,8 @@ def test_fit_demo_approaches_its_known_f0(capsys):
 
 def test_refine_moves_a_rough_start_onto_the_true_f0(net):
     # The random network's f0 is arbitrary; a start 10 cents off shows the fit (the
-    # refinement moves no frame further than REFINE_MAX_CENTS, 12).
-    assert predict_module.REFINE_MAX_CENTS >= 11.0
+    # refinement moves no frame further than the smallest bound of REFINE_BOUNDS, 12).
+    assert min(cents for _, cents in predict_module.REFINE_BOUNDS) >= 11.0
     audio = harmonic_tone(220.0, RATE, RATE)
     rough = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (10 / 1200))), dtype=torch.float64)
     refined = predict_module._refine(net, audio[None], rough, 50.0, 1100.0, 40)
@@ -998,14 +998,20 @@ def test_refine_moves_a_rough_start_onto_the_true_f0(net):
 
 def test_refine_moves_no_frame_further_than_its_bound(net):
     # A start 40 cents above a steady 220 Hz tone: the fold loss pulls every frame
-    # towards the tone, and the bound stops each at REFINE_MAX_CENTS from its start.
+    # towards the tone, and the bound stops each at the cents REFINE_BOUNDS pairs with
+    # the highest floor its fitted periodicity reaches (a clean tone: the highest).
     audio = harmonic_tone(220.0, RATE, RATE)
     start = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (40 / 1200))), dtype=torch.float64)
+    proposals = predict_module._refinement_proposals(net, audio[None], start, 50.0, 1100.0, 40)
+    periodicity = proposals[0].periodicity[20:-20]
+    bound = torch.zeros_like(periodicity)
+    for floor, cents in predict_module.REFINE_BOUNDS:
+        bound[periodicity >= floor] = cents  # floors rise: the highest reached wins
+    top_floor, top_cents = max(predict_module.REFINE_BOUNDS)
+    assert top_cents < 40 and (periodicity >= top_floor).all(), periodicity.min()
     refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 40)
     moved = 1200 * (refined[0, 20:-20] - start[0, 20:-20])  # log2 period up: f0 down
-    torch.testing.assert_close(
-        moved, torch.full_like(moved, predict_module.REFINE_MAX_CENTS), atol=1e-6, rtol=0
-    )
+    torch.testing.assert_close(moved, bound, atol=1e-6, rtol=0)
 
 
 def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
@@ -1027,7 +1033,8 @@ def test_refine_option_lowers_the_error_and_keeps_the_network_voicing():
 
 
 def test_accept_refinement_keeps_the_network_value_unless_allowed_and_clearly_periodic():
-    # A per-frame reference of the acceptance rule on random proposals.
+    # A per-frame reference of the acceptance rule on random proposals, with two tiers:
+    # moves up to 12 cents from periodicity 0.6, up to 25 from 0.8.
     generator = torch.Generator().manual_seed(0)
     n = 400
     start = 7 + torch.rand(n, generator=generator, dtype=torch.float64)
@@ -1035,26 +1042,28 @@ def test_accept_refinement_keeps_the_network_value_unless_allowed_and_clearly_pe
     allowed = torch.rand(n, generator=generator) > 0.3
     periodicity = torch.rand(n, generator=generator, dtype=torch.float64)
     proposal = predict_module._RefinementProposal(start, fitted, allowed, periodicity)
-    refined = predict_module._accept_refinement([proposal, proposal], 12.0, 0.6)
+    bounds = ((0.8, 25.0), (0.6, 12.0))  # any order
+    refined = predict_module._accept_refinement([proposal, proposal], bounds)
     expected = []
     for t in range(n):
         value = float(start[t])
         if bool(allowed[t]) and float(periodicity[t]) >= 0.6:
-            move = float(fitted[t] - start[t])
-            value += max(-12 / 1200, min(12 / 1200, move))
+            limit = (25 if float(periodicity[t]) >= 0.8 else 12) / 1200
+            value += max(-limit, min(limit, float(fitted[t] - start[t])))
         expected.append(value)
     expected = torch.tensor(expected, dtype=torch.float64)
     torch.testing.assert_close(refined, torch.stack([expected, expected]), rtol=0, atol=1e-12)
-    # every case occurs: kept (not allowed, not periodic), moved whole, moved to the bound
+    # every case occurs: kept (not allowed, not periodic), moved whole, moved to each bound
     moved = (refined[0] - start).abs()
-    at_bound = (moved - 12 / 1200).abs() < 1e-12
-    assert (moved == 0).sum() > 100 and at_bound.sum() > 20
-    assert ((moved > 0) & ~at_bound).sum() > 20
+    at_12 = (moved - 12 / 1200).abs() < 1e-12
+    at_25 = (moved - 25 / 1200).abs() < 1e-12
+    assert (moved == 0).sum() > 100 and at_12.sum() > 10 and at_25.sum() > 10
+    assert ((moved > 0) & ~at_12 & ~at_25).sum() > 20
 
 
 def test_refine_keeps_the_network_value_where_the_fold_loss_is_not_clearly_periodic(net):
     """A tone clean for 0.5 s, then under white noise at 0 dB: there the fitted envelope's
-    periodicity is far below REFINE_MIN_PERIODICITY and every frame keeps the start (10
+    periodicity is far below REFINE_BOUNDS' lowest floor and every frame keeps the start (10
     cents off); in the clean half the frames move onto the tone."""
     audio = harmonic_tone(220.0, RATE, RATE)
     generator = torch.Generator().manual_seed(1)
@@ -1064,7 +1073,7 @@ def test_refine_keeps_the_network_value_where_the_fold_loss_is_not_clearly_perio
     start = torch.full((1, 100), math.log2(RATE / (220.0 * 2 ** (10 / 1200))), dtype=torch.float64)
     proposals = predict_module._refinement_proposals(net, audio[None], start, 50.0, 1100.0, 30)
     noisy = slice(60, 95)
-    assert (proposals[0].periodicity[noisy] < predict_module.REFINE_MIN_PERIODICITY).all()
+    assert (proposals[0].periodicity[noisy] < min(predict_module.REFINE_BOUNDS)[0]).all()
     refined = predict_module._refine(net, audio[None], start, 50.0, 1100.0, 30)
     torch.testing.assert_close(refined[0, noisy], start[0, noisy], rtol=0, atol=0)
     cents = 1200 * (math.log2(RATE / 220.0) - refined[0, 5:40])
@@ -1099,7 +1108,7 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     f0, the errors alternating in sign; rests at an arbitrary 300 Hz) on notes with
     instant jumps, onsets and rests: after the refinement every voiced frame is still
     within 50 cents, and away from the note changes each frame moves towards the exact
-    f0 as far as REFINE_MAX_CENTS lets it. Before the
+    f0 at least as far as the smallest bound of REFINE_BOUNDS lets it. Before the
     prior was cut at note changes and the move bounded, frames beside the jumps left by
     50-200 cents (the smoothness prior pulled them across the jump)."""
     audio, truth = _notes_with_jumps_and_rests()
@@ -1116,8 +1125,9 @@ def test_refine_never_turns_a_right_frame_wrong_at_jumps_onsets_and_rests(net):
     near = torch.nn.functional.max_pool1d(changes[None].float(), 5, 1, 2)[0] > 0
     steady = voiced & ~near
     fine = 1200 * (torch.log2(RATE / truth[steady]) - refined[0, steady]).abs()
-    # from 15-20 cents to as close as the bound on the move lets a frame come (8 and 3)
-    floor = (errors[steady].abs() - predict_module.REFINE_MAX_CENTS).clamp_min(0)
+    # from 15-20 cents to at least as close as the smallest bound lets a frame come
+    smallest = min(cents for _, cents in predict_module.REFINE_BOUNDS)
+    floor = (errors[steady].abs() - smallest).clamp_min(0)
     assert (fine <= floor + 2.0).float().mean() > 0.9, (fine, floor)
     # unvoiced frames keep the start
     torch.testing.assert_close(refined[0, ~voiced], start[0, ~voiced])

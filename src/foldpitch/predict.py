@@ -255,8 +255,8 @@ def predict(
             return the fitted f0: finer where the signal allows it, about 1 s of CPU
             per second of audio at the default steps; periodicity and voicing stay the
             network's. A frame keeps the network's f0 unless the fold loss prefers the
-            fitted one and is clearly periodic there (:data:`REFINE_MIN_PERIODICITY`),
-            and never moves more than :data:`REFINE_MAX_CENTS` from it; the fit's
+            fitted one and is clearly periodic there, and moves no further from it
+            than that periodicity allows (12 or 25 cents, :data:`REFINE_BOUNDS`); the fit's
             smoothness prior is cut at note changes and voicing edges (see
             ``_refinement_proposals``). Each row is fitted whole (meant for clips, not
             hours).
@@ -837,30 +837,28 @@ def _frame_log_probs(bins: np.ndarray, log_probs: np.ndarray, allowed: np.ndarra
     return frames
 
 
-REFINE_MAX_CENTS = 12.0
-"""``refine=True`` moves no frame's f0 further than this from the network's (cents),
-about half of one of the shipped network's period bins (20.9 cents). So a frame the
-network had within 38 cents of the truth stays within 50 (right, for RPA) whatever the
-fit does. Chosen on the dev sets (``benchmarks/refine_bound.py``,
-``benchmarks/results/refine_bound.md``): session 16 chose 18 over 25 (frames of the
-dev instruments, four seeds, dry and in rooms, turned wrong / right: 52 / 54 at 25, 35
-/ 54 at 18); with session 20's decoder (:data:`LOCAL_MEAN_BINS`) the network's own f0
-is finer and at 18 the refinement turned as many frames of all the dev sets wrong as
-right (107 / 107), at 12 73 / 86, at 8 51 / 65; the fine error on the dev tones is
-1.40, 1.70 and 2.15 cents clean at 18, 12 and 8 (Praat: 2.12), so 12 is the smallest
-bound that keeps it below Praat's."""
+REFINE_BOUNDS = ((0.92, 12.0), (0.96, 25.0))
+"""``refine=True`` takes a frame's fitted f0 only where the fitted envelope's periodicity
+(1 - the frame's energy-normalised fold loss) is at least the first floor here, and
+moves it no further from the network's than the cents paired with the highest floor
+that periodicity reaches: ``((floor, cents), ...)``, floors rising.
 
-REFINE_MIN_PERIODICITY = 0.92
-"""``refine=True`` keeps the network's value where the fitted envelope's periodicity (1 -
-the frame's energy-normalised fold loss) is below this. Where the fold loss is not
-clearly periodic it does not say clearly where the period is: in a room the reverberant
-tail of the previous pitch shifts its minimum towards the past (a throwaway dev
-analysis: on the dev voices in rooms, 73 % of the frames the refinement turned wrong had
-moved against the pitch's slope, 41 % of those it turned right). Chosen on the dev sets
-(``benchmarks/refine_bound.py``, ``benchmarks/results/refine_bound.md``): the smallest
-floor with which no dev set and condition lost more frames than it gained (0.9: the dev
-voices in rooms, clean, 50 lost / 40 gained; 0.92: 52 / 126 over all dev sets, against
-396 / 526 without a floor), keeping the fine error on the dev tones below Praat's."""
+Why a floor: where the fold loss is not clearly periodic it does not say clearly where
+the period is: in a room the reverberant tail of the previous pitch shifts its minimum
+towards the past (a throwaway dev analysis: on the dev voices in rooms, 73 % of the
+frames the refinement turned wrong had moved against the pitch's slope, 41 % of those
+it turned right). Why a bound: a frame the network had within ``50 - cents`` of the
+truth stays right (for RPA) whatever the fit does.
+
+Chosen on the dev sets (``benchmarks/refine_bound.py``,
+``benchmarks/results/refine_bound.md``). 12 cents from 0.92: the smallest floor with
+which no dev set lost more frames than it gained for the network of session 20 (0.9:
+the dev voices in rooms, clean, 50 lost / 40 gained) and the smallest bound that kept
+the fine error on the dev tones below Praat's then. The session 22 network's own f0 is
+coarser, and 12 cents left 3.2 cents of fine error on the clean dev tones against
+Praat's 2.1; 25 cents from 0.96 brings it to 2.0 while turning 27 frames of all the dev
+sets wrong and 48 right, but 0.96 alone leaves the noisy frames unrefined (dev tones at
+10 dB: 9.4 cents against 5.0 with 12 cents from 0.92), hence both tiers."""
 
 REFINE_BREAK_CENTS = 100.0
 """``refine=True`` cuts the fit's smoothness prior (and the curvature correction of
@@ -901,9 +899,9 @@ def _refine(
     """Fit each row's envelope from the network's periods (log2 samples, ``(rows, F)``)
     and keep the fitted value where it may be trusted
     (:func:`_refinement_proposals`, then :func:`_accept_refinement` with
-    :data:`REFINE_MAX_CENTS` and :data:`REFINE_MIN_PERIODICITY`)."""
+    :data:`REFINE_BOUNDS`)."""
     proposals = _refinement_proposals(net, audio, log2_period, fmin, fmax, steps, voiced)
-    return _accept_refinement(proposals, REFINE_MAX_CENTS, REFINE_MIN_PERIODICITY)
+    return _accept_refinement(proposals, REFINE_BOUNDS)
 
 
 class _RefinementProposal(NamedTuple):
@@ -980,16 +978,19 @@ def _refinement_proposals(
 
 
 def _accept_refinement(
-    proposals: list[_RefinementProposal], max_cents: float, min_periodicity: float
+    proposals: list[_RefinementProposal], bounds: tuple[tuple[float, float], ...]
 ) -> Tensor:
     """The refined log2 periods ``(rows, F)``: each allowed frame whose fitted
-    periodicity is at least ``min_periodicity`` takes the fitted value, moved no further
-    than ``max_cents`` from the network's; every other frame keeps the network's."""
-    limit = max_cents / 1200
+    periodicity reaches the lowest floor of ``bounds`` (``((floor, cents), ...)``, see
+    :data:`REFINE_BOUNDS`) takes the fitted value, moved no further from the network's
+    than the cents of the highest floor it reaches; every other frame keeps the
+    network's."""
+    floors = sorted(bounds)
     refined = []
     for start, fitted, allowed, periodicity in proposals:
-        take = allowed & (periodicity >= min_periodicity)
-        fitted = torch.where(take, fitted, start)
+        limit = torch.zeros_like(start)  # log2 units; 0 keeps the network's value
+        for floor, cents in floors:
+            limit = torch.where(allowed & (periodicity >= floor), cents / 1200, limit)
         refined.append(torch.minimum(torch.maximum(fitted, start - limit), start + limit))
     return torch.stack(refined)
 
