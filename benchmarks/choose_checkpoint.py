@@ -55,7 +55,9 @@ def dev_clips(sets=DEV_SETS, cache: Path | None = None) -> list:
     (a pickle) when it exists, else built and written there."""
     if cache is not None and cache.exists():
         with cache.open("rb") as file:
-            return pickle.load(file)
+            clips = pickle.load(file)
+        _check_cached_tones(clips, cache)
+        return clips
     from benchmarks.accuracy import realistic, speech
     from benchmarks.accuracy.data import build_clips
 
@@ -80,6 +82,19 @@ def dev_clips(sets=DEV_SETS, cache: Path | None = None) -> list:
         with cache.open("wb") as file:
             pickle.dump(clips, file)
     return clips
+
+
+def _check_cached_tones(clips: list, cache: Path) -> None:
+    """A cache written before the benchmark's tones changed (another set of spectra)
+    would score the checkpoints on other tones than today's: refuse it."""
+    from benchmarks.accuracy.data import SPECTRA
+
+    cached = {clip.spectrum for clip in clips if clip.set == "tones-dev"}
+    if cached and cached != set(SPECTRA):
+        raise ValueError(
+            f"cache {cache} holds tones-dev clips with spectra {sorted(cached)}, but the "
+            f"benchmark's tones now have {sorted(SPECTRA)}: delete it to rebuild"
+        )
 
 
 def score_checkpoint(path, clips, thresholds=THRESHOLDS, fmin=50.0, fmax=1100.0) -> dict:

@@ -437,6 +437,10 @@ def test_clips_cache_is_used_only_for_the_same_data_arguments(monkeypatch, tmp_p
     other = run.cached_data(run.parse_args(["--n-f0", "3", "--clips-cache", cache]))
     assert built == [2, 3]  # the second call read the pickle; other arguments rebuild
     assert first.clips == again.clips == ["clip-2"] and other.clips == ["clip-3"]
+    # tones of other spectra (the benchmark's generator changed): rebuilt too
+    monkeypatch.setattr(data, "SPECTRA", data.SPECTRA[:-1])
+    run.cached_data(run.parse_args(["--n-f0", "3", "--clips-cache", cache]))
+    assert built == [2, 3, 3]
 
 
 def test_dev_choice_rule_averages_rpa_and_the_best_thresholds_oa():
@@ -451,6 +455,24 @@ def test_dev_choice_rule_averages_rpa_and_the_best_thresholds_oa():
     assert threshold == 0.7
     assert (rpa, oa) == pytest.approx((0.9, 0.85))
     assert score == pytest.approx((0.9 + 0.85) / 2)
+
+
+def test_dev_cache_with_other_tone_spectra_is_refused(tmp_path):
+    import dataclasses
+    import pickle
+
+    from benchmarks import choose_checkpoint
+
+    tones = [
+        dataclasses.replace(data.make_clip("steady", spectrum=spectrum), set="tones-dev")
+        for spectrum in data.SPECTRA
+    ]
+    cache = tmp_path / "dev.pkl"
+    cache.write_bytes(pickle.dumps(tones))
+    assert [c.name for c in choose_checkpoint.dev_clips(cache=cache)] == [c.name for c in tones]
+    cache.write_bytes(pickle.dumps(tones[:-1]))  # as written before the last spectrum came
+    with pytest.raises(ValueError, match="delete it to rebuild"):
+        choose_checkpoint.dev_clips(cache=cache)
 
 
 def test_dev_scores_match_the_metric_on_a_known_tone(evaluate, tmp_path):

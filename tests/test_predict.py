@@ -136,6 +136,36 @@ def test_shipped_checkpoint_by_path_follows_a_known_glide():
     assert float(result.voiced[noise].double().mean()) < 0.1
 
 
+# The shipped network misses pure tones near 100 Hz (measured: 118 cents flat there, and
+# 40-45 cents sharp at 150-180 Hz, just inside 50): a sine's fold loss has the broadest
+# dip of any spectrum, so the objective's plain soft-argmin target spreads over -60 to
+# +85 cents and the network's peak wanders inside it (docs/training.md, min_dip_rise).
+# Strict: a network that reads them makes these tests pass, and the marks must go.
+PURE_TONE_MISSES = {100.0}
+
+
+@pytest.mark.parametrize(
+    "f0",
+    [
+        pytest.param(
+            f0,
+            marks=pytest.mark.xfail(f0 in PURE_TONE_MISSES, strict=True, reason="see above"),
+        )
+        for f0 in (60.0, 100.0, 150.0, 220.0, 330.0, 440.0, 660.0, 1000.0)
+    ],
+)
+def test_shipped_network_reads_a_pure_tone(f0):
+    # The fundamental alone: a tuner's test signal, a flute, a whistle. The reference is
+    # the tone's own f0; every frame within 50 cents (the benchmark's pitch criterion).
+    t = torch.arange(RATE, dtype=torch.float64) / RATE
+    audio = (0.5 * torch.sin(2 * math.pi * f0 * t)).float()
+    result = predict(audio, RATE, device="cpu")
+    inner = (result.times > 0.1) & (result.times < 0.9)  # away from the clip's edges
+    cents = 1200 * torch.log2(result.f0[inner].double() / f0)
+    assert bool(result.voiced[inner].all())
+    assert float(cents.abs().max()) < 50, cents
+
+
 def test_result_can_be_modified_and_input_is_not(net):
     audio = tone(0.5)
     before = audio.clone()

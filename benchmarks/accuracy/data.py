@@ -19,8 +19,8 @@ f0 stays within :data:`F0_RANGE` (60-1000 Hz) throughout, vibrato and glides inc
 The nominal f0 of clip ``i`` of ``n_f0`` is spread geometrically over the part of that
 range the kind allows (``i / (n_f0 - 1)`` of the way, the middle when ``n_f0 == 1``).
 Spectra are those of :data:`foldpitch.synth.SPECTRA`: ``1/h``, ``odd`` (odd harmonics
-only), ``weak_fundamental`` and ``missing_fundamental``; every harmonic below Nyquist is
-present.
+only), ``weak_fundamental``, ``missing_fundamental`` and ``sine`` (the fundamental
+alone); every harmonic of the spectrum below Nyquist is present.
 
 Ground truth is on a 10 ms grid starting at 0: the f0 at the sample nearest each frame
 time, and 0 (unvoiced) wherever the note envelope is exactly 0 there (silences, and the
@@ -36,7 +36,7 @@ rate/depth/phase, glide direction, jump intervals, starting phase) come from a
 generator seeded by ``(seed, kind, n_f0, f0 index)``; the noise from one seeded by
 ``(seed, clip name)``. So the same arguments give bit-identical clips, a clip does not
 change when other kinds, spectra or SNRs are added to or removed from the set, and the
-four spectra of one contour share the same contour and envelope.
+spectra of one contour share the same contour and envelope.
 
 Speech with a known f0 (WORLD analysis/resynthesis) is the other set of the benchmark:
 :mod:`benchmarks.accuracy.speech`. Both give :class:`Clip` objects; ``Clip.set`` tells
@@ -318,8 +318,8 @@ def build_clips(
     """The synthetic set: every kind x nominal f0 x spectrum x SNR (``None`` = clean).
 
     ``f0_indices`` picks a subset of the ``n_f0`` nominal f0s (default: all); the clips
-    are the same as in the full set. The default (4 kinds, 4 f0s, 4 spectra, 4 SNRs) is
-    256 clips, 384 s of audio, built in a few seconds.
+    are the same as in the full set. The default (4 kinds, 4 f0s, 5 spectra, 4 SNRs) is
+    320 clips, 480 s of audio, built in a few seconds.
     """
     kinds, snrs, spectra = tuple(kinds), tuple(snrs), tuple(spectra)
     indices = tuple(range(n_f0)) if f0_indices is None else tuple(f0_indices)

@@ -9,8 +9,8 @@ Usage (from the repository root)::
 ``--full`` regenerates ``benchmarks/accuracy/results.md`` and ``results.png``: every
 method on every set of :data:`FULL_SETS`,
 
-- **tones** (:mod:`benchmarks.accuracy.data`): 4 kinds x 3 nominal f0s x 4 spectra x 4
-  SNRs (clean, 20, 10, 0 dB) = 192 clips of 1.5 s, 288 s of audio;
+- **tones** (:mod:`benchmarks.accuracy.data`): 4 kinds x 3 nominal f0s x 5 spectra x 4
+  SNRs (clean, 20, 10, 0 dB) = 240 clips of 1.5 s, 360 s of audio;
 - **speech** (:mod:`benchmarks.accuracy.speech`): WORLD resynthesis of the CMU ARCTIC
   utterance at 5 pitches and of 10 espeak-ng voices, clean and 10 dB: 30 clips, about
   100 s of audio (the espeak part is skipped, and the results say so, where espeak-ng
@@ -696,13 +696,17 @@ def build_data(args) -> DataSet:
 
 def cached_data(args) -> DataSet:
     """:func:`build_data`, through ``args.clips_cache`` when given: the pickle is used
-    only if it was built from the same data arguments (sets, kinds, SNRs, f0s, seed)."""
+    only if it was built from the same data arguments (sets, kinds, SNRs, f0s, seed) and
+    the same tone spectra."""
     if not getattr(args, "clips_cache", None):
         return build_data(args)
     import pickle
 
+    from .data import SPECTRA
+
     key = repr(
         (args.set_names, args.quick, args.kinds, args.snrs, args.speech_snrs, args.n_f0, args.seed)
+        + (SPECTRA,)
     )
     path = Path(args.clips_cache)
     if path.exists():

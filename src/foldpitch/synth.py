@@ -16,7 +16,7 @@ from . import _checks
 
 __all__ = ["SPECTRA", "add_noise", "harmonic_tone", "vibrato_f0", "glide_f0"]
 
-SPECTRA = ("1/h", "odd", "weak_fundamental", "missing_fundamental")
+SPECTRA = ("1/h", "odd", "weak_fundamental", "missing_fundamental", "sine")
 
 
 def harmonic_amplitudes(spectrum: str, n_harmonics: int) -> Tensor:
@@ -24,7 +24,9 @@ def harmonic_amplitudes(spectrum: str, n_harmonics: int) -> Tensor:
 
     ``"1/h"``: ``1/h``; ``"odd"``: ``1/h`` on odd harmonics only (a square-like wave);
     ``"weak_fundamental"``: ``1/h`` with the fundamental at 0.1; ``"missing_fundamental"``:
-    ``1/h`` with no fundamental at all.
+    ``1/h`` with no fundamental at all; ``"sine"``: the fundamental alone (a pure tone,
+    whose fold loss has the broadest dip of all: a tuner's test signal, a flute, a
+    whistle).
     """
     _checks.one_of("spectrum", spectrum, SPECTRA)
     h = torch.arange(1, n_harmonics + 1, dtype=torch.float64)
@@ -35,6 +37,8 @@ def harmonic_amplitudes(spectrum: str, n_harmonics: int) -> Tensor:
         amplitude[0] = 0.1
     elif spectrum == "missing_fundamental":
         amplitude[0] = 0.0
+    elif spectrum == "sine":
+        amplitude = (h == 1).to(torch.float64)
     return amplitude
 
 
