@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -12,6 +13,12 @@ from ..interp import KERNELS
 from ._common import _check_audio
 from .candidates import candidate_fold_costs
 from .dense import dense_fold_loss
+
+DIP_BINS = 2
+"""Bins (about 42 cents with the shipped network's 256 bins) on each side of a frame's
+cheapest bin at which ``min_dip_rise`` measures how fast its cost rises."""
+MAX_SHARPENING = 20.0
+"""The most ``min_dip_rise`` lowers a frame's temperature, as a factor."""
 
 
 class SelfSupervisedFoldLoss(torch.nn.Module):
@@ -27,6 +34,13 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
       the basin nearest its guess. (Minimising the expected loss ``sum_k p_k c_k``
       alone has the same minimum but learns far more slowly: its gradient
       ``p_k (c_k - E)`` vanishes wherever ``p`` is small.)
+      With ``min_dip_rise`` set, a clearly periodic frame (cheapest cost below
+      ``periodicity_threshold``) whose cost rises by less than ``min_dip_rise`` within
+      :data:`DIP_BINS` bins on either side of its cheapest bin gets a temperature
+      lowered in proportion (at most 20 times): a pure tone's dip is so broad
+      (``1 - cos``: 0.01 at 50 cents) that the plain target spreads over +-60-85
+      cents and the network's peak wanders inside it; a harmonic-rich tone's dip rises
+      by 0.1 or more and keeps the plain temperature.
     * **periodicity** ``v c* + (1 - v) periodicity_threshold`` with ``c*`` the fold loss
       of the predicted (most probable) bin, held constant: a frame called periodic pays
       its fold loss, one called aperiodic pays the threshold. The minimum is ``v = 1``
@@ -56,6 +70,9 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         periodicity_weight: weight of the periodicity term (0: the voicing output gets
             no gradient, as when adapting a network whose voicing should stay its own).
         kernel: interpolation kernel of the refinement term.
+        min_dip_rise: ``None`` (default) for one temperature everywhere, or the rise of
+            the cost (fold-loss units) within :data:`DIP_BINS` bins of the cheapest bin
+            below which a periodic frame's target is sharpened (see above).
         submultiple_margin, upsample, time_symmetric, chirps: see
             :func:`candidate_fold_costs` (``chirps``: the period slopes, in cents per
             frame, at which the table also reads each frame, so that it follows gliding
@@ -80,6 +97,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         upsample: int = 4,
         time_symmetric: bool = True,
         chirps: Sequence[float] = (),
+        min_dip_rise: float | None = None,
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -90,6 +108,8 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             raise ValueError(
                 f"periodicity_temperature must be None or > 0, got {periodicity_temperature}"
             )
+        if min_dip_rise is not None and not min_dip_rise > 0:
+            raise ValueError(f"min_dip_rise must be None or > 0, got {min_dip_rise}")
         if not periodicity_weight >= 0:
             raise ValueError(f"periodicity_weight must be >= 0, got {periodicity_weight}")
         _checks.one_of("kernel", kernel, KERNELS)
@@ -104,6 +124,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         self.upsample = upsample
         self.time_symmetric = time_symmetric
         self.chirps = [float(chirp) for chirp in chirps]
+        self.min_dip_rise = min_dip_rise
 
     def forward(
         self,
@@ -129,7 +150,7 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
             chirps=self.chirps,
         ).to(logits.dtype)
         log_p = torch.log_softmax(logits, -1)
-        target = torch.softmax(-costs / self.temperature, -1)
+        target = self.soft_argmin_target(costs)
         expected = (log_p.exp() * costs).sum(-1)  # (batch, n_frames)
         best = logits.argmax(-1, keepdim=True)
         predicted_cost = costs.gather(-1, best)[..., 0].detach()
@@ -156,6 +177,25 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
         terms["voiced_fraction"] = (periodicity.detach() > 0.5).float().mean()
         terms["loss"] = total
         return terms
+
+    def soft_argmin_target(self, costs: Tensor) -> Tensor:
+        """``softmax(-costs / temperature)`` over the bins ``(..., n_frames, K)``, each
+        frame's temperature lowered where its periodic dip is broad (``min_dip_rise``)."""
+        if self.min_dip_rise is None:
+            return torch.softmax(-costs / self.temperature, -1)
+        with torch.no_grad():
+            n_bins = costs.shape[-1]
+            best = costs.argmin(-1, keepdim=True)
+            floor = costs.gather(-1, best)
+            sides = []
+            for index in (best - DIP_BINS, best + DIP_BINS):
+                inside = (index >= 0) & (index < n_bins)
+                side = costs.gather(-1, index.clamp(0, n_bins - 1))
+                sides.append(torch.where(inside, side, torch.full_like(side, math.inf)))
+            rise = torch.minimum(*sides) - floor  # the side that rises less
+            scale = (rise / self.min_dip_rise).clamp(1 / MAX_SHARPENING, 1.0)
+            scale = torch.where(floor < self.periodicity_threshold, scale, torch.ones_like(scale))
+        return torch.softmax(-costs / (self.temperature * scale), -1)
 
     def _periodicity_term(
         self, periodicity_logits: Tensor, periodicity: Tensor, predicted_cost: Tensor
