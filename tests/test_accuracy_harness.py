@@ -319,7 +319,7 @@ def test_run_reports_results_and_unavailable_methods(monkeypatch, tmp_path, caps
     assert "**unavailable**: not installed (test)" in text
     row = next(line for line in text.splitlines() if line.startswith("| perfect | 1.000"))
     assert "| 1.000 | – | 1.000 | 1.000 | 1.000 | 0.000 | 0.000 | 0.000 | 0.0 | 0.0 |" in row
-    assert "## tones, clean" in text and "### jumps" in text
+    assert "## tones, clean" in text and "### jumps" in text and "### spectrum 1/h" in text
 
 
 def test_pitch_guess_on_unvoiced_frames_is_scored_separately(evaluate):

@@ -496,6 +496,12 @@ def report(runs: list[MethodRun], data, args, elapsed: float, figure: str | None
             out += [f"### {kind}", ""]
             out += _table(ran, lambda c, group=group: (c.set, c.snr_db, c.kind) == group)
             out.append("")
+        if set_name == "tones":  # spectra differ in difficulty, the pure tone most of all
+            for spectrum in _unique(c.spectrum for c in members):
+                group = (set_name, snr, spectrum)
+                out += [f"### spectrum {spectrum}", ""]
+                out += _table(ran, lambda c, group=group: (c.set, c.snr_db, c.spectrum) == group)
+                out.append("")
     return "\n".join(out)
 
 
