@@ -12,7 +12,7 @@ For each setting (network look-ahead, Viterbi lag):
    session of SwiftF0 with one thread too): the median wall time of a ``push`` of 10,
    20 and 100 ms chunks over the second second of a speech clip (after a warm-up second).
 3. **Accuracy** on the accuracy benchmark's sets (:mod:`benchmarks.accuracy`): the
-   tones (4 kinds x 3 f0s x 5 spectra, clean and 10 dB: 120 clips, 180 s) and the speech
+   tones (every 3rd of 4 kinds x 3 f0s x 5 spectra, clean and 10 dB: 40 clips, 60 s) and the speech
    (WORLD resyntheses, clean and 10 dB), each clip pushed whole then flushed (a stream's
    frames do not depend on the chunking: ``tests/test_stream.py``), scored with the
    harness's metrics (mir_eval, 50 cents) against the clip's f0. Each clip is a new

@@ -40,7 +40,8 @@ class SelfSupervisedFoldLoss(torch.nn.Module):
       lowered in proportion (at most 20 times): a pure tone's dip is so broad
       (``1 - cos``: 0.01 at 50 cents) that the plain target spreads over +-60-85
       cents and the network's peak wanders inside it; a harmonic-rich tone's dip rises
-      by 0.1 or more and keeps the plain temperature.
+      by 0.1 or more below 300 Hz and keeps the plain temperature (higher, with fewer
+      harmonics below Nyquist, by about 0.04: sharpened a little).
     * **periodicity** ``v c* + (1 - v) periodicity_threshold`` with ``c*`` the fold loss
       of the predicted (most probable) bin, held constant: a frame called periodic pays
       its fold loss, one called aperiodic pays the threshold. The minimum is ``v = 1``
