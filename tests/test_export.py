@@ -126,6 +126,17 @@ def test_odd_fft_and_even_kernel(tmp_path):
         torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
 
 
+@pytest.mark.parametrize("from_audio", [True, False], ids=["audio", "frames"])
+def test_zero_padded_stft_exports(tmp_path, from_audio):
+    # A 64 ms window zero-padded to 2048 points: the file's STFT takes the padded window.
+    net = random_net(2, n_fft=2048, win_length=1024, n_input_bins=512)
+    sess = session(export_onnx(tmp_path / "padded.onnx", net, from_audio=from_audio))
+    audio = 0.3 * torch.randn(2, 5000, generator=torch.Generator().manual_seed(4))
+    ours, reference = run_both(net, sess, audio, from_audio)
+    for got, expected in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
+
+
 def test_metadata_decodes_like_the_network(net, tmp_path):
     """The README's recipe for an application: f0 from the outputs and the metadata
     alone equals the network's own decoding."""

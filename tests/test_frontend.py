@@ -79,6 +79,36 @@ def test_matches_independent_zero_padded_hann_dft():
     np.testing.assert_allclose(features.numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("n_fft, win_length", [(64, 32), (128, 32), (63, 31)])
+def test_win_length_matches_an_independent_dft_of_the_shorter_window(n_fft, win_length):
+    # numpy reference: the win_length Hann window centred on the frame's control point
+    # (its peak on sample f * hop), the frame's DFT taken at n_fft points.
+    hop, n_samples = 24, 200
+    audio = _noise(n_samples, seed=2)
+    n = np.arange(win_length)
+    periodic = win_length % 2 == 0
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / (win_length if periodic else win_length - 1))
+    padded = np.pad(audio.numpy(), win_length // 2)
+    frames = [
+        padded[f * hop : f * hop + win_length] * window for f in range(n_frames_for(200, hop))
+    ]
+    expected = np.abs(np.fft.rfft(np.stack(frames, axis=-1), n=n_fft, axis=0))
+    features = log_spectrogram(audio, n_fft, hop, compression="none", win_length=win_length)
+    np.testing.assert_allclose(features.numpy(), expected, atol=1e-12)
+
+
+def test_zero_padding_twice_keeps_the_unpadded_bins_and_finds_a_peak_between_them():
+    # A pure tone between two bins of the 1024-point STFT: the even bins of the
+    # zero-padded one are the unpadded bins, and the odd bin between holds the peak.
+    t = torch.arange(8000, dtype=F64)
+    tone = torch.sin(2 * math.pi * 6.5 * t / 1024)  # 101.6 Hz at 16 kHz: bins 6 and 7
+    plain = log_spectrogram(tone, 1024, 160, compression="none")
+    padded = log_spectrogram(tone, 2048, 160, compression="none", win_length=1024)
+    torch.testing.assert_close(padded[::2], plain, atol=1e-9, rtol=1e-9)
+    interior = padded[:, 10:-10]
+    assert (interior.argmax(dim=0) == 13).all(), interior.argmax(dim=0)
+
+
 def test_short_audio_uses_zero_padding():
     audio = _noise(100, seed=2)
     features = log_spectrogram(audio, n_fft=1024, hop_length=160, compression="none")
@@ -208,6 +238,9 @@ def test_module_rejects_bad_options_at_construction():
         (dict(eps=0.0), ValueError, r"eps must be a positive finite number, got 0.0"),
         (dict(eps=float("nan")), ValueError, r"eps must be a positive finite number"),
         (dict(normalize=1), TypeError, r"normalize must be True or False"),
+        (dict(n_fft=64, win_length=128), ValueError, r"win_length=128 must be at most n_fft=64"),
+        (dict(n_fft=64, win_length=33), ValueError, r"win_length=33 .* an even number"),
+        (dict(n_fft=64, win_length=1), ValueError, r"win_length must be .*>= 2.*got 1"),
     ],
 )
 def test_bad_options_raise(kwargs, error, match):

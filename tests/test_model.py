@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from foldpitch.frontend import n_frames_for
-from foldpitch.model import PitchNet, _save_pitchnet, add_short_stft, load_pitchnet
+from foldpitch.model import (
+    PitchNet,
+    _save_pitchnet,
+    add_short_stft,
+    load_pitchnet,
+    zero_pad_stft,
+)
 from foldpitch.synth import harmonic_tone
 
 SMALL = dict(n_input_bins=64, channels=16, n_blocks=2, n_period_bins=32)
@@ -329,3 +335,50 @@ def test_add_short_stft_keeps_the_outputs_until_training_moves_them(tmp_path):
         assert not torch.allclose(loaded(audio).logits, expected.logits)
     with pytest.raises(ValueError, match="already reads a short STFT"):
         add_short_stft(tmp_path / "wide.ckpt", tmp_path / "again.ckpt", n_fft_short=256)
+
+
+def test_zero_pad_stft_keeps_the_outputs_on_the_coarse_grid_until_training_moves_them(tmp_path):
+    # Random weights, a short STFT beside the main one (as the shipped network). A tone
+    # whose every harmonic is on a bin of the 64 ms STFT (15.625 Hz apart) has each
+    # frame's largest magnitude on the coarse grid, so the padded copy computes exactly
+    # what the source does; between bins it is only close.
+    torch.manual_seed(0)
+    source = PitchNet(channels=16, n_blocks=1, n_period_bins=64, n_fft_short=512).eval()
+    path = tmp_path / "source.ckpt"
+    info = {"model_config": source.config(), "voicing_threshold": 0.6, "global_step": 0}
+    _save_pitchnet(source, info, path)
+    source, _ = load_pitchnet(path)
+    padded = zero_pad_stft(path, tmp_path / "padded.ckpt")
+    loaded, info = load_pitchnet(tmp_path / "padded.ckpt")
+    config = info["model_config"]
+    assert (config["n_fft"], config["win_length"], config["n_input_bins"]) == (2048, 1024, 512)
+    assert config["n_short_bins"] == source.frontend_short.n_bins
+    assert loaded.voicing_threshold == source.voicing_threshold
+    on_grid = harmonic_tone(15.625 * 14, 16000, 8000)  # 218.75 Hz
+    between = harmonic_tone(15.625 * 14.5, 16000, 8000)
+    with torch.no_grad():
+        for net in (padded, loaded):
+            for name in ("logits", "offsets", "periodicity_logits"):
+                torch.testing.assert_close(
+                    getattr(net(on_grid), name), getattr(source(on_grid), name)
+                )
+        assert not torch.allclose(loaded(between).logits, source(between).logits)
+        torch.testing.assert_close(loaded(between).logits, source(between).logits, atol=0.5, rtol=0)
+        loaded.stem[0].weight[:, 1:512:2] += 0.1  # the new bins do reach the output
+        assert not torch.allclose(loaded(on_grid).logits, source(on_grid).logits)
+    with pytest.raises(ValueError, match="already has a zero-padded STFT"):
+        zero_pad_stft(tmp_path / "padded.ckpt", tmp_path / "again.ckpt")
+    with pytest.raises(ValueError, match="factor must be"):
+        zero_pad_stft(path, tmp_path / "bad.ckpt", factor=1)
+
+
+def test_win_length_is_in_the_config_only_when_it_differs_from_n_fft():
+    plain = PitchNet(channels=8, n_blocks=1, n_period_bins=16)
+    assert "win_length" not in plain.config()  # configs written before it stay the same
+    padded = PitchNet(
+        channels=8, n_blocks=1, n_period_bins=16, n_fft=2048, win_length=1024, n_input_bins=512
+    )
+    assert padded.config()["win_length"] == 1024
+    assert PitchNet(**padded.config()).config() == padded.config()
+    with pytest.raises(ValueError, match="n_fft_short=2048 must not exceed the main window"):
+        PitchNet(n_fft=2048, win_length=1024, n_fft_short=2048)

@@ -91,6 +91,21 @@ def test_a_network_with_a_short_stft_streams_as_predict():
     assert_like_offline(chunked(live, audio, random_sizes(3, ones=300)), offline, live._threshold)
 
 
+def test_a_network_with_a_zero_padded_stft_streams_as_predict():
+    # The main window zero-padded to twice its length (n_fft 2048, a 1024-sample window):
+    # the stream's feature windows, sized by n_fft, cover it.
+    torch.manual_seed(1)
+    net = PitchNet(
+        channels=16, n_blocks=3, n_period_bins=32, n_fft=2048, win_length=1024, n_input_bins=512
+    ).eval()
+    for parameter in net.parameters():
+        parameter.data.normal_(0, 0.2)
+    audio = glide()
+    offline = predict(audio, RATE, net, device="cpu", top_db=None)
+    live = stream(net, sample_rate=RATE, lag_ms=None, lookahead_ms=None, top_db=None)
+    assert_like_offline(chunked(live, audio, random_sizes(4, ones=100)), offline, live._threshold)
+
+
 def test_stream_resamples_and_reads_other_hops_as_predict_does():
     # 48 kHz in (soxr's stream resampler gives what its one-shot resampler gives), a
     # 5 ms hop (frames between the network's, interpolated) and torch int16 chunks.

@@ -110,7 +110,7 @@ class _OnnxGraph(nn.Module):
         n_fft, hop = frontend.n_fft, frontend.hop_length
         n_frames = (audio.shape[-1] - 1) // hop + 1
         padded = nn.functional.pad(audio, (n_fft // 2, n_fft // 2))
-        _, window = _work_dtype_and_window(audio, n_fft)
+        _, window = _work_dtype_and_window(audio, n_fft, frontend.win_length)
         spectrum = torch.stft(
             padded, n_fft, hop, window=window, center=False, onesided=True, return_complex=False
         )  # (batch, n_fft // 2 + 1, frames + extra, 2): real and imaginary parts
@@ -147,6 +147,7 @@ def onnx_metadata(net: PitchNet, from_audio: bool = True) -> dict[str, str]:
         "n_input_bins": config["n_input_bins"],
         **{key: config[key] for key in ("n_fft_short", "n_short_bins") if key in config},
         "window": "hann, periodic" if config["n_fft"] % 2 == 0 else "hann, symmetric",
+        **({"win_length": config["win_length"]} if "win_length" in config else {}),
         "fmin": config["fmin"],
         "fmax": config["fmax"],
         "n_period_bins": config["n_period_bins"],

@@ -85,6 +85,7 @@ def log_spectrogram(
     eps: float = 1e-5,
     *,
     normalize: bool = False,
+    win_length: int | None = None,
 ) -> Tensor:
     """Compressed STFT magnitudes, one frame per envelope control point.
 
@@ -105,6 +106,11 @@ def log_spectrogram(
             before compression and standardise the result (zero mean, unit standard
             deviation over bins and frames). The features are then invariant to the
             audio's gain; silence maps to (nearly) 0.
+        win_length: the Hann window's length in samples, ``2 <= win_length <= n_fft``
+            with ``n_fft - win_length`` even (``None``: ``n_fft``). A shorter window is
+            zero-padded on both sides to ``n_fft``, its peak still at ``n_fft // 2``: the
+            same audio, its spectrum sampled ``n_fft / win_length`` times more finely
+            (with ``n_fft = 2 * win_length``, the even bins are the unpadded STFT's).
 
     Returns:
         Features ``(..., n_bins, n_frames)`` with ``n_frames = n_frames_for(time,
@@ -124,21 +130,26 @@ def log_spectrogram(
         32
     """
     n_bins = _check_options(n_fft, hop_length, n_bins, compression, eps, normalize)
+    win_length = _check_win_length(win_length, n_fft)
     _check_audio(audio)
-    return _log_spectrogram(audio, n_fft, hop_length, n_bins, compression, eps, normalize)
+    return _log_spectrogram(
+        audio, n_fft, hop_length, n_bins, compression, eps, normalize, win_length
+    )
 
 
-def _log_spectrogram(audio, n_fft, hop_length, n_bins, compression, eps, normalize) -> Tensor:
+def _log_spectrogram(
+    audio, n_fft, hop_length, n_bins, compression, eps, normalize, win_length=None
+) -> Tensor:
     """:func:`log_spectrogram` of checked arguments (``n_bins`` resolved)."""
     shape, n_samples = audio.shape[:-1], audio.shape[-1]
     n_frames = (n_samples - 1) // hop_length + 1  # n_frames_for
-    work_dtype, window = _work_dtype_and_window(audio, n_fft)
+    work_dtype, window = _work_dtype_and_window(audio, n_fft, win_length)
     flat = audio.reshape(-1, n_samples).to(work_dtype)
     spectrum = torch.stft(
         flat,
         n_fft,
         hop_length=hop_length,
-        win_length=n_fft,
+        win_length=n_fft,  # the window, zero-padded to n_fft already
         window=window,
         center=True,
         pad_mode="constant",
@@ -211,7 +222,7 @@ class Spectrogram(torch.nn.Module):
     """:func:`log_spectrogram` as a module, with its options stored.
 
     Args:
-        n_fft, hop_length, n_bins, compression, eps, normalize: as in
+        n_fft, hop_length, n_bins, compression, eps, normalize, win_length: as in
             :func:`log_spectrogram` (checked here, at construction).
 
     Shape:
@@ -235,9 +246,11 @@ class Spectrogram(torch.nn.Module):
         eps: float = 1e-5,
         *,
         normalize: bool = False,
+        win_length: int | None = None,
     ) -> None:
         super().__init__()
         self.n_bins = _check_options(n_fft, hop_length, n_bins, compression, eps, normalize)
+        self.win_length = _check_win_length(win_length, n_fft)  # an int: n_fft if None
         self.n_fft = n_fft
         self.hop_length = hop_length
         self.compression = compression
@@ -254,6 +267,7 @@ class Spectrogram(torch.nn.Module):
             self.compression,
             self.eps,
             self.normalize,
+            self.win_length,
         )
 
     def n_frames(self, n_samples: int) -> int:
@@ -264,19 +278,27 @@ class Spectrogram(torch.nn.Module):
         return (
             f"n_fft={self.n_fft}, hop_length={self.hop_length}, n_bins={self.n_bins}, "
             f"compression={self.compression!r}, eps={self.eps}, normalize={self.normalize}"
+            + (f", win_length={self.win_length}" if self.win_length != self.n_fft else "")
         )
 
 
 # --- checks ------------------------------------------------------------------------
 
 
-def _work_dtype_and_window(audio: Tensor, n_fft: int) -> tuple[torch.dtype, Tensor]:
+def _work_dtype_and_window(
+    audio: Tensor, n_fft: int, win_length: int | None = None
+) -> tuple[torch.dtype, Tensor]:
     """The dtype frames are computed in (float32 for half precision: torch.stft has no
-    half-precision CPU kernel) and the Hann window in it. The window's peak is at index
-    ``n_fft // 2`` (periodic for even ``n_fft``, symmetric for odd), i.e. on sample
-    ``f * hop_length`` once ``n_fft // 2`` samples of padding are in front."""
+    half-precision CPU kernel) and the Hann window in it, ``n_fft`` long. The window's
+    peak is at index ``n_fft // 2`` (periodic for even length, symmetric for odd), i.e.
+    on sample ``f * hop_length`` once ``n_fft // 2`` samples of padding are in front; a
+    ``win_length`` window is zero-padded equally on both sides."""
     work_dtype = _work_dtype(audio)
-    return work_dtype, _window(n_fft, work_dtype, audio.device)
+    window = _window(win_length or n_fft, work_dtype, audio.device)
+    if win_length is not None and win_length != n_fft:
+        side = (n_fft - win_length) // 2
+        window = torch.nn.functional.pad(window, (side, side))
+    return work_dtype, window
 
 
 def _work_dtype(audio: Tensor) -> torch.dtype:
@@ -292,6 +314,19 @@ def _window(n_fft: int, dtype: torch.dtype, device: torch.device, normalized: bo
     with torch.inference_mode(False), torch.no_grad():
         window = torch.hann_window(n_fft, periodic=n_fft % 2 == 0, dtype=dtype, device=device)
         return window / window.sum() if normalized else window
+
+
+def _check_win_length(win_length, n_fft) -> int:
+    """Check ``win_length`` against ``n_fft``; return it resolved (``None`` -> ``n_fft``)."""
+    if win_length is None:
+        return n_fft
+    _checks.positive_int("win_length", win_length, minimum=2, unit="samples")
+    if win_length > n_fft or (n_fft - win_length) % 2:
+        raise ValueError(
+            f"win_length={win_length} must be at most n_fft={n_fft} and differ from it by"
+            " an even number of samples (the window is zero-padded equally on both sides)"
+        )
+    return win_length
 
 
 def _check_options(n_fft, hop_length, n_bins, compression, eps, normalize) -> int:

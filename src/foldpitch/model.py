@@ -39,6 +39,7 @@ __all__ = [
     "add_short_stft",
     "export_pitchnet",
     "load_pitchnet",
+    "zero_pad_stft",
 ]
 
 DEFAULT_VOICING_THRESHOLD = 0.5
@@ -155,8 +156,13 @@ class PitchNet(nn.Module):
         sample_rate: the audio's sample rate in Hz (periods are in its samples).
         hop_length: samples between frames (10 ms at 16 kHz by default).
         fmin, fmax: the f0 range in Hz; every output lies inside it.
-        n_fft: STFT size (Hann window of the same length).
+        n_fft: STFT size (Hann window of the same length unless ``win_length``).
         n_input_bins: lowest STFT bins fed to the network.
+        win_length: the main STFT's window, zero-padded to ``n_fft`` (``None``:
+            ``n_fft``): with ``n_fft = 2 * win_length`` the network sees the same audio
+            as with ``n_fft = win_length``, its spectrum sampled twice as finely, so a
+            lone spectral peak (a pure tone) spans twice the bins (double
+            ``n_input_bins`` to keep the frequency range).
         channels: width of the convolutional stack.
         n_blocks: residual blocks; block ``i`` has dilation ``2 ** i`` (time context
             grows to ``1 + (kernel_size - 1) * (2 ** n_blocks - 1)`` frames).
@@ -202,6 +208,7 @@ class PitchNet(nn.Module):
         dropout: float = 0.0,
         n_fft_short: int | None = None,
         n_short_bins: int | None = None,
+        win_length: int | None = None,
     ) -> None:
         super().__init__()
         sample_rate = _checks.sample_rate("sample_rate", sample_rate)
@@ -221,12 +228,17 @@ class PitchNet(nn.Module):
             _checks.positive_int(name, value)
         self.sample_rate, self.hop_length = sample_rate, hop_length
         self.fmin, self.fmax = float(fmin), float(fmax)
-        self.frontend = Spectrogram(n_fft, hop_length, n_input_bins, compression="none")
+        self.frontend = Spectrogram(
+            n_fft, hop_length, n_input_bins, compression="none", win_length=win_length
+        )
         self.frontend_short = None
         if n_fft_short is not None:
             _checks.positive_int("n_fft_short", n_fft_short, unit="samples")
-            if n_fft_short > n_fft:
-                raise ValueError(f"n_fft_short={n_fft_short} must not exceed n_fft={n_fft}")
+            if n_fft_short > self.frontend.win_length:
+                raise ValueError(
+                    f"n_fft_short={n_fft_short} must not exceed the main window"
+                    f" ({self.frontend.win_length} samples)"
+                )
             if n_short_bins is None:
                 n_short_bins = max(1, n_input_bins * n_fft_short // n_fft)
             self.frontend_short = Spectrogram(
@@ -338,6 +350,8 @@ class PitchNet(nn.Module):
         block = self.blocks[0].body
         short = self.frontend_short
         extra = {} if short is None else {"n_fft_short": short.n_fft, "n_short_bins": short.n_bins}
+        if self.frontend.win_length != self.frontend.n_fft:  # old configs stay as they were
+            extra["win_length"] = self.frontend.win_length
         return {
             "sample_rate": self.sample_rate,
             "hop_length": self.hop_length,
@@ -494,3 +508,50 @@ def add_short_stft(
     widened.voicing_threshold = source.voicing_threshold
     _save_pitchnet(widened, dict(info, model_config=widened.config()), destination)
     return widened.eval()
+
+
+def zero_pad_stft(
+    checkpoint: str | os.PathLike, destination: str | os.PathLike, factor: int = 2
+) -> PitchNet:
+    """Write a copy of a trained network whose main STFT is zero-padded ``factor`` times
+    (same window, its spectrum sampled ``factor`` times more finely), for fine-tuning.
+
+    Every ``factor``-th bin of the padded STFT is a bin of the source's, with the same
+    magnitude; the copy's stem takes the source's weights on those bins and zero on the
+    bins between them. So its outputs equal the source's wherever each frame's largest
+    magnitude lies on the coarse grid (the features are relative to it, see
+    ``_relative_log``), and are close elsewhere, until training moves the new weights.
+    The short STFT, the rest of the weights and the checkpoint's foldpitch entry are
+    the source's. Start a run from it with ``init_from=destination``.
+
+    Returns:
+        The padded network (eval mode).
+
+    Raises:
+        ValueError: ``factor`` is not an integer ``>= 2``, or the source is already
+            zero-padded; what :func:`load_pitchnet` raises for the source.
+    """
+    factor = _checks.positive_int("factor", factor, minimum=2)
+    source, info = load_pitchnet(checkpoint)
+    frontend = source.frontend
+    if frontend.win_length != frontend.n_fft:
+        raise ValueError(f"{os.fspath(checkpoint)} already has a zero-padded STFT")
+    config = dict(
+        source.config(),
+        n_fft=frontend.n_fft * factor,
+        win_length=frontend.n_fft,
+        n_input_bins=frontend.n_bins * factor,
+    )
+    if source.frontend_short is not None:  # keep its bins: the default follows n_input_bins
+        config["n_short_bins"] = source.frontend_short.n_bins
+    padded = PitchNet(**config)
+    state = source.state_dict()
+    old = state["stem.0.weight"]  # (channels, features, 1): the main bins, then the short
+    stem = torch.zeros_like(padded.stem[0].weight)
+    stem[:, : frontend.n_bins * factor : factor] = old[:, : frontend.n_bins]
+    stem[:, padded.frontend.n_bins :] = old[:, frontend.n_bins :]
+    state["stem.0.weight"] = stem
+    padded.load_state_dict(state)
+    padded.voicing_threshold = source.voicing_threshold
+    _save_pitchnet(padded, dict(info, model_config=padded.config()), destination)
+    return padded.eval()

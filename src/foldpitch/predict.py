@@ -654,7 +654,7 @@ def _call_network(
     outputs, periodicity = _frame_candidates(net, out, allowed, k)
     outputs["periodicity"] = periodicity
     # The zero padding is framed as the spectrogram frames it: real frames are unchanged.
-    outputs["power_db"] = frame_power_db(batch, net.frontend.n_fft, net.hop_length)
+    outputs["power_db"] = frame_power_db(batch, net.frontend.win_length, net.hop_length)
     return outputs
 
 

@@ -332,7 +332,7 @@ class PitchStream:
         audio = torch.from_numpy(self._audio[start - self._audio_start : stop - self._audio_start])
         rows = slice(first - start // step, end - start // step)
         self._network.extend(net.features(audio[None].to(self._device))[0, :, rows])
-        power = _frame_power_db(audio, net.frontend.n_fft, step)[rows]
+        power = _frame_power_db(audio, net.frontend.win_length, step)[rows]
         self._n_features = end
         loudest = self._levels[-1][1] if self._levels else -math.inf
         for value in power.tolist():
