@@ -78,32 +78,23 @@ def test_stream_equals_predict_whatever_the_chunking(seed, lag_ms, decoder):
     assert (streamed["voiced"].float().mean()) > 0.8, "the case needs voiced frames"
 
 
-def test_a_network_with_a_short_stft_streams_as_predict():
-    # The short STFT reads less audio around a frame than the long one: the stream's
-    # feature windows cover it. Random weights far from the initialisation's.
+@pytest.mark.parametrize(
+    "frontend",
+    [dict(n_fft_short=512), dict(n_fft=2048, win_length=1024, n_input_bins=512)],
+    ids=["short-stft", "zero-padded"],
+)
+def test_a_network_with_another_frontend_streams_as_predict(frontend):
+    # A short STFT beside the long one reads less audio around a frame; a window
+    # zero-padded to twice its length reads less than n_fft: the stream's feature
+    # windows, sized by n_fft, cover both. Random weights far from the initialisation's.
     torch.manual_seed(0)
-    net = PitchNet(channels=16, n_blocks=3, n_period_bins=32, n_fft_short=512).eval()
+    net = PitchNet(channels=16, n_blocks=3, n_period_bins=32, **frontend).eval()
     for parameter in net.parameters():
         parameter.data.normal_(0, 0.2)
     audio = glide()
     offline = predict(audio, RATE, net, device="cpu", top_db=None)
     live = stream(net, sample_rate=RATE, lag_ms=None, lookahead_ms=None, top_db=None)
     assert_like_offline(chunked(live, audio, random_sizes(3, ones=300)), offline, live._threshold)
-
-
-def test_a_network_with_a_zero_padded_stft_streams_as_predict():
-    # The main window zero-padded to twice its length (n_fft 2048, a 1024-sample window):
-    # the stream's feature windows, sized by n_fft, cover it.
-    torch.manual_seed(1)
-    net = PitchNet(
-        channels=16, n_blocks=3, n_period_bins=32, n_fft=2048, win_length=1024, n_input_bins=512
-    ).eval()
-    for parameter in net.parameters():
-        parameter.data.normal_(0, 0.2)
-    audio = glide()
-    offline = predict(audio, RATE, net, device="cpu", top_db=None)
-    live = stream(net, sample_rate=RATE, lag_ms=None, lookahead_ms=None, top_db=None)
-    assert_like_offline(chunked(live, audio, random_sizes(4, ones=100)), offline, live._threshold)
 
 
 def test_stream_resamples_and_reads_other_hops_as_predict_does():
