@@ -92,9 +92,11 @@ def test_a_network_with_another_frontend_streams_as_predict(frontend):
     for parameter in net.parameters():
         parameter.data.normal_(0, 0.2)
     audio = glide()
-    offline = predict(audio, RATE, net, device="cpu", top_db=None)
-    live = stream(net, sample_rate=RATE, lag_ms=None, lookahead_ms=None, top_db=None)
-    assert_like_offline(chunked(live, audio, random_sizes(3, ones=300)), offline, live._threshold)
+    for lag_ms, decoder in ((None, "viterbi"), (0, "argmax")):  # 0: frames out early
+        offline = predict(audio, RATE, net, device="cpu", decoder=decoder, top_db=None)
+        live = stream(net, sample_rate=RATE, lag_ms=lag_ms, lookahead_ms=None, top_db=None)
+        streamed = chunked(live, audio, random_sizes(3, ones=300))
+        assert_like_offline(streamed, offline, live._threshold)
 
 
 def test_stream_resamples_and_reads_other_hops_as_predict_does():
