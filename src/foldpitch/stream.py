@@ -3,9 +3,10 @@ chunks of any size (``push``) and returns the frames that became final.
 
 The network is local in time: its output for a frame depends on the STFT frames within
 its receptive field (``(kernel_size - 1) * (2 ** n_blocks - 1) / 2`` frames each side, 30
-for the shipped model), each of which reads ``n_fft / 2`` samples around its centre. So a
-stream can give exactly what :func:`foldpitch.predict.predict` gives on the whole signal
-once it has seen that far ahead, and nearly that earlier:
+for the shipped model), each of which reads half its window (``win_length / 2``
+samples) on each side of its centre. So a stream can give exactly what
+:func:`foldpitch.predict.predict` gives on the whole signal once it has seen that far
+ahead, and nearly that earlier:
 
 * **Network look-ahead** (``lookahead_ms``): a frame is computed once the STFT frames
   that far ahead are complete; the frames past them count as absent (the network's zero
@@ -21,7 +22,7 @@ once it has seen that far ahead, and nearly that earlier:
   decides nothing before :meth:`PitchStream.flush` (the offline path exactly);
   ``lag_ms=0`` takes each frame's most probable bin (``decoder="argmax"``).
 * **Latency**: from the moment a frame's centre sample arrives to the moment the frame
-  is final, ``n_fft / 2`` samples (the STFT window's second half, 32 ms) plus the
+  is final, half the STFT window (``win_length / 2`` samples, 32 ms) plus the
   look-ahead plus the lag, :attr:`PitchStream.latency` (plus the resampler's few
   samples at other input rates); computing it comes on top.
 * **Silence gate**: offline, a frame more than ``top_db`` below the loudest frame of the
@@ -189,7 +190,7 @@ class PitchStream:
         frame_ms = 1000 * step / rate
         config = net.config()
         self._field = (config["kernel_size"] - 1) * (2 ** config["n_blocks"] - 1) // 2
-        self._half = config["n_fft"] // 2
+        self._half = net.frontend.win_length // 2  # a zero-padded window reads no further
         self._margin = math.ceil(self._half / step)  # STFT frames that touch a sample
         self._lookahead = self._field
         if lookahead_ms is not None:
