@@ -137,6 +137,22 @@ def test_zero_padded_stft_exports(tmp_path, from_audio):
         torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
 
 
+def test_frequency_offsets_export_from_audio(tmp_path):
+    # The derivative-window STFT is in the graph too; stem weights on the offsets large
+    # enough that a wrong offset changes the outputs.
+    net = random_net(5, n_fft_short=512, frequency_offsets=True)
+    with torch.no_grad():
+        net.stem[0].weight[:, 384:].normal_(0, 1)
+    sess = session(export_onnx(tmp_path / "offsets.onnx", net))
+    audio = 0.3 * torch.randn(2, 5000, generator=torch.Generator().manual_seed(6))
+    audio[1] += harmonic_tone(101.3, RATE, 5000).float()
+    ours, reference = run_both(net, sess, audio)
+    for got, expected in zip(ours, reference, strict=True):
+        torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
+    with pytest.raises(ValueError, match="frequency_offsets=True.*from_audio=True"):
+        export_onnx(tmp_path / "frames.onnx", random_net(frequency_offsets=True), from_audio=False)
+
+
 def test_metadata_decodes_like_the_network(net, tmp_path):
     """The README's recipe for an application: f0 from the outputs and the metadata
     alone equals the network's own decoding."""

@@ -7,7 +7,13 @@ import pytest
 import torch
 from torch.autograd import gradcheck, gradgradcheck
 
-from foldpitch.frontend import Spectrogram, frame_power_db, log_spectrogram, n_frames_for
+from foldpitch.frontend import (
+    Spectrogram,
+    frame_power_db,
+    frequency_offsets,
+    log_spectrogram,
+    n_frames_for,
+)
 
 F64 = torch.float64
 
@@ -107,6 +113,65 @@ def test_zero_padding_twice_keeps_the_unpadded_bins_and_finds_a_peak_between_the
     torch.testing.assert_close(padded[::2], plain, atol=1e-9, rtol=1e-9)
     interior = padded[:, 10:-10]
     assert (interior.argmax(dim=0) == 13).all(), interior.argmax(dim=0)
+
+
+@pytest.mark.parametrize("n_fft, win_length", [(1024, None), (2048, 1024), (1023, None)])
+@pytest.mark.parametrize("f0", [55.0, 101.3, 440.7])
+def test_frequency_offsets_read_a_pure_tone_between_bins(f0, n_fft, win_length):
+    # Analytic: a stationary sine at f0 puts k + offset = f0 * n_fft / rate (in bins) in
+    # the bins its main lobe covers, far finer than the bins; the magnitude is the STFT's.
+    rate = 16000
+    t = torch.arange(rate, dtype=F64) / rate
+    tone = torch.sin(2 * math.pi * f0 * t + 0.4)
+    offsets, magnitude = frequency_offsets(tone, n_fft, 160, 200, win_length=win_length)
+    expected = log_spectrogram(tone, n_fft, 160, 200, "none", win_length=win_length)
+    torch.testing.assert_close(magnitude, expected)
+    peak = int(magnitude[:, 50].argmax())
+    # The only error is leakage from the tone's negative-frequency image, which matters
+    # only for low tones (55 Hz: 3.5 bins from 0 Hz) and away from the peak bin.
+    for k, bound in ((peak, 4), (peak - 1, 12), (peak + 1, 12)):
+        reassigned = (k + offsets[k, 20:-20]) * rate / n_fft  # frames inside the tone
+        cents = 1200 * torch.log2(reassigned / f0)
+        assert cents.abs().max() < (bound if f0 < 400 else 0.1), (k, cents.abs().max())
+
+
+@pytest.mark.parametrize("n_fft, win_length", [(64, None), (128, 64), (63, None)])
+def test_frequency_offsets_are_the_time_derivative_of_the_stft_phase(n_fft, win_length):
+    # Independent float64 reference on noise: slide a continuous Hann window by +-h
+    # samples and difference the unwrapped phase of each bin (no derivative window):
+    # n_fft / (2 pi) d(phase)/d(shift) - k is the offset.
+    hop, n_samples, h = 24, 300, 1e-5
+    audio = _noise(n_samples, seed=5).numpy()
+    length = win_length or n_fft
+    period = length if length % 2 == 0 else length - 1
+    k = np.arange(n_fft // 2 + 1)[:, None]
+
+    def spectrum(frame, shift):
+        # Window origin at the frame's first sample plus shift; phase relative to it.
+        start = frame * hop - length // 2 + shift
+        n = np.arange(int(np.floor(start)), int(np.ceil(start + length)) + 1)
+        u = n - start
+        w = np.where((u >= 0) & (u <= period), 0.5 - 0.5 * np.cos(2 * np.pi * u / period), 0)
+        x = np.where((n >= 0) & (n < n_samples), audio[np.clip(n, 0, n_samples - 1)], 0)
+        offset = (n_fft - length) // 2  # the zero-padded window's first sample
+        return (x * w * np.exp(-2j * np.pi * k * (u + offset) / n_fft)).sum(-1)
+
+    offsets, _ = frequency_offsets(torch.from_numpy(audio), n_fft, hop, win_length=win_length)
+    for frame in range(1, n_frames_for(n_samples, hop) - 1):
+        later, earlier = spectrum(frame, h), spectrum(frame, -h)
+        derivative = np.angle(later * np.conj(earlier)) / (2 * h)
+        expected = derivative * n_fft / (2 * np.pi) - k[:, 0]
+        np.testing.assert_allclose(offsets[:, frame].numpy(), expected, atol=2e-4)
+
+
+def test_frequency_offsets_check_their_arguments():
+    with pytest.raises(ValueError, match="win_length=33"):
+        frequency_offsets(torch.zeros(100), 64, 16, win_length=33)
+    with pytest.raises(TypeError, match="audio must be a floating-point tensor"):
+        frequency_offsets(torch.zeros(100, dtype=torch.int16), 64, 16)
+    offsets, magnitude = frequency_offsets(torch.zeros(2, 3, 100), 64, 16, 10)
+    assert offsets.shape == magnitude.shape == (2, 3, 10, 7)
+    assert (offsets == 0).all()  # silence: no frequency to read, and no NaN
 
 
 def test_short_audio_uses_zero_padding():

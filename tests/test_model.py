@@ -12,6 +12,7 @@ from foldpitch.frontend import n_frames_for
 from foldpitch.model import (
     PitchNet,
     _save_pitchnet,
+    add_frequency_offsets,
     add_short_stft,
     load_pitchnet,
     zero_pad_stft,
@@ -370,6 +371,47 @@ def test_zero_pad_stft_keeps_the_outputs_on_the_coarse_grid_until_training_moves
         zero_pad_stft(tmp_path / "padded.ckpt", tmp_path / "again.ckpt")
     with pytest.raises(ValueError, match="factor must be"):
         zero_pad_stft(path, tmp_path / "bad.ckpt", factor=1)
+
+
+def test_add_frequency_offsets_keeps_the_outputs_until_training_moves_them(tmp_path):
+    torch.manual_seed(0)
+    source = PitchNet(channels=16, n_blocks=1, n_period_bins=64, n_fft_short=512).eval()
+    path = tmp_path / "source.ckpt"
+    info = {"model_config": source.config(), "voicing_threshold": 0.6, "global_step": 0}
+    _save_pitchnet(source, info, path)
+    extended = add_frequency_offsets(path, tmp_path / "offsets.ckpt")
+    loaded, info = load_pitchnet(tmp_path / "offsets.ckpt")
+    assert info["model_config"] == dict(source.config(), frequency_offsets=True)
+    assert loaded.voicing_threshold == 0.6
+    tone = harmonic_tone(15.625 * 14.3, 16000, 8000)  # partials between the bins
+    with torch.no_grad():
+        expected = source(tone)
+        for net in (extended, loaded):
+            assert net.features(tone).shape[-2] == 256 + 128 + 256  # long, short, offsets
+            for name in ("logits", "offsets", "periodicity_logits"):
+                torch.testing.assert_close(getattr(net(tone), name), getattr(expected, name))
+        loaded.stem[0].weight[:, 384:] += 0.1  # the offsets do reach the output
+        assert not torch.allclose(loaded(tone).logits, expected.logits)
+    with pytest.raises(ValueError, match="already reads frequency offsets"):
+        add_frequency_offsets(tmp_path / "offsets.ckpt", tmp_path / "again.ckpt")
+
+
+def test_offset_features_weigh_each_bins_offset_by_its_level():
+    # A tone between bins 14 and 15 of the 64 ms STFT (14.3 bins): the peak bin's
+    # feature is its offset (+0.3 bins) over 2 at full weight; bins 60 dB or more below
+    # the peak weigh at most 0.1 (their offsets are noise).
+    net = PitchNet(channels=8, n_blocks=1, n_period_bins=16, frequency_offsets=True)
+    t = torch.arange(16000.0) / 16000
+    tone = torch.sin(2 * math.pi * 15.625 * 14.3 * t)
+    features = net.features(tone[None])[0, 256:, 50]
+    assert features[14] == pytest.approx(0.15, abs=1e-3)
+    level = net.frontend(tone[None])[0, :, 50]
+    quiet = level < level.max() * 1e-3
+    assert quiet.sum() > 100 and features[quiet].abs().max() <= 0.1004
+    assert features.abs().max() <= 1
+    with pytest.raises(TypeError, match="frequency_offsets must be True or False"):
+        PitchNet(frequency_offsets=1)
+    assert "frequency_offsets" not in PitchNet(channels=8, n_blocks=1).config()
 
 
 def test_win_length_is_in_the_config_only_when_it_differs_from_n_fft():

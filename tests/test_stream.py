@@ -80,8 +80,12 @@ def test_stream_equals_predict_whatever_the_chunking(seed, lag_ms, decoder):
 
 @pytest.mark.parametrize(
     "frontend",
-    [dict(n_fft_short=512), dict(n_fft=2048, win_length=1024, n_input_bins=512)],
-    ids=["short-stft", "zero-padded"],
+    [
+        dict(n_fft_short=512),
+        dict(n_fft=2048, win_length=1024, n_input_bins=512),
+        dict(n_fft_short=512, frequency_offsets=True),
+    ],
+    ids=["short-stft", "zero-padded", "frequency-offsets"],
 )
 def test_a_network_with_another_frontend_streams_as_predict(frontend):
     # A short STFT beside the long one reads less audio around a frame; a window

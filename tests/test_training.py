@@ -533,6 +533,10 @@ def test_realistic_scratch_is_the_run_of_the_shipped_checkpoint():
     # Since session 25 the model has win_length, None (the window n_fft long) as it was.
     assert "win_length" not in shipped["model"] and cfg["model"]["win_length"] is None
     shipped["model"]["win_length"] = None
+    # Since session 26 it has frequency_offsets, off as it was.
+    assert "frequency_offsets" not in shipped["model"]
+    assert cfg["model"]["frequency_offsets"] is False
+    shipped["model"]["frequency_offsets"] = False
     for section in ("data", "model", "optim", "loss", "init_from", "keep_checkpoints", "seed"):
         assert cfg[section] == shipped[section], section
     assert cfg["trainer"]["max_steps"] == shipped["trainer"]["max_steps"] == 4000

@@ -43,6 +43,7 @@ from __future__ import annotations
 import copy
 import importlib
 import io
+import math
 import os
 import warnings
 import weakref
@@ -52,8 +53,8 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks
-from .frontend import _work_dtype_and_window
-from .model import PitchNet, PitchNetOutput, _relative_log
+from .frontend import _hann_derivative, _work_dtype_and_window
+from .model import PitchNet, PitchNetOutput, _offset_features, _relative_log
 
 __all__ = ["ONNX_OPSET", "ONNX_TOLERANCE", "export_onnx", "onnx_forward", "onnx_metadata"]
 
@@ -103,28 +104,50 @@ class _OnnxGraph(nn.Module):
                 conv.padding = (total // 2,)
         self.from_audio = from_audio
 
-    def magnitude(self, audio: Tensor, frontend=None) -> Tensor:
-        """``(batch, time)`` -> ``(batch, n_bins, n_frames)``, as ``frontend`` (default:
-        the network's main STFT)."""
+    def spectrum(self, audio: Tensor, frontend=None, window=None) -> Tensor:
+        """``(batch, time)`` -> ``(batch, n_bins, n_frames, 2)`` (real and imaginary
+        parts), as ``frontend`` (default: the network's main STFT) with its window or
+        ``window``."""
         frontend = self.net.frontend if frontend is None else frontend
         n_fft, hop = frontend.n_fft, frontend.hop_length
         n_frames = (audio.shape[-1] - 1) // hop + 1
         padded = nn.functional.pad(audio, (n_fft // 2, n_fft // 2))
-        _, window = _work_dtype_and_window(audio, n_fft, frontend.win_length)
+        if window is None:
+            _, window = _work_dtype_and_window(audio, n_fft, frontend.win_length)
         spectrum = torch.stft(
             padded, n_fft, hop, window=window, center=False, onesided=True, return_complex=False
-        )  # (batch, n_fft // 2 + 1, frames + extra, 2): real and imaginary parts
-        spectrum = spectrum[:, : frontend.n_bins, :n_frames]
-        return spectrum.square().sum(-1).sqrt()
+        )  # (batch, n_fft // 2 + 1, frames + extra, 2)
+        return spectrum[:, : frontend.n_bins, :n_frames]
+
+    def magnitude(self, audio: Tensor, frontend=None) -> Tensor:
+        """``(batch, time)`` -> ``(batch, n_bins, n_frames)``, as ``frontend``."""
+        return self.spectrum(audio, frontend).square().sum(-1).sqrt()
+
+    def offset_features(self, audio: Tensor) -> Tensor:
+        """``PitchNet.features``' frequency offsets of the main STFT (as
+        :func:`foldpitch.frontend.frequency_offsets`, in real arithmetic)."""
+        frontend = self.net.frontend
+        spectrum = self.spectrum(audio)
+        derivative = _hann_derivative(
+            frontend.win_length, frontend.n_fft, audio.dtype, audio.device
+        )
+        spectrum_dw = self.spectrum(audio, window=derivative)
+        power = spectrum.square().sum(-1)
+        cross = spectrum_dw[..., 1] * spectrum[..., 0] - spectrum_dw[..., 0] * spectrum[..., 1]
+        tiny = torch.finfo(audio.dtype).tiny
+        offsets = -cross / power.clamp_min(tiny) * (frontend.n_fft / (2 * math.pi))
+        return _offset_features(offsets, power.sqrt())
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         net = self.net
         magnitude = self.magnitude(x) if self.from_audio else x
         # PitchNet.features after its frontends, and PitchNet.forward after its features.
         features = _relative_log(magnitude)
-        if net.frontend_short is not None:  # (export_onnx allows it only from audio)
+        if net.frontend_short is not None:  # (export_onnx allows these only from audio)
             short = self.magnitude(x, net.frontend_short)
             features = torch.cat([features, _relative_log(short)], dim=-2)
+        if net.frequency_offsets:
+            features = torch.cat([features, self.offset_features(x)], dim=-2)
         out = net.head(net.blocks(net.stem(features))).transpose(1, 2)
         k = net.n_period_bins
         return out[..., :k], torch.sigmoid(out[..., k : 2 * k]), out[..., 2 * k]
@@ -243,6 +266,11 @@ def export_onnx(
         raise ValueError(
             "from_audio=False exports a network of one STFT; this one also reads a short "
             f"STFT (n_fft_short={net.frontend_short.n_fft}): export it with from_audio=True"
+        )
+    if not from_audio and net.frequency_offsets:
+        raise ValueError(
+            "from_audio=False exports a network of STFT magnitudes; this one also reads"
+            " their frequency offsets (frequency_offsets=True): export it with from_audio=True"
         )
     data = _onnx_bytes(net, from_audio, opset)
     path = Path(path)

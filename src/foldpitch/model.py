@@ -30,12 +30,13 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks
-from .frontend import Spectrogram
+from .frontend import Spectrogram, _frequency_offsets
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "PitchNet",
     "PitchNetOutput",
+    "add_frequency_offsets",
     "add_short_stft",
     "export_pitchnet",
     "load_pitchnet",
@@ -75,6 +76,17 @@ class PitchNetOutput:
     """Position of the period within each bin, in ``(0, 1)``, ``(batch, n_frames, n_bins)``."""
     periodicity_logits: Tensor
     """Voicing scores ``(batch, n_frames)``; ``sigmoid`` gives the periodicity."""
+
+
+def _offset_features(offsets: Tensor, magnitude: Tensor) -> Tensor:
+    """Each bin's frequency offset (:func:`foldpitch.frontend.frequency_offsets`, in
+    bins, clipped to the Hann main lobe, +-2) over 2, weighted by its level: 1 at the
+    frame's largest magnitude, 0.1 at 60 dB below it, towards 0 below that, where
+    offsets are noise. ``(..., n_bins, n_frames)``, within +-1."""
+    peak = magnitude.amax(dim=-2, keepdim=True)
+    relative = magnitude / peak.clamp_min(torch.finfo(magnitude.dtype).tiny)
+    weight = torch.log1p(relative * 1e3) / math.log1p(1e3)
+    return offsets.clamp(-2.0, 2.0) * (weight / 2)
 
 
 def _relative_log(magnitude: Tensor) -> Tensor:
@@ -173,6 +185,10 @@ class PitchNet(nn.Module):
             finer time resolution follows fast pitch movement; must not exceed ``n_fft``.
         n_short_bins: lowest bins of the short STFT fed to the network (default: the
             same frequency range as ``n_input_bins``).
+        frequency_offsets: also feed each main-STFT bin's reassigned frequency
+            (:func:`foldpitch.frontend.frequency_offsets`): where a bin holds one
+            partial, where that partial lies between the bins (a pure tone's f0 to a few
+            cents, where the magnitudes alone leave it to a fraction of a 15.6 Hz bin).
 
     Attributes:
         voicing_threshold: the periodicity above which :func:`foldpitch.predict.predict`
@@ -209,9 +225,11 @@ class PitchNet(nn.Module):
         n_fft_short: int | None = None,
         n_short_bins: int | None = None,
         win_length: int | None = None,
+        frequency_offsets: bool = False,
     ) -> None:
         super().__init__()
         sample_rate = _checks.sample_rate("sample_rate", sample_rate)
+        self.frequency_offsets = _checks.flag("frequency_offsets", frequency_offsets)
         if not 0 < fmin < fmax < sample_rate / 2:
             raise ValueError(
                 f"need 0 < fmin < fmax < sample_rate / 2 = {sample_rate / 2:g} Hz, "
@@ -246,7 +264,7 @@ class PitchNet(nn.Module):
             )
         elif n_short_bins is not None:
             raise ValueError("n_short_bins needs n_fft_short")
-        n_features = self.frontend.n_bins + (
+        n_features = self.frontend.n_bins * (2 if frequency_offsets else 1) + (
             self.frontend_short.n_bins if self.frontend_short is not None else 0
         )
         self.register_buffer(
@@ -273,11 +291,21 @@ class PitchNet(nn.Module):
 
     def features(self, audio: Tensor) -> Tensor:
         """Per-frame gain-invariant log magnitudes ``(batch, n_input_bins [+
-        n_short_bins], n_frames)``: the short STFT's below the long one's."""
-        features = _relative_log(self.frontend(audio))
-        if self.frontend_short is None:
-            return features
-        return torch.cat([features, _relative_log(self.frontend_short(audio))], dim=-2)
+        n_short_bins] [+ n_input_bins], n_frames)``: the short STFT's below the long
+        one's, then the long one's frequency offsets (``frequency_offsets=True``)."""
+        frontend = self.frontend
+        if self.frequency_offsets:
+            offsets, magnitude = _frequency_offsets(
+                audio, frontend.n_fft, frontend.hop_length, frontend.n_bins, frontend.win_length
+            )
+        else:
+            magnitude = frontend(audio)
+        features = [_relative_log(magnitude)]
+        if self.frontend_short is not None:
+            features.append(_relative_log(self.frontend_short(audio)))
+        if self.frequency_offsets:
+            features.append(_offset_features(offsets, magnitude))
+        return features[0] if len(features) == 1 else torch.cat(features, dim=-2)
 
     def forward(self, audio: Tensor, lengths: Tensor | None = None) -> PitchNetOutput:
         """Run the network on ``audio`` ``(batch, time)`` (or ``(time,)``).
@@ -352,6 +380,8 @@ class PitchNet(nn.Module):
         extra = {} if short is None else {"n_fft_short": short.n_fft, "n_short_bins": short.n_bins}
         if self.frontend.win_length != self.frontend.n_fft:  # old configs stay as they were
             extra["win_length"] = self.frontend.win_length
+        if self.frequency_offsets:
+            extra["frequency_offsets"] = True
         return {
             "sample_rate": self.sample_rate,
             "hop_length": self.hop_length,
@@ -555,3 +585,35 @@ def zero_pad_stft(
     padded.voicing_threshold = source.voicing_threshold
     _save_pitchnet(padded, dict(info, model_config=padded.config()), destination)
     return padded.eval()
+
+
+def add_frequency_offsets(
+    checkpoint: str | os.PathLike, destination: str | os.PathLike
+) -> PitchNet:
+    """Write a copy of a trained network that also reads each bin's frequency offset
+    (``PitchNet(frequency_offsets=True)``), for fine-tuning.
+
+    The copy's stem takes the source's weights on the magnitudes and zero on the new
+    inputs, so its outputs equal the source's until training moves them. The rest of
+    the weights and the checkpoint's foldpitch entry are the source's. Start a run from
+    it with ``init_from=destination``.
+
+    Returns:
+        The new network (eval mode).
+
+    Raises:
+        ValueError: the source already reads frequency offsets; what
+            :func:`load_pitchnet` raises for the source.
+    """
+    source, info = load_pitchnet(checkpoint)
+    if source.frequency_offsets:
+        raise ValueError(f"{os.fspath(checkpoint)} already reads frequency offsets")
+    extended = PitchNet(**dict(source.config(), frequency_offsets=True))
+    state = source.state_dict()
+    old = state["stem.0.weight"]  # (channels, features, 1): the offsets come last
+    new = old.new_zeros(old.shape[0], source.frontend.n_bins, 1)
+    state["stem.0.weight"] = torch.cat([old, new], dim=1)
+    extended.load_state_dict(state)
+    extended.voicing_threshold = source.voicing_threshold
+    _save_pitchnet(extended, dict(info, model_config=extended.config()), destination)
+    return extended.eval()
