@@ -311,15 +311,21 @@ def test_a_network_with_a_short_stft_stays_local_and_gain_invariant():
     torch.testing.assert_close(net(0.01 * audio).logits, net(audio).logits, atol=2e-3, rtol=1e-3)
 
 
+def saved_random_net(path, **config) -> PitchNet:
+    """A small network with random weights (seed 0), saved as an exported checkpoint with
+    voicing threshold 0.6, and loaded back from it."""
+    torch.manual_seed(0)
+    net = PitchNet(channels=16, n_blocks=1, n_period_bins=64, **config).eval()
+    info = {"model_config": net.config(), "voicing_threshold": 0.6, "global_step": 0}
+    _save_pitchnet(net, info, path)
+    return load_pitchnet(path)[0]
+
+
 def test_add_short_stft_keeps_the_outputs_until_training_moves_them(tmp_path):
     # A network that reads the 64 ms STFT only (the shipped one already reads both),
     # with random weights: the widening must keep whatever the weights compute.
-    torch.manual_seed(0)
-    source = PitchNet(channels=16, n_blocks=1, n_period_bins=64).eval()
     long_only = tmp_path / "long_only.ckpt"
-    info = {"model_config": source.config(), "voicing_threshold": 0.6, "global_step": 0}
-    _save_pitchnet(source, info, long_only)
-    source, _ = load_pitchnet(long_only)
+    source = saved_random_net(long_only)
     widened = add_short_stft(long_only, tmp_path / "wide.ckpt", n_fft_short=512)
     loaded, info = load_pitchnet(tmp_path / "wide.ckpt")
     assert (
@@ -343,12 +349,8 @@ def test_zero_pad_stft_keeps_the_outputs_on_the_coarse_grid_until_training_moves
     # whose every harmonic is on a bin of the 64 ms STFT (15.625 Hz apart) has each
     # frame's largest magnitude on the coarse grid, so the padded copy computes exactly
     # what the source does; between bins it is only close.
-    torch.manual_seed(0)
-    source = PitchNet(channels=16, n_blocks=1, n_period_bins=64, n_fft_short=512).eval()
     path = tmp_path / "source.ckpt"
-    info = {"model_config": source.config(), "voicing_threshold": 0.6, "global_step": 0}
-    _save_pitchnet(source, info, path)
-    source, _ = load_pitchnet(path)
+    source = saved_random_net(path, n_fft_short=512)
     padded = zero_pad_stft(path, tmp_path / "padded.ckpt")
     loaded, info = load_pitchnet(tmp_path / "padded.ckpt")
     config = info["model_config"]
@@ -374,11 +376,8 @@ def test_zero_pad_stft_keeps_the_outputs_on_the_coarse_grid_until_training_moves
 
 
 def test_add_frequency_offsets_keeps_the_outputs_until_training_moves_them(tmp_path):
-    torch.manual_seed(0)
-    source = PitchNet(channels=16, n_blocks=1, n_period_bins=64, n_fft_short=512).eval()
     path = tmp_path / "source.ckpt"
-    info = {"model_config": source.config(), "voicing_threshold": 0.6, "global_step": 0}
-    _save_pitchnet(source, info, path)
+    source = saved_random_net(path, n_fft_short=512)
     extended = add_frequency_offsets(path, tmp_path / "offsets.ckpt")
     loaded, info = load_pitchnet(tmp_path / "offsets.ckpt")
     assert info["model_config"] == dict(source.config(), frequency_offsets=True)
