@@ -149,6 +149,7 @@ def test_frequency_offsets_export_from_audio(tmp_path):
     ours, reference = run_both(net, sess, audio)
     for got, expected in zip(ours, reference, strict=True):
         torch.testing.assert_close(got, expected, **ONNX_TOLERANCE)
+    assert sess.get_modelmeta().custom_metadata_map["frequency_offsets"] == "True"
     with pytest.raises(ValueError, match="frequency_offsets=True.*from_audio=True"):
         export_onnx(tmp_path / "frames.onnx", random_net(frequency_offsets=True), from_audio=False)
 

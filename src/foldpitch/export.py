@@ -13,7 +13,8 @@ frame, what :meth:`PitchNet.forward <foldpitch.model.PitchNet.forward>` computes
   as above: ``n_fft``-point DFT of the audio zero-padded by ``n_fft // 2`` on both sides,
   frame ``f`` starting at padded sample ``f * hop_length``, times a Hann window
   (periodic for even ``n_fft``), no normalisation. For runtimes without an STFT; not for
-  a network that also reads a short STFT (``n_fft_short``), which exports from audio.
+  a network that also reads a short STFT (``n_fft_short``) or frequency offsets
+  (``frequency_offsets``), which export from audio.
 * outputs ``logits`` ``(batch, frames, n_period_bins)`` (scores of the period bins),
   ``offsets`` ``(batch, frames, n_period_bins)`` in ``(0, 1)`` (where in each bin the
   period lies) and ``periodicity_logits`` ``(batch, frames)`` (``sigmoid`` gives the
@@ -170,7 +171,7 @@ def onnx_metadata(net: PitchNet, from_audio: bool = True) -> dict[str, str]:
         "n_input_bins": config["n_input_bins"],
         **{key: config[key] for key in ("n_fft_short", "n_short_bins") if key in config},
         "window": "hann, periodic" if config["n_fft"] % 2 == 0 else "hann, symmetric",
-        **({"win_length": config["win_length"]} if "win_length" in config else {}),
+        **{key: config[key] for key in ("win_length", "frequency_offsets") if key in config},
         "fmin": config["fmin"],
         "fmax": config["fmax"],
         "n_period_bins": config["n_period_bins"],
