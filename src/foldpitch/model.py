@@ -530,14 +530,9 @@ def add_short_stft(
         raise ValueError(f"{os.fspath(checkpoint)} already reads a short STFT")
     config = dict(source.config(), n_fft_short=n_fft_short, n_short_bins=n_short_bins)
     widened = PitchNet(**config)
-    state = source.state_dict()
     stem = torch.zeros_like(widened.stem[0].weight)
-    stem[:, : source.frontend.n_bins] = state["stem.0.weight"]
-    state["stem.0.weight"] = stem
-    widened.load_state_dict(state)
-    widened.voicing_threshold = source.voicing_threshold
-    _save_pitchnet(widened, dict(info, model_config=widened.config()), destination)
-    return widened.eval()
+    stem[:, : source.frontend.n_bins] = source.stem[0].weight
+    return _save_with_new_stem(widened, stem, source, info, destination)
 
 
 def zero_pad_stft(
@@ -575,16 +570,11 @@ def zero_pad_stft(
     if source.frontend_short is not None:  # keep its bins: the default follows n_input_bins
         config["n_short_bins"] = source.frontend_short.n_bins
     padded = PitchNet(**config)
-    state = source.state_dict()
-    old = state["stem.0.weight"]  # (channels, features, 1): the main bins, then the short
+    old = source.stem[0].weight  # (channels, features, 1): the main bins, then the short
     stem = torch.zeros_like(padded.stem[0].weight)
     stem[:, : frontend.n_bins * factor : factor] = old[:, : frontend.n_bins]
     stem[:, padded.frontend.n_bins :] = old[:, frontend.n_bins :]
-    state["stem.0.weight"] = stem
-    padded.load_state_dict(state)
-    padded.voicing_threshold = source.voicing_threshold
-    _save_pitchnet(padded, dict(info, model_config=padded.config()), destination)
-    return padded.eval()
+    return _save_with_new_stem(padded, stem, source, info, destination)
 
 
 def add_frequency_offsets(
@@ -609,11 +599,19 @@ def add_frequency_offsets(
     if source.frequency_offsets:
         raise ValueError(f"{os.fspath(checkpoint)} already reads frequency offsets")
     extended = PitchNet(**dict(source.config(), frequency_offsets=True))
-    state = source.state_dict()
-    old = state["stem.0.weight"]  # (channels, features, 1): the offsets come last
-    new = old.new_zeros(old.shape[0], source.frontend.n_bins, 1)
-    state["stem.0.weight"] = torch.cat([old, new], dim=1)
-    extended.load_state_dict(state)
-    extended.voicing_threshold = source.voicing_threshold
-    _save_pitchnet(extended, dict(info, model_config=extended.config()), destination)
-    return extended.eval()
+    old = source.stem[0].weight  # (channels, features, 1): the offsets come last
+    stem = torch.cat([old, old.new_zeros(old.shape[0], source.frontend.n_bins, 1)], dim=1)
+    return _save_with_new_stem(extended, stem, source, info, destination)
+
+
+def _save_with_new_stem(
+    net: PitchNet, stem: Tensor, source: PitchNet, info: dict, destination
+) -> PitchNet:
+    """The conversions' last step: ``net`` takes ``source``'s weights except the stem's
+    (``stem``, for ``net``'s inputs) and its voicing threshold, and is written with the
+    source's checkpoint entry ``info`` and its own config. Returns ``net`` (eval mode)."""
+    state = dict(source.state_dict(), **{"stem.0.weight": stem.detach()})
+    net.load_state_dict(state)
+    net.voicing_threshold = source.voicing_threshold
+    _save_pitchnet(net, dict(info, model_config=net.config()), destination)
+    return net.eval()
