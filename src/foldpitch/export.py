@@ -44,7 +44,6 @@ from __future__ import annotations
 import copy
 import importlib
 import io
-import math
 import os
 import warnings
 import weakref
@@ -54,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from . import _checks
-from .frontend import _hann_derivative, _work_dtype_and_window
+from .frontend import _hann_derivative, _reassigned_offsets, _work_dtype_and_window
 from .model import PitchNet, PitchNetOutput, _offset_features, _relative_log
 
 __all__ = ["ONNX_OPSET", "ONNX_TOLERANCE", "export_onnx", "onnx_forward", "onnx_metadata"]
@@ -133,10 +132,9 @@ class _OnnxGraph(nn.Module):
             frontend.win_length, frontend.n_fft, audio.dtype, audio.device
         )
         spectrum_dw = self.spectrum(audio, window=derivative)
-        power = spectrum.square().sum(-1)
-        cross = spectrum_dw[..., 1] * spectrum[..., 0] - spectrum_dw[..., 0] * spectrum[..., 1]
-        tiny = torch.finfo(audio.dtype).tiny
-        offsets = -cross / power.clamp_min(tiny) * (frontend.n_fft / (2 * math.pi))
+        offsets, power = _reassigned_offsets(
+            *spectrum.unbind(-1), *spectrum_dw.unbind(-1), frontend.n_fft
+        )
         return _offset_features(offsets, power.sqrt())
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -146,19 +146,7 @@ def _log_spectrogram(
     n_frames = (n_samples - 1) // hop_length + 1  # n_frames_for
     work_dtype, window = _work_dtype_and_window(audio, n_fft, win_length)
     flat = audio.reshape(-1, n_samples).to(work_dtype)
-    spectrum = torch.stft(
-        flat,
-        n_fft,
-        hop_length=hop_length,
-        win_length=n_fft,  # the window, zero-padded to n_fft already
-        window=window,
-        center=True,
-        pad_mode="constant",
-        normalized=False,
-        onesided=True,
-        return_complex=True,
-    )
-    magnitude = spectrum[:, :n_bins, :n_frames].abs()
+    magnitude = _stft(flat, n_fft, hop_length, window, n_bins, n_frames).abs()
     if normalize:
         level = magnitude.mean(dim=(-2, -1), keepdim=True)
         magnitude = magnitude / level.clamp_min(torch.finfo(work_dtype).tiny)
@@ -223,25 +211,47 @@ def _frequency_offsets(audio, n_fft, hop_length, n_bins, win_length) -> tuple[Te
     work_dtype, window = _work_dtype_and_window(audio, n_fft, win_length)
     derivative = _hann_derivative(win_length, n_fft, work_dtype, audio.device)
     flat = audio.reshape(-1, n_samples).to(work_dtype)
-    spectra = [
-        torch.stft(
-            flat, n_fft, hop_length, n_fft, w, center=True, pad_mode="constant",
-            onesided=True, return_complex=True,
-        )[:, :n_bins, :n_frames]
-        for w in (window, derivative)
-    ]  # fmt: skip
-    spectrum, spectrum_dw = spectra
-    power = spectrum.real.square() + spectrum.imag.square()
-    # Im(X_dw / X_w) = Im(X_dw conj(X_w)) / |X_w|^2, 0 where the bin is silent
-    cross = spectrum_dw.imag * spectrum.real - spectrum_dw.real * spectrum.imag
-    tiny = torch.finfo(work_dtype).tiny
-    offsets = -cross / power.clamp_min(tiny) * (n_fft / (2 * torch.pi))
+    spectrum = _stft(flat, n_fft, hop_length, window, n_bins, n_frames)
+    spectrum_dw = _stft(flat, n_fft, hop_length, derivative, n_bins, n_frames)
+    offsets, power = _reassigned_offsets(
+        spectrum.real, spectrum.imag, spectrum_dw.real, spectrum_dw.imag, n_fft
+    )
     magnitude = power.sqrt()
 
     def restore(x: Tensor) -> Tensor:
         return x.reshape(shape + x.shape[-2:]).to(audio.dtype)
 
     return restore(offsets), restore(magnitude)
+
+
+def _stft(flat: Tensor, n_fft, hop_length, window, n_bins, n_frames) -> Tensor:
+    """Complex STFT ``(rows, n_bins, n_frames)`` of ``flat`` ``(rows, time)``, framed as
+    :func:`log_spectrogram` frames it, with ``window`` (``n_fft`` long, padded already)."""
+    spectrum = torch.stft(
+        flat,
+        n_fft,
+        hop_length=hop_length,
+        win_length=n_fft,  # the window, zero-padded to n_fft already
+        window=window,
+        center=True,
+        pad_mode="constant",
+        normalized=False,
+        onesided=True,
+        return_complex=True,
+    )
+    return spectrum[:, :n_bins, :n_frames]
+
+
+def _reassigned_offsets(real, imag, real_dw, imag_dw, n_fft: int) -> tuple[Tensor, Tensor]:
+    """``(offsets, power)`` from the real and imaginary parts of the STFT with the window
+    (``real``, ``imag``) and with its derivative (``_dw``): the offset in bins,
+    ``-(n_fft / 2 pi) Im(X_dw / X_w)``, 0 where the bin is silent, and ``|X_w|^2``. In
+    real arithmetic, so that the ONNX export computes it the same way."""
+    power = real.square() + imag.square()
+    # Im(X_dw / X_w) = Im(X_dw conj(X_w)) / |X_w|^2
+    cross = imag_dw * real - real_dw * imag
+    tiny = torch.finfo(power.dtype).tiny
+    return -cross / power.clamp_min(tiny) * (n_fft / (2 * torch.pi)), power
 
 
 def frame_power_db(audio: Tensor, n_fft: int = 1024, hop_length: int = 160) -> Tensor:
